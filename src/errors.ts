@@ -1,0 +1,72 @@
+/**
+ * The stable error codes of tokumei. Code that reacts to a failure should switch on
+ * {@link TokumeiError.code}, never on a message.
+ *
+ * | code | meaning |
+ * | --- | --- |
+ * | `ERR_DECRYPTION_FAILED` | a sealed value (or a sealed key delivery) did not authenticate: tampered, truncated, moved to another field or record, or opened with the wrong key. One opaque error for every case. |
+ * | `ERR_SESSION_CLOSED` | the session was wiped (logoff, idle, expiry, pagehide, remote logoff, revocation); sign in again. |
+ * | `ERR_KEY_UNAVAILABLE` | no key for the key id a value names, or the key environment could not be reached. |
+ * | `ERR_AUTH` | the key environment refused the bearer token (HTTP 401/403). |
+ * | `ERR_STORAGE_UNAVAILABLE` | IndexedDB cannot be used (private mode, quota, a lost connection). |
+ * | `ERR_FORMAT` | malformed input: an envelope that does not parse, an unknown format version, a non-string identity value. |
+ * | `ERR_SCHEMA` | a record does not match its schema (a missing or unknown field), or a schema operation does not apply to a field. |
+ * | `ERR_DESTROYED` | a key handle or keyring was used after `destroy()`. |
+ * | `ERR_TIMEOUT` | an operation against the key environment did not finish in time. |
+ * | `ERR_REVOKED` | the key environment has revoked the session. |
+ */
+export type TokumeiErrorCode =
+  | 'ERR_DECRYPTION_FAILED'
+  | 'ERR_SESSION_CLOSED'
+  | 'ERR_KEY_UNAVAILABLE'
+  | 'ERR_AUTH'
+  | 'ERR_STORAGE_UNAVAILABLE'
+  | 'ERR_FORMAT'
+  | 'ERR_SCHEMA'
+  | 'ERR_DESTROYED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_REVOKED';
+
+/**
+ * The one error family for runtime and domain failures. A caller's programming mistake (a key
+ * that is not a `Uint8Array`, a key of the wrong length) is a built-in `TypeError` or
+ * `RangeError` instead.
+ *
+ * Messages never contain a key, a plaintext value or anything derived from one; they are fixed
+ * per situation. `cause` carries the underlying error where one exists (never for
+ * `ERR_DECRYPTION_FAILED`, whose cause could be an oracle).
+ *
+ * @example
+ * ```ts
+ * import { openRecord, TokumeiError } from 'tokumei';
+ * try {
+ *   openRecord(key, memberSchema, sealed, { recordId: 'M000001' });
+ * } catch (err) {
+ *   if (err instanceof TokumeiError && err.code === 'ERR_DECRYPTION_FAILED') showTampered();
+ *   else throw err;
+ * }
+ * ```
+ */
+export class TokumeiError extends Error {
+  /** The stable, machine-readable code. */
+  readonly code: TokumeiErrorCode;
+
+  /**
+   * @param code - the stable error code
+   * @param message - a fixed, secret-free description
+   * @param options - `cause`, passed through to `Error`
+   */
+  constructor(code: TokumeiErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TokumeiError';
+    this.code = code;
+  }
+}
+
+/** The single message of every decryption failure: no detail about which check failed. */
+export const DECRYPTION_FAILED_MESSAGE = 'decryption failed';
+
+/** Creates the one opaque decryption error (internal). */
+export function decryptionFailed(): TokumeiError {
+  return new TokumeiError('ERR_DECRYPTION_FAILED', DECRYPTION_FAILED_MESSAGE);
+}

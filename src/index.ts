@@ -1,0 +1,6 @@
+// Entry `tokumei` (browser and Node). Re-exports only; no logic, nothing runs at import.
+export { TokumeiError, type TokumeiErrorCode } from './errors.ts';
+export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type FieldSpec, type SearchMode } from './records/schema.ts';
+export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type RecordOptions } from './records/record.ts';
+export { MemberKey, generateMemberKey, importMemberKey } from './keys/member-key.ts';
+export { Keyring, createKeyring, type KeySource } from './keys/keyring.ts';

@@ -1,0 +1,24 @@
+// HKDF-SHA256 (RFC 5869) producing exactly 32 bytes into an off-heap buffer the caller owns.
+// noble's `hkdf` returns its output and PRK as fresh small arrays, which V8 keeps on the JS
+// heap where a scavenge may copy them (DESIGN §6); `digestInto` lets every secret intermediate
+// live in an off-heap buffer that is wiped in `finally`.
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { allocSecret, wipe } from './bytes.ts';
+
+const ONE = /* @__PURE__ */ Uint8Array.of(1);
+
+/**
+ * HKDF-SHA256 with L = 32 (one expand block: T(1) = HMAC(PRK, info ‖ 0x01), RFC 5869 §2.3).
+ * Writes the output key into `out` (32 bytes, off-heap, owned by the caller).
+ */
+export function hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void {
+  const prk = allocSecret(32);
+  try {
+    // RFC 5869 §2.2: salt defaults to HashLen zeros; HMAC pads a shorter key with zeros anyway.
+    hmac.create(sha256, salt.length === 0 ? allocSecret(32) : salt).update(ikm).digestInto(prk);
+    hmac.create(sha256, prk).update(info).update(ONE).digestInto(out);
+  } finally {
+    wipe(prk);
+  }
+}

@@ -1,0 +1,56 @@
+// Sealing and opening one identity value: AES-256-GCM under the member key's field subkey,
+// a fresh random 96-bit nonce per value, associated data from aad.ts (G1, G3).
+import { gcm } from '@noble/ciphers/aes.js';
+import { TokumeiError, decryptionFailed } from '../errors.ts';
+import { fromUtf8, randomBytes, utf8, wipe } from '../internal/bytes.ts';
+import { keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
+import { keyMaterial } from '../keys/member-key.ts';
+import { fieldAad, type FieldContext } from './aad.ts';
+import { decodeEnvelope, encodeEnvelope, NONCE_LENGTH } from './envelope.ts';
+import { MAX_VALUE_BYTES, pad, unpaddedLength } from './padding.ts';
+
+/** Seals one identity value under the source's sealing key. */
+export function sealField(source: KeySource, ctx: FieldContext, value: string): string {
+  const key = sealingKey(source);
+  const fieldKey = keyMaterial(key, 'field');
+  const encoded = utf8(value);
+  let padded: Uint8Array | undefined;
+  try {
+    if (encoded.length > MAX_VALUE_BYTES) {
+      throw new TokumeiError('ERR_FORMAT', `identity value "${ctx.fieldName}" exceeds ${MAX_VALUE_BYTES} UTF-8 bytes`);
+    }
+    padded = pad(encoded);
+    // G3: the library makes every nonce; 96 random bits per value, far below the 2^32 limit
+    // per key because each member has a key of their own (DESIGN §3).
+    const nonce = randomBytes(NONCE_LENGTH);
+    const sealed = gcm(fieldKey, nonce, fieldAad(ctx, key.keyId)).encrypt(padded);
+    return encodeEnvelope(key.keyId, nonce, sealed);
+  } finally {
+    wipe(encoded, padded);
+  }
+}
+
+/** Opens one identity value; every authentication failure is the one opaque error. */
+export function openField(source: KeySource, ctx: FieldContext, value: unknown): string {
+  const env = decodeEnvelope(value);
+  const key = keyFor(source, env.keyId);
+  const fieldKey = keyMaterial(key, 'field');
+  let padded: Uint8Array | undefined;
+  try {
+    try {
+      // noble verifies the tag before decrypting: no unauthenticated plaintext is produced.
+      padded = gcm(fieldKey, env.nonce, fieldAad(ctx, env.keyId)).decrypt(env.sealed);
+    } catch {
+      throw decryptionFailed();
+    }
+    const n = unpaddedLength(padded);
+    if (n < 0) throw decryptionFailed(); // authentic but not ours: treat as any other failure
+    try {
+      return fromUtf8(padded.subarray(0, n));
+    } catch {
+      throw decryptionFailed();
+    }
+  } finally {
+    wipe(padded);
+  }
+}

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+// Node tests and the real-browser tests (which drive Debian's Chromium through playwright-core
+// from Node) run in one `vitest run`. Browser suites are in test/browser/ and take longer.
+const config: ReturnType<typeof defineConfig> = defineConfig({
+  test: {
+    root: new URL('..', import.meta.url).pathname,
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Two cores in CI: browser suites launch Chromium, so keep file parallelism modest.
+    maxWorkers: 2,
+  },
+});
+
+export default config;
