@@ -1,0 +1,37 @@
+import type { Keyring } from '../keys/keyring.ts';
+
+/**
+ * What a key provider hands a new session at sign-in. Ownership of `keyring` passes to the
+ * session, which destroys it on every wipe.
+ */
+export interface SessionKeys {
+  /** The member's keys: their own (primary), dependants' and older versions. */
+  keyring: Keyring;
+  /** The key environment's id for this session (public; used for revocation and logoff). */
+  sessionId: string;
+  /** Absolute expiry set by the key environment, in ms since the epoch. */
+  expiresAt: number;
+}
+
+/** What {@link KeyProvider.checkSession} reports. */
+export type SessionStatus = 'active' | 'revoked';
+
+/**
+ * Where a session's keys come from. `httpKeyProvider` (HPKE key delivery from the key
+ * environment) is the production implementation; `memoryKeyProvider` serves tests and examples.
+ * Implement this interface to plug in another transport.
+ */
+export interface KeyProvider {
+  /**
+   * Fetches the member's keyring at sign-in.
+   * @throws TokumeiError `ERR_AUTH`, `ERR_KEY_UNAVAILABLE`, `ERR_TIMEOUT`, `ERR_DECRYPTION_FAILED`
+   */
+  fetchKeys(options: { signal?: AbortSignal }): Promise<SessionKeys>;
+  /**
+   * Asks the key environment whether the session is still valid (polled by the session when
+   * `revocationCheckMs` is set). Optional.
+   */
+  checkSession?(sessionId: string, options: { signal?: AbortSignal }): Promise<SessionStatus>;
+  /** Tells the key environment the member logged off. Best effort; never blocks a wipe. Optional. */
+  notifyLogoff?(sessionId: string): Promise<void>;
+}
