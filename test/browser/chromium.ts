@@ -1,0 +1,93 @@
+// Launching Debian's Chromium through playwright-core for real-browser tests, and finding every
+// process of one instance so its memory can be scanned (DESIGN §6). Never downloads a browser.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+
+/** The flags every test launch uses (no network chatter, no GPU process, runs as root). */
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** A running Chromium instance with its own profile directory. */
+export interface LaunchedChromium {
+  context: BrowserContext;
+  /** The profile directory (a fresh temp directory unless one was given). */
+  userDataDir: string;
+  /** Closes the browser; removes the profile directory if this call created it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Launches `/usr/bin/chromium` with a persistent profile, so the profile on disk can be scanned
+ * after the test. A fresh temp profile by default; pass `userDataDir` to reuse one (for example
+ * to reopen the same profile after a restart).
+ */
+export async function launchChromium(options: { userDataDir?: string; headless?: boolean } = {}): Promise<LaunchedChromium> {
+  const owned = options.userDataDir === undefined;
+  const userDataDir = options.userDataDir ?? (await mkdtemp(join(tmpdir(), 'tokumei-chromium-')));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: options.headless ?? true,
+    args: [...CHROMIUM_ARGS],
+  });
+  let closed = false;
+  return {
+    context,
+    userDataDir,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await context.close().catch(() => undefined);
+      if (owned) await rm(userDataDir, { recursive: true, force: true }).catch(() => undefined);
+    },
+  };
+}
+
+function readProc(pid: string, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return undefined; // the process exited, or is not ours to read
+  }
+}
+
+/**
+ * Every process of the Chromium instance using `userDataDir`: those whose command line names
+ * `--user-data-dir=<dir>` and all their descendants (zygotes, renderers, utility processes).
+ */
+export function chromiumPids(userDataDir: string): number[] {
+  const flag = `--user-data-dir=${userDataDir}`;
+  const parentOf = new Map<number, number>();
+  const found = new Set<number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    const cmdline = readProc(entry, 'cmdline');
+    if (cmdline === undefined) continue;
+    if (cmdline.split('\0').some((arg) => arg === flag || arg === `${flag}/`)) found.add(pid);
+    const stat = readProc(entry, 'stat');
+    if (stat === undefined) continue;
+    // Field 4 of /proc/PID/stat is the parent pid; the command name (field 2) may contain spaces.
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    parentOf.set(pid, Number(after[1]));
+  }
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parentOf) {
+      if (!found.has(pid) && found.has(ppid)) {
+        found.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...found].sort((a, b) => a - b);
+}
