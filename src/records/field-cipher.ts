@@ -4,14 +4,23 @@ import { gcm } from '@noble/ciphers/aes.js';
 import { TokumeiError, decryptionFailed } from '../errors.ts';
 import { fromUtf8, randomBytes, utf8, wipe } from '../internal/bytes.ts';
 import { keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
-import { keyMaterial } from '../keys/member-key.ts';
+import { keyMaterial, type MemberKey } from '../keys/member-key.ts';
 import { fieldAad, type FieldContext } from './aad.ts';
 import { decodeEnvelope, encodeEnvelope, NONCE_LENGTH } from './envelope.ts';
 import { MAX_VALUE_BYTES, pad, unpaddedLength } from './padding.ts';
 
-/** Seals one identity value under the source's sealing key. */
+/** Seals one identity value under the source's sealing key, with a fresh random nonce. */
 export function sealField(source: KeySource, ctx: FieldContext, value: string): string {
-  const key = sealingKey(source);
+  // G3: the library makes every nonce; 96 random bits per value, far below the 2^32 limit
+  // per key because each member has a key of their own (DESIGN §3).
+  return encryptField(sealingKey(source), ctx, value, randomBytes(NONCE_LENGTH));
+}
+
+/**
+ * The deterministic core of {@link sealField}, for the known-answer vectors only
+ * (test/vectors/format-v1.json). Internal: no public function takes a nonce.
+ */
+export function encryptField(key: MemberKey, ctx: FieldContext, value: string, nonce: Uint8Array): string {
   const fieldKey = keyMaterial(key, 'field');
   const encoded = utf8(value);
   let padded: Uint8Array | undefined;
@@ -20,9 +29,6 @@ export function sealField(source: KeySource, ctx: FieldContext, value: string): 
       throw new TokumeiError('ERR_FORMAT', `identity value "${ctx.fieldName}" exceeds ${MAX_VALUE_BYTES} UTF-8 bytes`);
     }
     padded = pad(encoded);
-    // G3: the library makes every nonce; 96 random bits per value, far below the 2^32 limit
-    // per key because each member has a key of their own (DESIGN §3).
-    const nonce = randomBytes(NONCE_LENGTH);
     const sealed = gcm(fieldKey, nonce, fieldAad(ctx, key.keyId)).encrypt(padded);
     return encodeEnvelope(key.keyId, nonce, sealed);
   } finally {
