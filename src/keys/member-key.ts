@@ -119,7 +119,7 @@ export function randomKeyId(): string {
  * ```
  */
 export function generateMemberKey(options: { keyId?: string } = {}): MemberKey {
-  const keyId = options.keyId ?? randomKeyId();
+  const keyId = options.keyId === undefined ? randomKeyId() : options.keyId;
   assertKeyId(keyId);
   return new MemberKey(CONSTRUCT, fillRandom(allocSecret(MEMBER_KEY_LENGTH)), keyId);
 }
