@@ -1,0 +1,273 @@
+// `httpKeyProvider`: the browser side of key delivery over HTTP (docs/key-delivery.md).
+import { TokumeiError, decryptionFailed } from '../errors.ts';
+import { ainteger, astring, fromBase64url, toBase64url, wipe } from '../internal/bytes.ts';
+import type { KeyProvider, SessionKeys, SessionStatus } from '../session/key-provider.ts';
+import { generateRecipientKeyPair, openBase, type RecipientKeyPair } from './open.ts';
+import { decodeKeyringPayload, deliveryInfo, DELIVERY_PROTOCOL, suiteFor, type KemName } from './payload.ts';
+
+/** Options of {@link httpKeyProvider}. */
+export interface HttpKeyProviderOptions {
+  /** The key environment's delivery endpoint (absolute, or relative to the page). */
+  url: string;
+  /** Returns the member's SSO bearer token; called once per sign-in. */
+  getToken: () => string | Promise<string>;
+  /**
+   * Deadline in ms for one whole operation — for `fetchKeys` every attempt and back-off
+   * together; for `checkSession` and `notifyLogoff` the one request. When it passes the
+   * operation fails with `ERR_TIMEOUT`. Default 10,000.
+   */
+  timeoutMs?: number;
+  /** How many times a network error, HTTP 408/429 or 5xx is retried (with exponential back-off) before `ERR_KEY_UNAVAILABLE`. Default 2. */
+  retries?: number;
+  /** The DHKEM of the ephemeral key pair: `'P-256'` (default) or `'X25519'`. */
+  kem?: KemName;
+  /** Session status endpoint. Default `${url}/status`. */
+  checkUrl?: string;
+  /** Logoff notification endpoint. Default `${url}/logoff`. */
+  logoffUrl?: string;
+  /** The `fetch` to use (tests, instrumented clients). Default `globalThis.fetch`. */
+  fetch?: typeof globalThis.fetch;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_RETRIES = 2;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 2_000;
+const MAX_RESPONSE_CHARS = 1 << 20;
+const MAX_ID_CHARS = 256;
+const EMPTY_AAD = /* @__PURE__ */ new Uint8Array(0);
+
+function unavailable(message: string, cause?: unknown): TokumeiError {
+  return new TokumeiError('ERR_KEY_UNAVAILABLE', message, cause === undefined ? undefined : { cause });
+}
+
+function authError(cause?: unknown): TokumeiError {
+  return new TokumeiError('ERR_AUTH', 'the key environment refused the bearer token', cause === undefined ? undefined : { cause });
+}
+
+/** Runs `task` under a deadline and the caller's signal; maps the deadline to `ERR_TIMEOUT`. */
+async function withDeadline<T>(timeoutMs: number, callerSignal: AbortSignal | undefined, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  callerSignal?.throwIfAborted();
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), timeoutMs);
+  const signal = callerSignal === undefined ? deadline.signal : AbortSignal.any([callerSignal, deadline.signal]);
+  try {
+    return await task(signal);
+  } catch (err) {
+    if (callerSignal?.aborted) throw callerSignal.reason; // the caller's own cancellation, as fetch reports it
+    if (deadline.signal.aborted) throw new TokumeiError('ERR_TIMEOUT', `the key environment did not answer within ${timeoutMs} ms`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function isRetryable(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+/** POSTs with retries: network errors, 408, 429 and 5xx are retried; 401/403 are `ERR_AUTH`. */
+async function postWithRetries(doFetch: typeof globalThis.fetch, url: string, init: RequestInit, retries: number, signal: AbortSignal): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
+    let res: Response | undefined;
+    let cause: unknown;
+    try {
+      res = await doFetch(url, { ...init, signal });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      cause = err;
+    }
+    if (res?.ok) return res;
+    void res?.body?.cancel().catch(() => undefined);
+    if (res?.status === 401 || res?.status === 403) throw authError();
+    const failure = res === undefined ? unavailable('the key environment could not be reached', cause) : unavailable(`the key environment answered HTTP ${res.status}`);
+    if (res !== undefined && !isRetryable(res.status)) throw failure;
+    if (attempt >= retries) throw failure;
+    // Exponential back-off with full jitter in [d/2, d], so many tabs do not retry in step.
+    const d = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+    await sleep(d / 2 + Math.random() * (d / 2), signal);
+  }
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_CHARS ? value : undefined;
+}
+
+/** Parses, checks and opens a delivery response; every problem is the one opaque error. */
+async function openDelivery(text: string, recipient: RecipientKeyPair, kem: KemName): Promise<SessionKeys> {
+  if (text.length > MAX_RESPONSE_CHARS) throw decryptionFailed();
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw decryptionFailed();
+  }
+  if (typeof body !== 'object' || body === null || body.protocol !== DELIVERY_PROTOCOL || body.kem !== kem) throw decryptionFailed();
+  const sessionId = str(body.sessionId);
+  const memberId = str(body.memberId);
+  const expiresAt = body.expiresAt;
+  const enc = typeof body.enc === 'string' ? fromBase64url(body.enc) : undefined;
+  const ciphertext = typeof body.ciphertext === 'string' ? fromBase64url(body.ciphertext) : undefined;
+  if (sessionId === undefined || memberId === undefined || enc === undefined || ciphertext === undefined) throw decryptionFailed();
+  if (!Number.isSafeInteger(expiresAt) || (expiresAt as number) < 0) throw decryptionFailed();
+  const suite = suiteFor(kem)!;
+  let payload: Uint8Array | undefined;
+  try {
+    try {
+      payload = await openBase(suite, recipient, enc, deliveryInfo(memberId, sessionId, expiresAt as number), EMPTY_AAD, ciphertext);
+    } catch {
+      throw decryptionFailed();
+    }
+    return { keyring: decodeKeyringPayload(payload), sessionId, expiresAt: expiresAt as number };
+  } finally {
+    wipe(payload);
+  }
+}
+
+async function statusRequest(doFetch: typeof globalThis.fetch, url: string, sessionId: string, signal: AbortSignal, keepalive: boolean): Promise<Response> {
+  try {
+    return await doFetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ protocol: DELIVERY_PROTOCOL, sessionId }),
+      cache: 'no-store',
+      credentials: 'omit',
+      keepalive,
+      signal,
+    });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw unavailable('the key environment could not be reached', err);
+  }
+}
+
+/**
+ * A {@link KeyProvider} that fetches the member's keyring from the key environment over HTTP,
+ * sealed with HPKE (RFC 9180, base mode, DHKEM(P-256 or X25519, HKDF-SHA256), HKDF-SHA256,
+ * AES-256-GCM) to an ephemeral key pair made for this one sign-in. The request carries only the
+ * public key and the bearer token; the response only ciphertext. The keys are opened straight
+ * into library-owned off-heap buffers; the ephemeral private key is a non-extractable
+ * `CryptoKey` that is dropped when `fetchKeys` returns (docs/key-delivery.md §6 says what is
+ * left of it). The wire format is in docs/key-delivery.md.
+ *
+ * Errors of `fetchKeys`: HTTP 401/403 or a failing `getToken` → `ERR_AUTH` (never retried);
+ * network errors, 408, 429 and 5xx → retried `retries` times with exponential back-off, then
+ * `ERR_KEY_UNAVAILABLE` (other 4xx: `ERR_KEY_UNAVAILABLE` at once); a malformed, tampered or
+ * mis-bound response → `ERR_DECRYPTION_FAILED`; the `timeoutMs` deadline → `ERR_TIMEOUT`; an
+ * abort of the caller's `signal` → the signal's reason, as `fetch` does.
+ *
+ * `checkSession` POSTs `{ protocol, sessionId }` to `checkUrl` and resolves `'active'` or
+ * `'revoked'`; `notifyLogoff` POSTs the same to `logoffUrl` with `keepalive` and never rejects.
+ *
+ * @param options - see {@link HttpKeyProviderOptions}
+ * @returns the provider, for `openSession({ keyProvider })`
+ * @throws TypeError / RangeError when an option is malformed
+ * @example
+ * ```ts
+ * import { httpKeyProvider, openSession } from 'tokumei';
+ * const session = await openSession({
+ *   keyProvider: httpKeyProvider({ url: '/key-env/session', getToken: () => sso.accessToken(), timeoutMs: 8000 }),
+ * });
+ * ```
+ */
+export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`"options" expected object, got ${options === null ? 'null' : typeof options}`);
+  const { url, getToken } = options;
+  astring('url', url, true);
+  if (typeof getToken !== 'function') throw new TypeError(`"getToken" expected function, got ${typeof getToken}`);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  ainteger('timeoutMs', timeoutMs, 1, 2 ** 31 - 1);
+  const retries = options.retries ?? DEFAULT_RETRIES;
+  ainteger('retries', retries, 0, 10);
+  const kem = options.kem ?? 'P-256';
+  if (suiteFor(kem) === undefined) throw new RangeError(`"kem" expected 'P-256' or 'X25519', got ${String(kem)}`);
+  const checkUrl = options.checkUrl ?? `${url}/status`;
+  const logoffUrl = options.logoffUrl ?? `${url}/logoff`;
+  astring('checkUrl', checkUrl, true);
+  astring('logoffUrl', logoffUrl, true);
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError(`"fetch" expected function, got ${typeof options.fetch}`);
+  // Resolved lazily: nothing is read from the global scope until the first request.
+  const doFetch: typeof globalThis.fetch = (input, init) => (options.fetch ?? globalThis.fetch)(input, init);
+
+  return {
+    fetchKeys({ signal } = {}): Promise<SessionKeys> {
+      return withDeadline(timeoutMs, signal, async (s) => {
+        let token: string;
+        try {
+          token = await getToken();
+          astring('token', token, true);
+        } catch (cause) {
+          throw authError(cause);
+        }
+        s.throwIfAborted();
+        let recipient: RecipientKeyPair | undefined = await generateRecipientKeyPair(suiteFor(kem)!.kem);
+        try {
+          const res = await postWithRetries(doFetch, url, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', Accept: 'application/json', Authorization: `Bearer ${token}` },
+            body: JSON.stringify({ protocol: DELIVERY_PROTOCOL, kem, publicKey: toBase64url(recipient.publicKey) }),
+            cache: 'no-store',
+            credentials: 'omit',
+          }, retries, s);
+          let text: string;
+          try {
+            text = await res.text();
+          } catch (err) {
+            if (s.aborted) throw err;
+            throw unavailable('the key environment could not be reached', err);
+          }
+          return await openDelivery(text, recipient, kem);
+        } finally {
+          recipient = undefined; // the only reference to the private CryptoKey: let GC have it
+        }
+      });
+    },
+
+    checkSession(sessionId: string, { signal } = {}): Promise<SessionStatus> {
+      astring('sessionId', sessionId, true);
+      return withDeadline(timeoutMs, signal, async (s) => {
+        const res = await statusRequest(doFetch, checkUrl, sessionId, s, false);
+        if (res.status === 401 || res.status === 403) throw authError();
+        if (!res.ok) {
+          void res.body?.cancel().catch(() => undefined);
+          throw unavailable(`the key environment answered HTTP ${res.status}`);
+        }
+        let body: unknown;
+        try {
+          body = await res.json();
+        } catch (err) {
+          if (s.aborted) throw err;
+          throw unavailable('malformed session status', err);
+        }
+        const status = (body as { status?: unknown } | null)?.status;
+        if (status === 'active' || status === 'revoked') return status;
+        throw unavailable('malformed session status');
+      });
+    },
+
+    async notifyLogoff(sessionId: string): Promise<void> {
+      try {
+        await withDeadline(timeoutMs, undefined, async (s) => {
+          const res = await statusRequest(doFetch, logoffUrl, sessionId, s, true);
+          void res.body?.cancel().catch(() => undefined);
+        });
+      } catch {
+        // Best effort by contract: the local wipe has already happened or is happening.
+      }
+    },
+  };
+}
