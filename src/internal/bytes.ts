@@ -64,23 +64,30 @@ const B64URL_INDEX: Int16Array = /* @__PURE__ */ (() => {
   return t;
 })();
 
-/** base64url without padding (RFC 4648 §5). */
+const B64URL_CODES: Uint8Array = /* @__PURE__ */ utf8(B64URL);
+const latin1 = /* @__PURE__ */ new TextDecoder('latin1');
+
+/** base64url without padding (RFC 4648 §5). Not for secrets: the result is a string. */
 export function toBase64url(bytes: Uint8Array): string {
-  let out = '';
+  // Character codes go into a byte array decoded once: much faster than growing a string.
+  const out = new Uint8Array(Math.ceil((bytes.length * 4) / 3));
+  let o = 0;
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]! + B64URL[n & 63]!;
+    out[o++] = B64URL_CODES[n >> 18]!;
+    out[o++] = B64URL_CODES[(n >> 12) & 63]!;
+    out[o++] = B64URL_CODES[(n >> 6) & 63]!;
+    out[o++] = B64URL_CODES[n & 63]!;
   }
   const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]!;
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]!;
+  if (rest > 0) {
+    const n = (bytes[i]! << 16) | (rest === 2 ? bytes[i + 1]! << 8 : 0);
+    out[o++] = B64URL_CODES[n >> 18]!;
+    out[o++] = B64URL_CODES[(n >> 12) & 63]!;
+    if (rest === 2) out[o++] = B64URL_CODES[(n >> 6) & 63]!;
   }
-  return out;
+  return latin1.decode(out);
 }
 
 /**
@@ -88,11 +95,12 @@ export function toBase64url(bytes: Uint8Array): string {
  * alphabet, an impossible length (4n+1), or non-zero trailing bits — so every string has at most
  * one decoding and a changed character can never decode to the same bytes.
  */
-export function fromBase64url(text: string): Uint8Array | undefined {
+export function fromBase64url(text: string, leading = 0): Uint8Array | undefined {
   const len = text.length;
   if (len % 4 === 1) return undefined;
-  const out = new Uint8Array(Math.floor((len * 3) / 4));
-  let o = 0;
+  // `leading` spare bytes before the output let a caller align what follows (see envelope.ts).
+  const out = new Uint8Array(leading + Math.floor((len * 3) / 4));
+  let o = leading;
   let acc = 0;
   let bits = 0;
   for (let i = 0; i < len; i++) {
@@ -107,7 +115,7 @@ export function fromBase64url(text: string): Uint8Array | undefined {
     }
   }
   if ((acc & ((1 << bits) - 1)) !== 0) return undefined; // non-canonical trailing bits
-  return out;
+  return leading === 0 ? out : out.subarray(leading);
 }
 
 /** Concatenates byte arrays into a new (heap) array. Not for secrets. */

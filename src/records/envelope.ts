@@ -33,6 +33,13 @@ export function encodeEnvelope(keyId: string, nonce: Uint8Array, sealed: Uint8Ar
   return ENVELOPE_PREFIX + toBase64url(bytes);
 }
 
+const B64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** The 6-bit value of character `i` (0 when absent or invalid; only used to pick an alignment). */
+function b64urlCharValue(text: string, i: number): number {
+  const v = B64URL_ALPHABET.indexOf(text.charAt(i));
+  return v < 0 ? 0 : v;
+}
+
 function formatError(message: string): TokumeiError {
   return new TokumeiError('ERR_FORMAT', message);
 }
@@ -51,11 +58,17 @@ export function decodeEnvelope(value: unknown): Envelope {
   }
   if (value.length > MAX_ENVELOPE_CHARS) throw formatError('envelope too long');
   const body = value.slice(ENVELOPE_PREFIX.length);
-  if (!/^[A-Za-z0-9_-]*$/.test(body)) throw formatError('envelope is not base64url');
-  const bytes = fromBase64url(body);
-  if (bytes === undefined || bytes.length < 2) throw decryptionFailed();
-  if (bytes[0] !== FORMAT_VERSION) throw formatError('unsupported envelope version');
+  // Decode so that the ciphertext starts 4-byte aligned: noble copies unaligned input first.
+  // Byte 1 (the key id length) is in characters 1–2 of the body.
+  const idLenHint = ((b64urlCharValue(body, 1) & 15) << 4) | (b64urlCharValue(body, 2) >> 2);
+  const bytes = fromBase64url(body, (4 - ((2 + idLenHint + NONCE_LENGTH) & 3)) & 3);
+  if (bytes === undefined) {
+    if (!/^[A-Za-z0-9_-]*$/.test(body)) throw formatError('envelope is not base64url');
+    throw decryptionFailed();
+  }
+  if (bytes.length < 2) throw decryptionFailed();
   const idLen = bytes[1]!;
+  if (bytes[0] !== FORMAT_VERSION) throw formatError('unsupported envelope version');
   if (bytes.length < 2 + idLen) throw decryptionFailed();
   let keyId = '';
   for (let i = 2; i < 2 + idLen; i++) keyId += String.fromCharCode(bytes[i]!);

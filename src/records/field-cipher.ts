@@ -9,11 +9,15 @@ import { fieldAad, type FieldContext } from './aad.ts';
 import { decodeEnvelope, encodeEnvelope, NONCE_LENGTH } from './envelope.ts';
 import { MAX_VALUE_BYTES, pad, unpaddedLength } from './padding.ts';
 
-/** Seals one identity value under the source's sealing key, with a fresh random nonce. */
-export function sealField(source: KeySource, ctx: FieldContext, value: string): string {
-  // G3: the library makes every nonce; 96 random bits per value, far below the 2^32 limit
-  // per key because each member has a key of their own (DESIGN §3).
-  return encryptField(sealingKey(source), ctx, value, randomBytes(NONCE_LENGTH));
+/**
+ * Seals one identity value under the source's sealing key. `nonce` is fresh randomness the
+ * caller (sealRecord) drew for this value alone — the record functions draw every value's
+ * nonce in one CSPRNG call; no public function takes a nonce.
+ */
+export function sealField(source: KeySource, ctx: FieldContext, value: string, nonce: Uint8Array = randomBytes(NONCE_LENGTH)): string {
+  // G3: 96 random bits per value, far below the 2^32 limit per key because each member has a
+  // key of their own (DESIGN §3).
+  return encryptField(sealingKey(source), ctx, value, nonce);
 }
 
 /**

@@ -1,9 +1,11 @@
 import { TokumeiError } from '../errors.ts';
-import { astring, utf8 } from '../internal/bytes.ts';
+import { astring, randomBytes, utf8 } from '../internal/bytes.ts';
 import { assertKeySource, type KeySource } from '../keys/keyring.ts';
 import { MAX_RECORD_ID_BYTES, type FieldContext } from './aad.ts';
+import { NONCE_LENGTH } from './envelope.ts';
 import { openField, sealField } from './field-cipher.ts';
 import { assertSchema, type Schema } from './schema.ts';
+import { searchTags } from '../search/token.ts';
 
 /** A record in the clear: identity values are strings, attributes anything. */
 export type PlainRecord = Record<string, unknown>;
@@ -84,12 +86,19 @@ export function sealRecord(key: KeySource, schema: Schema, record: PlainRecord, 
       throw new TokumeiError('ERR_FORMAT', `identity field "${f.name}" must be a string, got ${v === null ? 'null' : typeof v}`);
     }
   }
+  // One CSPRNG call for every value's nonce (NONCE_LENGTH bytes each, never shared).
+  const nonces = randomBytes(NONCE_LENGTH * schema.fields.length);
   const out: SealedRecord = {};
-  for (const f of schema.fields) {
+  schema.fields.forEach((f, i) => {
     const v = record[f.name];
-    if (v === undefined) continue;
-    out[f.name] = f.kind === 'identity' ? sealField(key, context(schema, f.name, options.recordId), v as string) : v;
-  }
+    if (v === undefined) return;
+    out[f.name] = f.kind === 'identity'
+      ? sealField(key, context(schema, f.name, options.recordId), v as string, nonces.subarray(i * NONCE_LENGTH, (i + 1) * NONCE_LENGTH))
+      : v;
+  });
+  // G8: a randomized equality-search tag per searchable identity field (docs/search.md).
+  const tags = searchTags(key, schema, record);
+  if (tags !== undefined) out.$search = tags;
   return out;
 }
 
