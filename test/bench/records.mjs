@@ -22,6 +22,13 @@ export async function run() {
   const identity = ['fullName', 'kana', 'birthDate', 'address', 'insuredNo'].map((f) => new TextEncoder().encode(record[f]));
   const key = generateMemberKey();
   const rawKey = crypto.getRandomValues(new Uint8Array(new ArrayBuffer(32)));
+  const padded = identity.map((v) => {
+    const p = new Uint8Array(v.length < 64 ? 64 : 80);
+    p.set(v);
+    p[v.length] = 0x80;
+    return p;
+  });
+  const aad = new Uint8Array(55);
 
   const medians = interleave({
     tokumei: () => {
@@ -35,12 +42,22 @@ export async function run() {
         gcm(rawKey, nonce).decrypt(ct);
       }
     },
+    // The same primitive doing the same cryptographic work as tokumei (values padded to their
+    // bucket, a 55-byte AAD): what remains between this and tokumei is the library's own code.
+    rawPadded: () => {
+      for (const v of padded) {
+        const nonce = crypto.getRandomValues(new Uint8Array(12));
+        const ct = gcm(rawKey, nonce, aad).encrypt(v);
+        gcm(rawKey, nonce, aad).decrypt(ct);
+      }
+    },
   }, { rounds: 31, iterations: 200 });
   const ratio = medians.tokumei / medians.raw;
   console.log('records: seal + open of a 5-identity-field member record (median of 31 interleaved rounds × 200)');
   console.log(`  tokumei        ${fmt(medians.tokumei / 1000, 2)} µs/record`);
   console.log(`  raw noble gcm  ${fmt(medians.raw / 1000, 2)} µs/record (same 5 values, fresh nonce each, no padding/AAD/encoding)`);
-  console.log(`  ratio          ${fmt(ratio, 2)} (target ≤ 1.25)`);
+  console.log(`  raw, same work ${fmt(medians.rawPadded / 1000, 2)} µs/record (same values padded as tokumei pads them, 55-byte AAD)`);
+  console.log(`  ratio          ${fmt(ratio, 2)} vs raw (target ≤ 1.25); ${fmt(medians.tokumei / medians.rawPadded, 2)} vs raw doing the same padding and AAD`);
 
   // fields/s opening 10,000 fields (2,000 records × 5 identity fields)
   const sealed = Array.from({ length: 2000 }, (_, i) => sealRecord(key, schema, { ...record, id: `M${i}` }, { recordId: `M${i}` }));
