@@ -10,7 +10,7 @@
 // - The associated data binds the session id, key ids and both expiries (absolute and idle):
 //   an entry whose expiry was edited does not open. Expired entries are refused and removed.
 import { gcm } from '@noble/ciphers/aes.js';
-import { createStore, delMany, get, set, setMany, type UseStore } from 'idb-keyval';
+import { createStore, delMany, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
 import { TokumeiError } from '../errors.ts';
 import { allocSecret, copySecret, randomBytes, utf8, wipe } from '../internal/bytes.ts';
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
@@ -183,8 +183,19 @@ export class DeviceStore {
     const wrapKey = await this.#deriveWrapKey(deviceKey as CryptoKey, salt);
     const entry = this.#seal(wrapKey, salt, keyring, meta);
     try {
-      if (fresh) await this.#run(() => setMany([[DEVICE_KEY, deviceKey], [ENTRY, entry]], this.#store));
-      else await this.#run(() => set(ENTRY, entry, this.#store));
+      await this.#run(() =>
+        this.#store('readwrite', (store) => {
+          // One transaction; a put that throws (DataCloneError) aborts it, so nothing is half-written.
+          try {
+            if (fresh) store.put(deviceKey, DEVICE_KEY);
+            store.put(entry, ENTRY);
+          } catch (err) {
+            store.transaction.abort();
+            throw err;
+          }
+          return promisifyRequest(store.transaction);
+        }),
+      );
     } catch (err) {
       wipe(wrapKey);
       throw err;

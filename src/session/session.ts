@@ -269,7 +269,7 @@ class ClientSession implements Session {
   #checking = false;
   #abort = new AbortController();
   #crossTab: CrossTabListener | undefined;
-  #domListeners: [string, EventListener][] = [];
+  #domListeners: (() => void)[] = [];
   #storageDone: Promise<void> = Promise.resolve();
 
   constructor(
@@ -351,8 +351,10 @@ class ClientSession implements Session {
 
   #listen(type: string, handler: () => void): void {
     const listener: EventListener = () => handler();
+    // Keep the remover found now: #wipe must undo exactly what was done here.
+    const remove = globalThis.removeEventListener;
     addEventListener(type, listener, { capture: true, passive: true });
-    this.#domListeners.push([type, listener]);
+    this.#domListeners.push(() => remove.call(globalThis, type, listener, { capture: true }));
   }
 
   async #checkRevoked(): Promise<void> {
@@ -458,7 +460,7 @@ class ClientSession implements Session {
     this.#abort.abort();
     this.#crossTab?.close();
     this.#crossTab = undefined;
-    for (const [type, listener] of this.#domListeners) removeEventListener(type, listener, { capture: true });
+    for (const remove of this.#domListeners) remove();
     this.#domListeners = [];
 
     this.#storageDone = this.#afterWipe(reason);
