@@ -1,0 +1,116 @@
+// `npm run demo`: seeds the data folder on first start, starts the mock SSO, the key
+// environment and the data environment (each its own process, port and storage), and serves
+// the portal with a small gateway in front of the three. Ctrl-C stops everything.
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { HttpError, serve } from './shared/http.ts';
+
+const dataDir = process.env.DEMO_DATA_DIR ?? '.demo-data';
+const buildDir = join(dataDir, 'build');
+const webDir = join(buildDir, 'web');
+const children: ChildProcess[] = [];
+let stopping = false;
+
+function start(name: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(join(buildDir, `${name}.mjs`), [], { env: { ...process.env, DEMO_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: { ready?: string; port?: number }) => {
+      if (m.ready === name && typeof m.port === 'number') resolve({ child, port: m.port });
+    });
+    child.once('exit', (code) => {
+      if (!stopping) {
+        reject(new Error(`${name} exited with code ${code}`));
+        console.error(`${name} stopped unexpectedly (exit code ${code}); stopping the demo.`);
+        void stop(1);
+      }
+    });
+  });
+}
+
+function runToEnd(name: string): Promise<void> {
+  const child = fork(join(buildDir, `${name}.mjs`), [], { env: { ...process.env, DEMO_DATA_DIR: dataDir }, stdio: 'inherit' });
+  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${name} failed with exit code ${code}`)))));
+}
+
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('exit', () => resolve());
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  process.exit(code);
+}
+
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json' };
+// The portal's pages may talk only to their own origin and run only their own scripts: a
+// content security policy is the first defence of keys that live in the page (XSS).
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+function serveStatic(res: ServerResponse, pathname: string): void {
+  const rel = pathname === '/' ? 'index.html' : normalize(pathname).replace(/^\/+/, '');
+  if (rel.includes('..') || !(extname(rel) in TYPES)) throw new HttpError(404, 'not found');
+  const file = join(webDir, rel);
+  if (!existsSync(file)) throw new HttpError(404, 'not found');
+  res.writeHead(200, { 'content-type': TYPES[extname(rel)]!, 'cache-control': 'no-store', 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+  res.end(readFileSync(file));
+}
+
+/** The gateway: forwards `/<prefix>/rest` to a service, as an API gateway would. */
+function proxy(req: IncomingMessage, res: ServerResponse, port: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const headers = { ...req.headers, host: `127.0.0.1:${port}` };
+    const upstream = request({ host: '127.0.0.1', port, method: req.method, path, headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+      up.on('end', resolve);
+      up.on('error', reject);
+    });
+    upstream.on('error', () => reject(new HttpError(502, 'service unavailable')));
+    req.pipe(upstream);
+  });
+}
+
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+if (!existsSync(join(dataDir, 'demo.json'))) {
+  const t0 = performance.now();
+  await runToEnd('seed');
+  console.log(`Seeded the demo data in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dataDir}).`);
+}
+const sso = await start('sso', {});
+const ssoUrl = `http://127.0.0.1:${sso.port}/`;
+const [keyEnv, dataEnv] = await Promise.all([start('key-env', { DEMO_SSO_URL: ssoUrl }), start('data-env', { DEMO_SSO_URL: ssoUrl })]);
+
+const ROUTES: [string, number][] = [
+  ['/sso/', sso.port],
+  ['/key-env/', keyEnv.port],
+  ['/data-env/', dataEnv.port],
+];
+const portal = await serve(async (req, res, url) => {
+  for (const [prefix, port] of ROUTES) {
+    if (url.pathname.startsWith(prefix)) {
+      // Only sign-in and sign-out of the SSO are public; introspection stays internal.
+      if (prefix === '/sso/' && url.pathname !== '/sso/token' && url.pathname !== '/sso/logout') throw new HttpError(404, 'not found');
+      return proxy(req, res, port, url.pathname.slice(prefix.length - 1) + url.search);
+    }
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method not allowed');
+  serveStatic(res, url.pathname);
+}, Number(process.env.PORT ?? '8080'));
+
+console.log(`  SSO:              http://127.0.0.1:${sso.port}/ (mock; any member M000001… with password "demo")`);
+console.log(`  Key environment:  http://127.0.0.1:${keyEnv.port}/ (storage: ${join(dataDir, 'key-env')})`);
+console.log(`  Data environment: http://127.0.0.1:${dataEnv.port}/ (storage: ${join(dataDir, 'data-env')})`);
+console.log(`Portal: http://127.0.0.1:${portal.port}/`);
+console.log('Press Ctrl-C to stop.');
