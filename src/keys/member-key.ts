@@ -79,8 +79,11 @@ export class MemberKey {
     this.#subkeys.clear();
   }
 
-  /** Never prints key material. */
-  toJSON(): { keyId: string } {
+  /**
+   * What `JSON.stringify` shows of a key: its id only, never key material.
+   * @returns `{ keyId }`
+   */
+  toJSON(): Pick<MemberKey, 'keyId'> {
     return { keyId: this.keyId };
   }
 }

@@ -36,6 +36,11 @@ function checkArgs(key: unknown, schema: unknown, record: unknown, options: unkn
   }
 }
 
+/** A record's own value for a field: never one inherited from `Object.prototype` (`constructor`, …). */
+function own(record: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(record, name) ? record[name] : undefined;
+}
+
 function schemaError(message: string): TokumeiError {
   return new TokumeiError('ERR_SCHEMA', message);
 }
@@ -47,7 +52,7 @@ function checkShape(schema: Schema, record: Record<string, unknown>, allowReserv
     if (schema.field(name) === undefined) throw schemaError(`field "${name}" is not in schema ${schema.name} v${schema.version}`);
   }
   for (const f of schema.fields) {
-    if (!f.optional && record[f.name] === undefined) throw schemaError(`field "${f.name}" of schema ${schema.name} v${schema.version} is missing`);
+    if (!f.optional && own(record, f.name) === undefined) throw schemaError(`field "${f.name}" of schema ${schema.name} v${schema.version} is missing`);
   }
 }
 
@@ -81,7 +86,7 @@ export function sealRecord(key: KeySource, schema: Schema, record: PlainRecord, 
   checkArgs(key, schema, record, options);
   checkShape(schema, record, false);
   for (const f of schema.fields) {
-    const v = record[f.name];
+    const v = own(record, f.name);
     if (f.kind === 'identity' && v !== undefined && typeof v !== 'string') {
       throw new TokumeiError('ERR_FORMAT', `identity field "${f.name}" must be a string, got ${v === null ? 'null' : typeof v}`);
     }
@@ -90,7 +95,7 @@ export function sealRecord(key: KeySource, schema: Schema, record: PlainRecord, 
   const nonces = randomBytes(NONCE_LENGTH * schema.fields.length);
   const out: SealedRecord = {};
   schema.fields.forEach((f, i) => {
-    const v = record[f.name];
+    const v = own(record, f.name);
     if (v === undefined) return;
     out[f.name] = f.kind === 'identity'
       ? sealField(key, context(schema, f.name, options.recordId), v as string, nonces.subarray(i * NONCE_LENGTH, (i + 1) * NONCE_LENGTH))
@@ -127,7 +132,7 @@ export function openRecord(key: KeySource, schema: Schema, sealed: SealedRecord,
   checkShape(schema, sealed, true);
   const out: PlainRecord = {};
   for (const f of schema.fields) {
-    const v = sealed[f.name];
+    const v = own(sealed, f.name);
     if (v === undefined) continue;
     // Decrypt into a local object and return it only when every field opened (no partial plaintext).
     out[f.name] = f.kind === 'identity' ? openField(key, context(schema, f.name, options.recordId), v) : v;

@@ -25,15 +25,21 @@ export interface SchemaSpec {
 
 /** A field of a defined schema (normalized, frozen). */
 export interface SchemaField {
+  /** The field name, bound into the associated data of its sealed values. */
   readonly name: string;
+  /** `identity`: sealed as a `tk1.` envelope; `attribute`: passed through. */
   readonly kind: 'identity' | 'attribute';
+  /** Whether a record may leave the field out. */
   readonly optional: boolean;
+  /** The search mode of a searchable identity field, else `undefined`. */
   readonly search: SearchMode | undefined;
 }
 
 /** A validated, frozen schema. Make one with {@link defineSchema}. */
 export interface Schema {
+  /** The schema name, bound into every sealed value. */
   readonly name: string;
+  /** The schema version, bound into every sealed value. */
   readonly version: number;
   /** Fields in declaration order. */
   readonly fields: readonly SchemaField[];
