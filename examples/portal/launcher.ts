@@ -5,6 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
+import { DEMO_CONFIG_FILE } from './seed/config.ts';
 import { HttpError, serve } from './shared/http.ts';
 
 const dataDir = process.env.DEMO_DATA_DIR ?? '.demo-data';
@@ -83,7 +84,7 @@ function proxy(req: IncomingMessage, res: ServerResponse, port: number, path: st
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-if (!existsSync(join(dataDir, 'demo.json'))) {
+if (!existsSync(join(dataDir, DEMO_CONFIG_FILE))) {
   const t0 = performance.now();
   await runToEnd('seed');
   console.log(`Seeded the demo data in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dataDir}).`);
@@ -97,11 +98,13 @@ const ROUTES: [string, number][] = [
   ['/key-env/', keyEnv.port],
   ['/data-env/', dataEnv.port],
 ];
+const PUBLIC_SSO = new Set(['/sso/token', '/sso/logout']);
 const portal = await serve(async (req, res, url) => {
   for (const [prefix, port] of ROUTES) {
     if (url.pathname.startsWith(prefix)) {
-      // Only sign-in and sign-out of the SSO are public; introspection stays internal.
-      if (prefix === '/sso/' && url.pathname !== '/sso/token' && url.pathname !== '/sso/logout') throw new HttpError(404, 'not found');
+      // SSO introspection and key-environment administration stay internal.
+      if (prefix === '/sso/' && !PUBLIC_SSO.has(url.pathname)) throw new HttpError(404, 'not found');
+      if (prefix === '/key-env/' && url.pathname.startsWith('/key-env/admin/')) throw new HttpError(404, 'not found');
       return proxy(req, res, port, url.pathname.slice(prefix.length - 1) + url.search);
     }
   }

@@ -1,30 +1,19 @@
 // The seeding job: what a society's core system would run once to move its members into the
-// model. For each person it makes a member key, seals the identity record with it, and files
-// the attributes under a pseudonym. Keys go only to the key environment's storage (wrapped
-// under the master key), sealed records and attributes only to the data environment's.
+// model. For each person the key environment makes a member key (stored only there, wrapped
+// under the master key) and lends the seeding job a keyring to seal the identity record with;
+// the sealed record and the attributes (filed under a pseudonym) go only to the data
+// environment's storage.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateMemberKey, sealRecord } from '../../../src/index.ts';
-import { keyMaterial } from '../../../src/keys/member-key.ts';
+import { sealRecord } from '../../../src/index.ts';
 import { generateLinkKey, pseudonym } from '../../../src/server.ts';
 import { wipe } from '../../../src/internal/bytes.ts';
 import { DATA_ENV_DIRS, type AttributeRecord, type StoredIdentity } from '../data-env/records.ts';
-import { openVault } from '../key-env/vault.ts';
+import { openKeyEnvironmentStorage } from '../key-env/storage.ts';
 import { JsonDir } from '../shared/json-dir.ts';
-import { keyIdOf, personSchema } from '../shared/schemas.ts';
-import { generateMember, STEP_DAYS, type IdentityValues } from './generate.ts';
-
-/** What the demo records about its seed (public: it names no one and holds no key). */
-export interface DemoConfig {
-  seed: number;
-  members: number;
-  seedYear: number;
-  stepsUntil: string;
-  seededAt: string;
-}
-
-/** The pseudonym purpose of the portal's attribute records. */
-export const PORTAL_PURPOSE = 'portal';
+import { PORTAL_PURPOSE, personSchema } from '../shared/schemas.ts';
+import { DEMO_CONFIG_FILE, type DemoConfig } from './config.ts';
+import { generateMember, type IdentityValues } from './generate.ts';
 
 const dataDir = process.env.DEMO_DATA_DIR ?? '.demo-data';
 const config: DemoConfig = {
@@ -35,51 +24,56 @@ const config: DemoConfig = {
   seededAt: new Date().toISOString(),
 };
 
-const vault = openVault(dataDir, { create: true });
+const keyEnvironment = await openKeyEnvironmentStorage(dataDir, { create: true });
+const { env } = keyEnvironment;
 const identities = new JsonDir<StoredIdentity>(join(dataDir, DATA_ENV_DIRS.identities));
 const attributes = new JsonDir<AttributeRecord>(join(dataDir, DATA_ENV_DIRS.attributes));
 const linkKey = generateLinkKey();
 
-/** Seals one person's identity record under a fresh member key; the key goes to the vault. */
+/** Seals one person's identity record under their new member key. */
 async function sealPerson(recordId: string, identity: IdentityValues, structure: { relation: string; dependants?: string[]; holder?: string }): Promise<void> {
-  const key = generateMemberKey({ keyId: keyIdOf(recordId) });
+  // Key ids are random (`k1.…`): they appear in every sealed value, so they must not name anyone.
+  await env.createMemberKey(recordId);
+  const ring = await env.openKeyring(recordId);
   try {
-    await vault.putMemberKey(key.keyId, keyMaterial(key, 'raw'));
-    identities.put(recordId, sealRecord(key, personSchema, { id: recordId, ...structure, ...identity }, { recordId }) as StoredIdentity);
+    identities.put(recordId, sealRecord(ring, personSchema, { id: recordId, ...structure, ...identity }, { recordId }) as StoredIdentity);
   } finally {
-    key.destroy();
+    ring.destroy();
   }
 }
 
+function fileAttributes(recordId: string, record: Omit<AttributeRecord, 'pseudonym'>): void {
+  const p = pseudonym(linkKey, recordId, { purpose: PORTAL_PURPOSE });
+  attributes.put(p, { pseudonym: p, ...record });
+}
+
 try {
-  await vault.putLinkKey(linkKey);
-  let people = 0;
+  await keyEnvironment.putLinkKey(linkKey);
+  let dependants = 0;
   for (let n = 1; n <= config.members; n++) {
     const m = generateMember(config.seed, n, config.seedYear);
     const dependantIds = m.dependants.map((d) => d.recordId);
     await sealPerson(m.memberId, m.identity, { relation: 'self', dependants: dependantIds });
-    attributes.put(pseudonym(linkKey, m.memberId, { purpose: PORTAL_PURPOSE }), {
-      pseudonym: pseudonym(linkKey, m.memberId, { purpose: PORTAL_PURPOSE }),
+    fileAttributes(m.memberId, {
       departmentCode: m.departmentCode,
       departmentName: m.departmentName,
       nickname: m.nickname,
       checkups: m.checkups,
-      steps: m.steps.slice(-STEP_DAYS),
+      steps: m.steps,
       stepsUntil: config.stepsUntil,
       vitals: [],
     });
     for (const d of m.dependants) {
       await sealPerson(d.recordId, d.identity, { relation: d.relation, holder: m.memberId });
-      const p = pseudonym(linkKey, d.recordId, { purpose: PORTAL_PURPOSE });
-      attributes.put(p, { pseudonym: p, checkups: d.checkups, vitals: [] });
+      fileAttributes(d.recordId, { checkups: d.checkups, vitals: [] });
     }
-    // A member's keyring: their own key first (it seals their edits), then their dependants'.
-    vault.setAccess(m.memberId, [keyIdOf(m.memberId), ...dependantIds.map(keyIdOf)]);
-    people += 1 + m.dependants.length;
+    // Whose keys a member's keyring holds besides their own: their dependants'.
+    keyEnvironment.dependants[m.memberId] = dependantIds;
+    dependants += dependantIds.length;
   }
-  vault.save();
-  writeFileSync(join(dataDir, 'demo.json'), JSON.stringify(config, null, 2));
-  console.log(`Seeded ${config.members} members and ${people - config.members} dependants (seed ${config.seed}).`);
+  keyEnvironment.saveDependants();
+  writeFileSync(join(dataDir, DEMO_CONFIG_FILE), JSON.stringify(config, null, 2));
+  console.log(`Seeded ${config.members} members and ${dependants} dependants (seed ${config.seed}).`);
 } finally {
   wipe(linkKey);
 }

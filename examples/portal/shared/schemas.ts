@@ -27,7 +27,5 @@ export const personSchema: Schema = defineSchema({
 /** The identity fields of {@link personSchema}, in display order. */
 export const IDENTITY_FIELDS = ['fullName', 'fullNameKana', 'birthDate', 'address', 'phone', 'insuredNumber'] as const;
 
-/** The key id of a person's first member key. */
-export function keyIdOf(recordId: string): string {
-  return `${recordId}.v1`;
-}
+/** The pseudonym purpose of the portal's attribute records. */
+export const PORTAL_PURPOSE = 'portal';
