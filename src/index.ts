@@ -7,3 +7,4 @@ export { Keyring, createKeyring, type KeySource } from './keys/keyring.ts';
 export { openSession, type Session, type SessionOptions, type SessionState, type SessionPersistence, type SessionEventMap, type WipedEvent, type WipeReason } from './session/session.ts';
 export { memoryKeyProvider, type MemoryKeyProvider, type MemoryKeyProviderOptions } from './session/memory-key-provider.ts';
 export type { KeyProvider, SessionKeys, SessionStatus } from './session/key-provider.ts';
+export { searchToken } from './search/token.ts';
