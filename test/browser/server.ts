@@ -1,0 +1,49 @@
+// A tiny node:http server for real-browser tests: serves an esbuild bundle of a test page and a
+// few plain HTML pages, on 127.0.0.1 and an ephemeral port.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { build } from 'esbuild';
+
+/** A running test server. */
+export interface PageServer {
+  /** `http://127.0.0.1:PORT` */
+  origin: string;
+  close(): Promise<void>;
+}
+
+const SHELL = (title: string, script: string) =>
+  `<!doctype html><meta charset="utf-8"><title>${title}</title>${script}<p>${title}</p>`;
+
+/**
+ * Bundles `entry` (TypeScript, importing from `src/`) for the browser and serves it:
+ * `/app` and `/app/*` load the bundle; `/signed-out` and `/other` are plain pages.
+ */
+export async function servePage(entry: string): Promise<PageServer> {
+  const out = await build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
+  const bundle = out.outputFiles[0]!.text;
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const send = (type: string, body: string) => {
+      // no-store everywhere: nothing of a test page may linger in the HTTP cache
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (path === '/bundle.js') send('text/javascript', bundle);
+    else if (path === '/app' || path.startsWith('/app/')) send('text/html', SHELL('app', '<script type="module" src="/bundle.js"></script>'));
+    else if (path === '/signed-out' || path === '/other') send('text/html', SHELL(path.slice(1), ''));
+    else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
