@@ -70,6 +70,14 @@ describe('zero residue in Chromium (G4)', () => {
       const dependant = testKey('M000002.v1');
       const { names, needles } = needlesOf([own, dependant]);
       const page = await signedInPage(persistence, [own, dependant]);
+      if (persistence === 'indexeddb') {
+        // Reload: the keyring is unwrapped from IndexedDB; that path must leave nothing either.
+        await page.reload();
+        await page.waitForFunction(() => 'tk' in globalThis);
+        const signIn = { keys: [] as [string, string][], persistence };
+        expect(await page.evaluate((o) => tk.signIn(o), signIn)).toEqual({ resumed: true, persistence });
+        expect(await page.evaluate(() => tk.work(20))).toBe(20);
+      }
       await expectKeysFound(own, dependant, names, needles);
 
       await page.evaluate(() => tk.logoff());
