@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createKeyring, defineSchema, generateMemberKey, importMemberKey, searchToken, sealRecord, TokumeiError, type SchemaSpec, type SealedRecord } from '../src/index.ts';
+import { createKeyring, defineSchema, generateMemberKey, importMemberKey, openRecord, searchToken, sealRecord, TokumeiError, type SchemaSpec, type SealedRecord } from '../src/index.ts';
 import { matchesSearch } from '../src/server.ts';
 
 const schema = defineSchema({
@@ -51,6 +51,13 @@ describe('sealRecord search tags', () => {
       seen.add(tags.insuredNumber!);
     }
     expect(seen.size).toBe(400);
+  });
+
+  it('openRecord leaves the tags out and opens the record as before', () => {
+    const key = generateMemberKey();
+    const sealed = seal(key, { fullName: '山田 太郎', email: 'taro@example.jp' });
+    const opened = openRecord(key, schema, sealed, { recordId: sealed.id as string });
+    expect(opened).toEqual({ id: sealed.id, fullName: '山田 太郎', insuredNumber: '12345678', email: 'taro@example.jp', birthDate: '1980-04-01' });
   });
 
   it('writes no $search object when the schema has no searchable field', () => {
