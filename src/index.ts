@@ -8,3 +8,4 @@ export { openSession, type Session, type SessionOptions, type SessionState, type
 export { memoryKeyProvider, type MemoryKeyProvider, type MemoryKeyProviderOptions } from './session/memory-key-provider.ts';
 export type { KeyProvider, SessionKeys, SessionStatus } from './session/key-provider.ts';
 export { searchToken } from './search/token.ts';
+export { httpKeyProvider, type HttpKeyProviderOptions } from './delivery/http-key-provider.ts';

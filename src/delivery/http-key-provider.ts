@@ -20,7 +20,7 @@ export interface HttpKeyProviderOptions {
   /** How many times a network error, HTTP 408/429 or 5xx is retried (with exponential back-off) before `ERR_KEY_UNAVAILABLE`. Default 2. */
   retries?: number;
   /** The DHKEM of the ephemeral key pair: `'P-256'` (default) or `'X25519'`. */
-  kem?: KemName;
+  kem?: 'P-256' | 'X25519';
   /** Session status endpoint. Default `${url}/status`. */
   checkUrl?: string;
   /** Logoff notification endpoint. Default `${url}/logoff`. */

@@ -1,0 +1,196 @@
+// The master key that wraps every member key at rest in the key environment. An interface, so
+// that an HSM or a cloud KMS can stand behind it, and a local AES-256-GCM implementation for
+// development, tests and the demo. Node only.
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes as nodeRandomBytes, type KeyObject } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { decryptionFailed } from '../errors.ts';
+import { abytes, allocSecret, astring, toBase64url, wipe } from '../internal/bytes.ts';
+
+/**
+ * Wraps and unwraps member keys. Implement it over an HSM or a KMS (`Encrypt`/`Decrypt` with
+ * the `context` as encryption context / AAD); {@link localMasterKey} is the local one.
+ *
+ * A wrapped value is opaque to the rest of the toolkit; `context` binds it to one member key
+ * (member id, key id, version), so a wrapped key moved to another entry does not unwrap.
+ */
+export interface MasterKey {
+  /** A public identifier of this master key, stored next to every key it wraps. */
+  readonly id: string;
+  /** Wraps (encrypts and authenticates) `plaintext`, bound to `context`. */
+  wrap(plaintext: Uint8Array, context: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Unwraps a value from {@link MasterKey.wrap}. Returns a buffer the caller owns and wipes.
+   * Must throw `TokumeiError` `ERR_DECRYPTION_FAILED` when the value or context does not match.
+   */
+  unwrap(wrapped: Uint8Array, context: Uint8Array): Promise<Uint8Array>;
+}
+
+const WRAP_VERSION = 1;
+const IV_LENGTH = 12;
+const TAG_LENGTH = 16;
+const MASTER_KEY_ID_LABEL = 'tokumei/v1/master-key-id';
+
+/** The local master key: AES-256-GCM under a key held in a node:crypto `KeyObject`. */
+class LocalMasterKey implements MasterKey {
+  readonly id: string;
+  #key: KeyObject;
+
+  constructor(key: KeyObject, id: string) {
+    this.#key = key;
+    this.id = id;
+  }
+
+  // Format: 0x01 ‖ iv(12) ‖ ciphertext ‖ tag(16), AAD = context.
+  wrap(plaintext: Uint8Array, context: Uint8Array): Promise<Uint8Array> {
+    const iv = nodeRandomBytes(IV_LENGTH);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv).setAAD(context);
+    const ct = cipher.update(plaintext);
+    cipher.final();
+    const out = new Uint8Array(1 + IV_LENGTH + ct.length + TAG_LENGTH);
+    out[0] = WRAP_VERSION;
+    out.set(iv, 1);
+    out.set(ct, 1 + IV_LENGTH);
+    out.set(cipher.getAuthTag(), 1 + IV_LENGTH + ct.length);
+    return Promise.resolve(out);
+  }
+
+  unwrap(wrapped: Uint8Array, context: Uint8Array): Promise<Uint8Array> {
+    if (wrapped.length < 1 + IV_LENGTH + TAG_LENGTH || wrapped[0] !== WRAP_VERSION) return Promise.reject(decryptionFailed());
+    const n = wrapped.length - 1 - IV_LENGTH - TAG_LENGTH;
+    const out = allocSecret(n);
+    let part: Buffer | undefined;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, wrapped.subarray(1, 1 + IV_LENGTH)).setAAD(context);
+      decipher.setAuthTag(wrapped.subarray(wrapped.length - TAG_LENGTH));
+      part = decipher.update(wrapped.subarray(1 + IV_LENGTH, 1 + IV_LENGTH + n));
+      out.set(part);
+      decipher.final(); // verifies the tag; nothing leaves before it does
+      return Promise.resolve(out);
+    } catch {
+      wipe(out);
+      return Promise.reject(decryptionFailed());
+    } finally {
+      wipe(part);
+    }
+  }
+
+  /** Never prints key material. */
+  toJSON(): { id: string } {
+    return { id: this.id };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `LocalMasterKey { id: '${this.id}' }`;
+  }
+}
+
+/** A public fingerprint of a master key: "mk1." ‖ base64url(HMAC-SHA256(key, label)[0..12]). */
+function fingerprint(key: KeyObject): string {
+  return `mk1.${toBase64url(createHmac('sha256', key).update(MASTER_KEY_ID_LABEL).digest().subarray(0, 12))}`;
+}
+
+/**
+ * A local master key (AES-256-GCM) from 32 raw bytes. The bytes are copied into a node:crypto
+ * `KeyObject`; the caller's buffer is not kept and not wiped.
+ *
+ * @param key - 32 bytes
+ * @param options - `id`: the master key's public id; by default a fingerprint (`mk1.…`) of the key
+ * @returns the master key
+ * @throws TypeError / RangeError when `key` is not 32 bytes
+ * @example
+ * ```ts
+ * import { localMasterKey } from 'tokumei/server';
+ * const master = localMasterKey(crypto.getRandomValues(new Uint8Array(32)));
+ * ```
+ */
+export function localMasterKey(key: Uint8Array, options: { id?: string } = {}): MasterKey {
+  abytes('key', key, 32);
+  const keyObject = createSecretKey(key);
+  const id = options.id ?? fingerprint(keyObject);
+  astring('id', id, true);
+  return new LocalMasterKey(keyObject, id);
+}
+
+/** Parses 64 hex digits (surrounding whitespace allowed) into a fresh buffer, never echoing it. */
+function parseHexKey(name: string, text: string): Uint8Array {
+  const t = text.trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(t)) throw new RangeError(`"${name}" expected 64 hex digits, got length=${t.length}`);
+  const out = allocSecret(32);
+  for (let i = 0; i < 32; i++) out[i] = parseInt(t.substr(i * 2, 2), 16);
+  return out;
+}
+
+/**
+ * The local master key from an environment variable holding 64 hex digits. The value is never
+ * logged or echoed in an error.
+ *
+ * @param name - the variable's name; `TOKUMEI_MASTER_KEY` by default
+ * @param options - `id`, as in {@link localMasterKey}
+ * @returns the master key
+ * @throws TypeError when the variable is not set; RangeError when it is not 64 hex digits
+ * @example
+ * ```ts
+ * import { masterKeyFromEnv } from 'tokumei/server';
+ * const master = masterKeyFromEnv('TOKUMEI_MASTER_KEY');
+ * ```
+ */
+export function masterKeyFromEnv(name = 'TOKUMEI_MASTER_KEY', options: { id?: string } = {}): MasterKey {
+  const value = process.env[name];
+  if (value === undefined) throw new TypeError(`"${name}" expected an environment variable with 64 hex digits, got undefined`);
+  const bytes = parseHexKey(name, value);
+  try {
+    return localMasterKey(bytes, options);
+  } finally {
+    wipe(bytes);
+  }
+}
+
+/**
+ * The local master key from a file holding 64 hex digits (as {@link createMasterKeyFile}
+ * writes) or exactly 32 raw bytes.
+ *
+ * @param path - the file
+ * @param options - `id`, as in {@link localMasterKey}
+ * @returns the master key
+ * @throws RangeError when the file holds neither form; the `fs` error when it cannot be read
+ * @example
+ * ```ts
+ * import { masterKeyFromFile } from 'tokumei/server';
+ * const master = masterKeyFromFile('/run/secrets/tokumei-master-key');
+ * ```
+ */
+export function masterKeyFromFile(path: string, options: { id?: string } = {}): MasterKey {
+  astring('path', path, true);
+  const raw = readFileSync(path);
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = raw.length === 32 ? new Uint8Array(raw) : parseHexKey(path, raw.toString('latin1'));
+    return localMasterKey(bytes, options);
+  } finally {
+    wipe(raw, bytes);
+  }
+}
+
+/**
+ * Writes a fresh random master key (64 hex digits and a newline) to a new file with mode 0600.
+ * Refuses to overwrite an existing file.
+ *
+ * @param path - the file to create
+ * @throws the `fs` error (`EEXIST` when the file exists)
+ * @example
+ * ```ts
+ * import { createMasterKeyFile, masterKeyFromFile } from 'tokumei/server';
+ * createMasterKeyFile('./data/master.key');
+ * const master = masterKeyFromFile('./data/master.key');
+ * ```
+ */
+export function createMasterKeyFile(path: string): void {
+  astring('path', path, true);
+  const key = nodeRandomBytes(32);
+  const text = Buffer.from(`${key.toString('hex')}\n`, 'latin1');
+  try {
+    writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
+  } finally {
+    wipe(key, text);
+  }
+}

@@ -1,0 +1,115 @@
+// Re-wrapping every member key under a new master key (G9: no data is touched).
+import { TokumeiError } from '../errors.ts';
+import { ainteger, equalBytes, wipe } from '../internal/bytes.ts';
+import type { MemberKeyStore, WrappedMemberKey } from './key-store.ts';
+import type { MasterKey } from './master-key.ts';
+import { unwrapEntry, wrapEntry } from './wrap.ts';
+
+/** Options of {@link rewrapAll}. */
+export interface RewrapOptions {
+  /** The master key(s) the entries are wrapped under now. */
+  from: MasterKey | readonly MasterKey[];
+  /** The new master key. */
+  to: MasterKey;
+  /** Entries read per `list` call; default 500. */
+  batchSize?: number;
+  /** Stops the pass between two entries (the result so far is durable; run again to resume). */
+  signal?: AbortSignal;
+  /** Called after each batch with the last key id done and the running counts. */
+  onProgress?: (progress: { lastKeyId: string; examined: number; rewrapped: number }) => void;
+}
+
+/** What {@link rewrapAll} did and verified. */
+export interface RewrapResult {
+  /** Entries in the store at the end. */
+  total: number;
+  /** Entries this call re-wrapped. */
+  rewrapped: number;
+  /** Entries already under the new master key (an earlier, interrupted call did them). */
+  alreadyCurrent: number;
+  /** Entries that unwrapped under the new master key in the verification pass; equals `total`. */
+  verified: number;
+}
+
+/**
+ * Re-wraps every member key in `store` under a new master key. Data in the data environment is
+ * not touched: member keys, key ids and every sealed value stay as they are (G9).
+ *
+ * Each entry is re-wrapped, checked (the new wrapped value unwraps to the same key) and written
+ * with one atomic `put`, so the store is consistent after every entry. The pass can stop at any
+ * point (`signal`, a crash): run it again and it skips what is done. At the end a verification
+ * pass unwraps every entry under the new master key and counts them; the call fails unless that
+ * count equals the number of entries. Afterwards `store.compact()` (when the store has one)
+ * drops the old wrapped values.
+ *
+ * @param store - the member-key store
+ * @param options - see {@link RewrapOptions}
+ * @returns the counts, verified
+ * @throws TokumeiError `ERR_KEY_UNAVAILABLE` when an entry is under none of the given master
+ *   keys or the verified count does not match; `ERR_DECRYPTION_FAILED` when an entry does not
+ *   unwrap; the signal's reason when aborted
+ * @example
+ * ```ts
+ * import { masterKeyFromFile, rewrapAll } from 'tokumei/server';
+ * const result = await rewrapAll(store, { from: masterKeyFromFile('old.key'), to: masterKeyFromFile('new.key') });
+ * console.log(`${result.verified}/${result.total} member keys under the new master key`);
+ * ```
+ */
+export async function rewrapAll(store: MemberKeyStore, options: RewrapOptions): Promise<RewrapResult> {
+  const from = Array.isArray(options.from) ? (options.from as readonly MasterKey[]) : [options.from as MasterKey];
+  const { to, signal } = options;
+  const batchSize = options.batchSize ?? 500;
+  ainteger('batchSize', batchSize, 1, 100_000);
+  const byId = new Map(from.map((m) => [m.id, m]));
+  if (byId.has(to.id)) throw new RangeError(`"to" expected a master key other than "from", got id "${to.id}"`);
+
+  let rewrapped = 0;
+  let alreadyCurrent = 0;
+  let examined = 0;
+  for await (const entry of entries(store, batchSize, (lastKeyId) => options.onProgress?.({ lastKeyId, examined, rewrapped }))) {
+    signal?.throwIfAborted();
+    examined++;
+    if (entry.masterKeyId === to.id) {
+      alreadyCurrent++;
+      continue;
+    }
+    const old = byId.get(entry.masterKeyId);
+    if (old === undefined) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `member key "${entry.keyId}" is wrapped under unknown master key "${entry.masterKeyId}"`);
+    let key: Uint8Array | undefined;
+    let check: Uint8Array | undefined;
+    try {
+      key = await unwrapEntry(old, entry);
+      const next = await wrapEntry(to, entry, key);
+      check = await unwrapEntry(to, next);
+      if (!equalBytes(key, check)) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `re-wrapped member key "${entry.keyId}" does not unwrap to the same key`);
+      await store.put(next);
+      rewrapped++;
+    } finally {
+      wipe(key, check);
+    }
+  }
+
+  let verified = 0;
+  let total = 0;
+  for await (const entry of entries(store, batchSize)) {
+    total++;
+    if (entry.masterKeyId !== to.id) continue;
+    wipe(await unwrapEntry(to, entry));
+    verified++;
+  }
+  if (verified !== total) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `only ${verified} of ${total} member keys are under the new master key`);
+  await store.compact?.();
+  return { total, rewrapped, alreadyCurrent, verified };
+}
+
+/** Every entry of the store in key id order, one `list` batch at a time. */
+async function* entries(store: MemberKeyStore, batchSize: number, afterBatch?: (lastKeyId: string) => void): AsyncGenerator<WrappedMemberKey> {
+  let after: string | undefined;
+  for (;;) {
+    const batch = await store.list(after === undefined ? { limit: batchSize } : { after, limit: batchSize });
+    if (batch.length === 0) return;
+    yield* batch;
+    after = batch[batch.length - 1]!.keyId;
+    afterBatch?.(after);
+  }
+}

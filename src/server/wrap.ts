@@ -1,0 +1,63 @@
+// Wrapping one member key under a master key, bound to its entry (internal).
+import { decryptionFailed } from '../errors.ts';
+import { allocSecret, fromBase64url, toBase64url, utf8, wipe } from '../internal/bytes.ts';
+import { MEMBER_KEY_LENGTH } from '../keys/member-key.ts';
+import type { WrappedMemberKey } from './key-store.ts';
+import type { MasterKey } from './master-key.ts';
+import { TokumeiError } from '../errors.ts';
+
+const WRAP_LABEL = 'tokumei/v1/member-key-wrap';
+
+function lengthPrefixed(text: string): Uint8Array {
+  const b = utf8(text);
+  const out = new Uint8Array(2 + b.length);
+  out[0] = b.length >> 8;
+  out[1] = b.length & 0xff;
+  out.set(b, 2);
+  return out;
+}
+
+/**
+ * The master key's `context` for one entry: "tokumei/v1/member-key-wrap" ‖ 0x00 ‖
+ * len16(memberId) ‖ memberId ‖ len16(keyId) ‖ keyId ‖ u32be(version). A wrapped key copied to
+ * another member, key id or version does not unwrap.
+ */
+export function wrapContext(entry: Pick<WrappedMemberKey, 'memberId' | 'keyId' | 'version'>): Uint8Array {
+  const label = utf8(WRAP_LABEL);
+  const m = lengthPrefixed(entry.memberId);
+  const k = lengthPrefixed(entry.keyId);
+  const out = new Uint8Array(label.length + 1 + m.length + k.length + 4);
+  out.set(label);
+  out.set(m, label.length + 1);
+  out.set(k, label.length + 1 + m.length);
+  new DataView(out.buffer).setUint32(out.length - 4, entry.version);
+  return out;
+}
+
+/** Wraps `key` for `entry` under `master`. */
+export async function wrapEntry(master: MasterKey, entry: Omit<WrappedMemberKey, 'wrapped' | 'masterKeyId'>, key: Uint8Array): Promise<WrappedMemberKey> {
+  const wrapped = await master.wrap(key, wrapContext(entry));
+  return { ...entry, masterKeyId: master.id, wrapped: toBase64url(wrapped) };
+}
+
+/**
+ * Unwraps an entry's key into a fresh off-heap buffer the caller wipes.
+ * @throws TokumeiError `ERR_KEY_UNAVAILABLE` when the entry is wrapped under another master key;
+ *   `ERR_DECRYPTION_FAILED` when it does not unwrap
+ */
+export async function unwrapEntry(master: MasterKey, entry: WrappedMemberKey): Promise<Uint8Array> {
+  if (entry.masterKeyId !== master.id) {
+    throw new TokumeiError('ERR_KEY_UNAVAILABLE', `member key "${entry.keyId}" is wrapped under master key "${entry.masterKeyId}", not "${master.id}"`);
+  }
+  const wrapped = fromBase64url(entry.wrapped);
+  if (wrapped === undefined) throw decryptionFailed();
+  const raw = await master.unwrap(wrapped, wrapContext(entry));
+  try {
+    if (raw.length !== MEMBER_KEY_LENGTH) throw decryptionFailed();
+    const out = allocSecret(MEMBER_KEY_LENGTH);
+    out.set(raw);
+    return out;
+  } finally {
+    wipe(raw); // the master key implementation's buffer, handed to us to wipe
+  }
+}
