@@ -15,7 +15,7 @@ export class HttpError extends Error {
 }
 
 /** Reads a JSON body of at most `limit` bytes. */
-export async function readJson(req: IncomingMessage, limit = 64 * 1024): Promise<unknown> {
+export async function readJson(req: IncomingMessage, limit: number = 64 * 1024): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

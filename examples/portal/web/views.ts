@@ -56,7 +56,7 @@ function profileCard(view: PortalView): HTMLElement {
       ...row('記号-番号-枝番', me.insuredNumber, 'member-insured-number'),
       ...row('所属', view.attrs.departmentName),
     ),
-    h('p', { class: 'note' }, '🔒 氏名・生年月日・住所・被保険者番号は、このブラウザの中でだけ復号されています。'),
+    h('p', { class: 'note' }, '氏名・生年月日・住所・被保険者番号は、このブラウザの中でだけ復号されています。'),
   );
 }
 
@@ -290,9 +290,9 @@ export function renderDashboard(root: HTMLElement, view: PortalView): void {
     h(
       'div',
       { class: 'toolbar' },
-      h('span', { class: 'mode' }, view.persistence === 'indexeddb' ? '🔑 鍵: このブラウザ (IndexedDB, 暗号化・期限付き)' : '🔑 鍵: このタブのメモリだけ'),
+      h('span', { class: 'mode' }, view.persistence === 'indexeddb' ? '鍵の保管: このブラウザ (IndexedDB, 暗号化・期限付き)' : '鍵の保管: このタブのメモリだけ'),
       logoff,
     ),
-    h('div', { class: 'grid' }, profileCard(view), pointsCard(view), checkupCard(view), vitalsCard(view, refresh), walkingCard(view), familyCard(view), addressCard(view, refresh)),
+    h('div', { class: 'grid' }, profileCard(view), pointsCard(view), vitalsCard(view, refresh), familyCard(view), checkupCard(view), walkingCard(view), addressCard(view, refresh)),
   );
 }

@@ -1,0 +1,279 @@
+// The separation audit: reads each environment's storage and checks that the data environment
+// holds no plaintext identity value and no key, and that the key environment holds no identity
+// ciphertext and no attribute data (DESIGN §1). The plaintexts are regenerated from the seed,
+// the keys unwrapped from the key environment — the audit is the one program allowed both.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { keyMaterial } from '../../../src/keys/member-key.ts';
+import { wipe } from '../../../src/internal/bytes.ts';
+import { DATA_ENV_DIRS } from '../data-env/records.ts';
+import { KEY_ENV_DIR, openKeyEnvironmentStorage } from '../key-env/storage.ts';
+import { DEMO_CONFIG_FILE, type DemoConfig } from '../seed/config.ts';
+import { generateMember, identityValuesOf } from '../seed/generate.ts';
+import { IDENTITY_FIELDS } from '../shared/schemas.ts';
+
+/** One check: what was looked at, and what was found that should not be there. */
+export interface AuditCheck {
+  environment: 'data' | 'key';
+  name: string;
+  checked: string;
+  /** Where each violation is (file and kind), never the secret itself. */
+  violations: string[];
+}
+
+/** The audit's result. */
+export interface AuditReport {
+  dataDir: string;
+  checks: AuditCheck[];
+  ok: boolean;
+}
+
+interface StoredFile {
+  path: string;
+  bytes: Buffer;
+}
+
+function readTree(dir: string): StoredFile[] {
+  const out: StoredFile[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push({ path: p, bytes: readFileSync(p) });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Every string in a JSON document (keys and values); `undefined` if it is not JSON. */
+function jsonStrings(text: string): string[] | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (typeof v === 'object' && v !== null) {
+      for (const [k, x] of Object.entries(v)) {
+        out.push(k);
+        walk(x);
+      }
+    }
+  };
+  walk(doc);
+  return out;
+}
+
+/** The strings of a file: JSON strings, the lines of JSON Lines, or the whole text. */
+function stringsOf(f: StoredFile): string[] {
+  const text = f.bytes.toString('utf8');
+  const whole = jsonStrings(text);
+  if (whole !== undefined) return whole;
+  const lines = text.split('\n').filter((l) => l !== '').map(jsonStrings);
+  if (lines.every((l) => l !== undefined)) return lines.flat() as string[];
+  return [text];
+}
+
+const ENVELOPE = /^tk1\.[A-Za-z0-9_-]+$/;
+const NUMERIC = /[0-9-]{8,}/g;
+
+/**
+ * Finds which needles occur in a haystack in one pass: a bitmap of the needles' 3-byte
+ * prefixes screens every position, and only a screened hit is compared in full. Build once,
+ * search many files.
+ */
+function needleIndex(needles: readonly { bytes: Uint8Array; label: string }[]): (hay: Uint8Array) => Set<string> {
+  const prefix = (b: Uint8Array, i: number): number => (b[i]! << 16) | (b[i + 1]! << 8) | b[i + 2]!;
+  const screen = new Uint8Array(1 << 24);
+  const byPrefix = new Map<number, { bytes: Uint8Array; label: string }[]>();
+  for (const n of needles) {
+    if (n.bytes.length < 3) throw new RangeError('"needles" expected at least 3 bytes each');
+    const p = prefix(n.bytes, 0);
+    screen[p] = 1;
+    byPrefix.set(p, [...(byPrefix.get(p) ?? []), n]);
+  }
+  return (hay) => {
+    const found = new Set<string>();
+    const buf = Buffer.from(hay.buffer, hay.byteOffset, hay.length);
+    for (let i = 0; i + 3 <= hay.length; i++) {
+      const p = prefix(hay, i);
+      if (screen[p] === 0) continue;
+      for (const n of byPrefix.get(p)!) if (buf.subarray(i, i + n.bytes.length).equals(n.bytes)) found.add(n.label);
+    }
+    return found;
+  };
+}
+
+/** Text needles as their UTF-8 bytes. */
+function textNeedles(entries: Iterable<[string, string]>): { bytes: Uint8Array; label: string }[] {
+  return [...entries].map(([text, label]) => ({ bytes: Buffer.from(text, 'utf8'), label }));
+}
+
+function count(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** Runs every check on the demo's data folder. */
+export async function auditDemo(dataDir: string): Promise<AuditReport> {
+  const config = JSON.parse(readFileSync(join(dataDir, DEMO_CONFIG_FILE), 'utf8')) as DemoConfig;
+  const checks: AuditCheck[] = [];
+  const dataFiles = readTree(join(dataDir, 'data-env'));
+  const keyFiles = readTree(join(dataDir, KEY_ENV_DIR));
+  const rel = (f: StoredFile): string => relative(dataDir, f.path);
+  const size = (fs: StoredFile[]): string => `${count(fs.length)} files, ${(fs.reduce((a, f) => a + f.bytes.length, 0) / 1e6).toFixed(1)} MB`;
+
+  // The seed's plaintexts, regenerated; and what the data environment holds in the clear.
+  const identityValues = new Set<string>();
+  const recordIds: string[] = [];
+  const nicknames = new Set<string>();
+  for (let n = 1; n <= config.members; n++) {
+    const m = generateMember(config.seed, n, config.seedYear);
+    identityValuesOf(m).forEach((v) => identityValues.add(v));
+    recordIds.push(m.memberId, ...m.dependants.map((d) => d.recordId));
+    nicknames.add(m.nickname);
+  }
+  const sealedValues: string[] = [];
+  const pseudonyms: string[] = [];
+  const plainByFile: { file: StoredFile; plain: string }[] = [];
+  for (const f of dataFiles) {
+    const strings = stringsOf(f);
+    sealedValues.push(...strings.filter((s) => ENVELOPE.test(s)));
+    plainByFile.push({ file: f, plain: strings.filter((s) => !ENVELOPE.test(s)).join('\u0000') });
+    if (f.path.includes(join(DATA_ENV_DIRS.attributes))) pseudonyms.push(f.path.slice(f.path.lastIndexOf('/') + 1, -5));
+  }
+
+  // Data environment, check 1: no plaintext identity value, anywhere in any file. Non-envelope
+  // strings are searched for every value; numeric values (dates, phone and insured numbers)
+  // are also searched in the raw text of every file, envelopes included.
+  {
+    const violations: string[] = [];
+    const numeric = [...identityValues].filter((v) => /^[0-9-]+$/.test(v));
+    const numericSet = new Set(numeric);
+    for (const v of identityValues) if (!numericSet.has(v) && !/[^\x00-\x7f]/.test(v)) throw new Error('the audit expects every identity value to be numeric or to contain non-ASCII characters');
+    const lengths = [...new Set(numeric.map((v) => v.length))];
+    // Every seeded value is either numeric (searched below in the raw text) or contains
+    // non-ASCII characters (names, readings, addresses), so it can only hide in a string that
+    // does too. One pass over those strings of all files; files are told apart only on a hit.
+    const nonAscii = /[^\x00-\x7f]/;
+    const all = plainByFile.flatMap((p) => p.plain.split('\u0000').filter((x) => nonAscii.test(x))).join('\u0001');
+    const present = [...identityValues].filter((v) => !numericSet.has(v) && all.includes(v));
+    for (const { file, plain } of plainByFile) {
+      let hits = present.filter((v) => plain.includes(v)).length;
+      for (const run of file.bytes.toString('latin1').match(NUMERIC) ?? []) {
+        for (const L of lengths) for (let i = 0; i + L <= run.length; i++) if (numericSet.has(run.slice(i, i + L))) hits++;
+      }
+      if (hits > 0) violations.push(`${rel(file)}: ${hits} plaintext identity value(s)`);
+    }
+    checks.push({ environment: 'data', name: 'no plaintext identity value', checked: `${count(identityValues.size)} identity values of ${count(recordIds.length)} people (seed ${config.seed}) in ${size(dataFiles)}`, violations });
+  }
+
+  // Data environment, check 2: every identity field of every identity record is an envelope.
+  {
+    const violations: string[] = [];
+    let fields = 0;
+    const identityDir = join(dataDir, DATA_ENV_DIRS.identities);
+    const identityFiles = dataFiles.filter((f) => f.path.startsWith(identityDir));
+    for (const f of identityFiles) {
+      const rec = JSON.parse(f.bytes.toString('utf8')) as Record<string, unknown>;
+      for (const name of IDENTITY_FIELDS) {
+        fields++;
+        const v = rec[name];
+        if (typeof v !== 'string' || !ENVELOPE.test(v)) violations.push(`${rel(f)}: field "${name}" is not a tk1 envelope`);
+      }
+    }
+    checks.push({ environment: 'data', name: 'every identity field sealed', checked: `${count(fields)} identity fields in ${count(identityFiles.length)} identity records`, violations });
+  }
+
+  // Data environment, check 3: no key — member keys, the link key, the master key — as raw
+  // bytes, hex, base64 or base64url.
+  const storage = await openKeyEnvironmentStorage(dataDir);
+  const secrets: { label: string; bytes: Uint8Array }[] = [];
+  try {
+    for (const id of recordIds) {
+      const ring = await storage.env.openKeyring(id);
+      try {
+        for (const keyId of ring.keyIds) secrets.push({ label: `member key ${keyId}`, bytes: Uint8Array.from(keyMaterial(ring.get(keyId), 'raw')) });
+      } finally {
+        ring.destroy();
+      }
+    }
+    secrets.push({ label: 'link key', bytes: await storage.linkKey() });
+    // The local master key file holds 64 hex digits (createMasterKeyFile).
+    const masterText = readFileSync(join(dataDir, KEY_ENV_DIR, 'master.key'), 'latin1').trim();
+    secrets.push({ label: 'master key', bytes: new Uint8Array(Buffer.from(masterText, 'hex')) });
+    const needles: { bytes: Uint8Array; label: string }[] = [];
+    for (const s of secrets) {
+      const b = Buffer.from(s.bytes);
+      needles.push({ bytes: b, label: s.label });
+      for (const enc of [b.toString('hex'), b.toString('hex').toUpperCase(), b.toString('base64'), b.toString('base64url')]) needles.push({ bytes: Buffer.from(enc), label: s.label });
+    }
+    const violations: string[] = [];
+    const findKeys = needleIndex(needles);
+    for (const f of dataFiles) {
+      const found = findKeys(f.bytes);
+      if (found.size > 0) violations.push(`${rel(f)}: ${[...found].join(', ')}`);
+    }
+    checks.push({ environment: 'data', name: 'no key', checked: `${count(secrets.length - 2)} member keys, the link key and the master key, each as raw bytes, hex, base64 and base64url`, violations });
+  } finally {
+    for (const s of secrets) wipe(s.bytes);
+  }
+
+  // Key environment, check 1: no identity ciphertext ("tk1." or the tail of any sealed value).
+  const keyText = keyFiles.map((f) => ({ f, text: f.bytes.toString('latin1') }));
+  {
+    const findTails = needleIndex(textNeedles(sealedValues.map((v) => [v.slice(-24), 'a sealed identity value'])));
+    const violations: string[] = [];
+    for (const { f, text } of keyText) {
+      if (text.includes('tk1.')) violations.push(`${rel(f)}: "tk1." envelope marker`);
+      if (findTails(f.bytes).size > 0) violations.push(`${rel(f)}: part of a sealed identity value`);
+    }
+    checks.push({ environment: 'key', name: 'no identity ciphertext', checked: `"tk1." and the last 24 characters of ${count(sealedValues.length)} sealed values in ${size(keyFiles)}`, violations });
+  }
+
+  // Key environment, check 2: no attribute data (pseudonyms, nicknames, attribute field names)
+  // and no plaintext identity value either.
+  {
+    const FIELD_NAMES = ['checkups', 'steps', 'vitals', 'nickname', 'departmentCode', 'hba1c', 'systolic', 'weightKg'];
+    const findPseudonyms = needleIndex(textNeedles(pseudonyms.map((p) => [p, 'a pseudonym'])));
+    const violations: string[] = [];
+    for (const { f, text } of keyText) {
+      const utf = f.bytes.toString('utf8');
+      if (findPseudonyms(f.bytes).size > 0) violations.push(`${rel(f)}: a pseudonym`);
+      for (const name of FIELD_NAMES) if (utf.includes(`"${name}"`)) violations.push(`${rel(f)}: attribute field "${name}"`);
+      let nick = 0;
+      for (const n of nicknames) if (utf.includes(n)) nick++;
+      if (nick > 0) violations.push(`${rel(f)}: ${nick} nickname(s)`);
+      let plain = 0;
+      for (const v of identityValues) if (utf.includes(v)) plain++;
+      if (plain > 0) violations.push(`${rel(f)}: ${plain} plaintext identity value(s)`);
+    }
+    checks.push({
+      environment: 'key',
+      name: 'no attribute data, no plaintext identity value',
+      checked: `${count(pseudonyms.length)} pseudonyms, ${count(nicknames.size)} nicknames, ${FIELD_NAMES.length} attribute field names and ${count(identityValues.size)} identity values`,
+      violations,
+    });
+  }
+
+  return { dataDir, checks, ok: checks.every((c) => c.violations.length === 0) };
+}
+
+/** Formats a report for the terminal. */
+export function formatReport(report: AuditReport): string {
+  const lines = [`tokumei demo audit: ${report.dataDir}`];
+  for (const env of ['data', 'key'] as const) {
+    lines.push(env === 'data' ? 'Data environment (data-env/):' : 'Key environment (key-env/):');
+    for (const c of report.checks.filter((x) => x.environment === env)) {
+      lines.push(`  ${c.violations.length === 0 ? 'PASS' : 'FAIL'}  ${c.name} — checked ${c.checked}`);
+      for (const v of c.violations.slice(0, 20)) lines.push(`        ${v}`);
+      if (c.violations.length > 20) lines.push(`        … and ${c.violations.length - 20} more`);
+    }
+  }
+  lines.push(report.ok ? 'Audit passed: neither environment holds what belongs to the other.' : 'Audit FAILED.');
+  return lines.join('\n');
+}
