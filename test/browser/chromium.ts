@@ -28,15 +28,21 @@ export interface LaunchedChromium {
 /**
  * Launches `/usr/bin/chromium` with a persistent profile, so the profile on disk can be scanned
  * after the test. A fresh temp profile by default; pass `userDataDir` to reuse one (for example
- * to reopen the same profile after a restart).
+ * to reopen the same profile after a restart). `bfcache: true` enables the back/forward cache,
+ * which playwright-core otherwise disables.
  */
-export async function launchChromium(options: { userDataDir?: string; headless?: boolean } = {}): Promise<LaunchedChromium> {
+export async function launchChromium(
+  options: { userDataDir?: string; headless?: boolean; bfcache?: boolean } = {},
+): Promise<LaunchedChromium> {
   const owned = options.userDataDir === undefined;
   const userDataDir = options.userDataDir ?? (await mkdtemp(join(tmpdir(), 'tokumei-chromium-')));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: '/usr/bin/chromium',
     headless: options.headless ?? true,
     args: [...CHROMIUM_ARGS],
+    // playwright-core turns the back/forward cache off by default; `bfcache: true` keeps
+    // Chromium's own default (on), for tests of pages entering and leaving it.
+    ...(options.bfcache === true ? { ignoreDefaultArgs: ['--disable-back-forward-cache'] } : {}),
   });
   let closed = false;
   return {

@@ -24,8 +24,9 @@ export async function servePage(entry: string): Promise<PageServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const send = (type: string, body: string) => {
-      // no-store everywhere: nothing of a test page may linger in the HTTP cache
-      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+      // no-cache, not no-store: Chromium keeps no-store pages out of the back/forward cache,
+      // and the bfcache test needs a page that can enter it. Nothing served here is secret.
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
       res.end(body);
     };
     if (path === '/bundle.js') send('text/javascript', bundle);

@@ -10,7 +10,7 @@ import { testKey, type TestKey } from './keys.ts';
 import { scanFiles, scanProcessMemory } from './residue.ts';
 import { servePage, type PageServer } from './server.ts';
 
-declare const tk: (typeof globalThis & { tk: import("./page.ts").PageApi })["tk"];
+declare const tk: import("./page.ts").PageApi;
 
 let server: PageServer;
 let browser: LaunchedChromium | undefined;
@@ -38,7 +38,7 @@ function needlesOf(keys: TestKey[]): { names: string[]; needles: Uint8Array[] } 
 }
 
 async function signedInPage(persistence: 'memory' | 'indexeddb', keys: TestKey[]): Promise<Page> {
-  browser = await launchChromium();
+  browser = await launchChromium({ bfcache: true });
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   await page.goto(`${server.origin}/app`);
   await page.waitForFunction(() => 'tk' in globalThis);
@@ -89,6 +89,22 @@ describe('zero residue in Chromium (G4)', () => {
       expect(await scanFiles(browser!.userDataDir, needles)).toEqual({ hits: 0, files: [] });
     }, 90_000);
   }
+
+  it('memory: while the page sits in the back/forward cache, no key or subkey in any process', async () => {
+    const own = testKey('M000001.v1');
+    const dependant = testKey('M000002.v1');
+    const { names, needles } = needlesOf([own, dependant]);
+    const page = await signedInPage('memory', [own, dependant]);
+    await expectKeysFound(own, dependant, names, needles);
+
+    await page.goto(`${server.origin}/other`); // the app page enters the cache, alive but frozen
+    expect(await scanMemory(names, needles)).toEqual({});
+
+    // Proof that the scanned document was in the cache (not discarded): it comes back.
+    await page.goBack({ waitUntil: 'commit' });
+    await page.waitForFunction(() => 'tk' in globalThis && tk.status().restoredFromBfcache, undefined, { timeout: 10_000 });
+    expect(await page.evaluate(() => tk.status())).toMatchObject({ state: 'closed', events: ['pagehide'] });
+  }, 90_000);
 
   it('memory: after closing the tab, no key or subkey in any process or profile file', async () => {
     const own = testKey('M000001.v1');
