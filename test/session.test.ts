@@ -306,3 +306,24 @@ describe('openSession option checks', () => {
     expect(sealRecord(mine, schema, { id: 'a', fullName: 'x' }, { recordId: 'a' }).id).toBe('a');
   });
 });
+
+describe('the wipe zeroes what the session owned', () => {
+  it('every key and derived subkey buffer is zero after logoff, and on every other trigger', async () => {
+    const { keyMaterial } = await import('../src/keys/member-key.ts');
+    for (const trigger of ['logoff', 'revoked', 'remote-logoff'] as const) {
+      const { provider, handed } = trackingProvider([newKey('M1.v1'), newKey('M2.v1')]);
+      const s = await open({ keyProvider: provider, revocationCheckMs: 10, crossTab: trigger === 'remote-logoff' });
+      await s.sealRecord(schema, { id: 'a', fullName: 'x' }, { recordId: 'a' }); // derives the field subkey
+      const ring = handed[0]!;
+      const buffers = ring.keyIds.flatMap((id) => [keyMaterial(ring.get(id), 'raw')]);
+      buffers.push(keyMaterial(ring.primary, 'field'), keyMaterial(ring.primary, 'search'));
+      expect(buffers.every((b) => b.some((x) => x !== 0))).toBe(true);
+      const wiped = new Promise((r) => s.on('wiped', r));
+      if (trigger === 'logoff') await s.logoff();
+      else if (trigger === 'revoked') provider.revoke();
+      else await (await openSession({ keyProvider: memoryKeyProvider([generateMemberKey()]) })).logoff();
+      expect(await wiped).toEqual({ reason: trigger });
+      expect(buffers.every((b) => b.every((x) => x === 0))).toBe(true);
+    }
+  });
+});
