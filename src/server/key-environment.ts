@@ -56,8 +56,13 @@ export interface DeliveryEvent {
 
 /** Options of {@link createKeyEnvironment}. */
 export interface KeyEnvironmentOptions {
-  /** Wraps every member key at rest. */
+  /** Wraps every member key at rest (new keys are always wrapped under it). */
   masterKey: MasterKey;
+  /**
+   * Older master keys that still unwrap entries not yet re-wrapped: pass the old one here while
+   * `rewrapAll` runs, so deliveries go on during the migration. Empty by default.
+   */
+  previousMasterKeys?: readonly MasterKey[];
   /** Where wrapped member keys are kept. */
   store: MemberKeyStore;
   /**
@@ -112,6 +117,7 @@ function hex(bytes: Uint8Array): string {
  */
 export class KeyEnvironment {
   readonly #masterKey: MasterKey;
+  readonly #masters: Map<string, MasterKey>;
   readonly #store: MemberKeyStore;
   readonly #sessions: SessionRegistry;
   readonly #authenticate: KeyEnvironmentOptions['authenticate'];
@@ -123,6 +129,7 @@ export class KeyEnvironment {
   /** @internal Use {@link createKeyEnvironment}. */
   constructor(options: KeyEnvironmentOptions) {
     this.#masterKey = options.masterKey;
+    this.#masters = new Map([...(options.previousMasterKeys ?? []), options.masterKey].map((m) => [m.id, m]));
     this.#store = options.store;
     this.#sessions = options.sessions ?? memorySessionRegistry();
     this.#authenticate = options.authenticate;
@@ -130,6 +137,11 @@ export class KeyEnvironment {
     this.#onDeliver = options.onDeliver;
     this.#keyLog = options.unsafeKeyLog;
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Unwraps an entry under whichever known master key wrapped it. */
+  #unwrap(entry: WrappedMemberKey): Promise<Uint8Array> {
+    return unwrapEntry(this.#masters.get(entry.masterKeyId) ?? this.#masterKey, entry);
   }
 
   async #addVersion(memberId: string, keyId: string | undefined): Promise<KeyVersion> {
@@ -240,7 +252,7 @@ export class KeyEnvironment {
   async #withKeys<T>(entries: readonly WrappedMemberKey[], use: (keys: PayloadKey[]) => T): Promise<T> {
     const keys: PayloadKey[] = [];
     try {
-      for (const e of entries) keys.push({ keyId: e.keyId, key: await unwrapEntry(this.#masterKey, e) });
+      for (const e of entries) keys.push({ keyId: e.keyId, key: await this.#unwrap(e) });
       return use(keys);
     } finally {
       for (const k of keys) wipe(k.key);
@@ -270,7 +282,7 @@ export class KeyEnvironment {
     let ok = false;
     try {
       // Unwrapped buffers are off-heap and owned by the library: adopted without a copy.
-      for (const e of entries) keys.push(adoptMemberKey(await unwrapEntry(this.#masterKey, e), e.keyId));
+      for (const e of entries) keys.push(adoptMemberKey(await this.#unwrap(e), e.keyId));
       const ring = createKeyring(keys, { primary: entries[primary]!.keyId });
       ok = true;
       return ring;

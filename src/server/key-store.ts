@@ -1,5 +1,5 @@
 // Storage of wrapped member keys: the interface, an in-memory store and a file store.
-import { appendFile, open, readFile, rename } from 'node:fs/promises';
+import { appendFile, open, readFile, rename, truncate } from 'node:fs/promises';
 import { TokumeiError } from '../errors.ts';
 import { astring, ainteger } from '../internal/bytes.ts';
 
@@ -82,10 +82,9 @@ class MemoryKeyStore implements MemberKeyStore {
     return Promise.resolve(out.sort((a, b) => a.version - b.version));
   }
 
-  put(entry: WrappedMemberKey): Promise<void> {
+  async put(entry: WrappedMemberKey): Promise<void> {
     assertWrappedMemberKey(entry);
     this.apply(entry);
-    return Promise.resolve();
   }
 
   list(options: { after?: string; limit: number }): Promise<WrappedMemberKey[]> {
@@ -167,7 +166,10 @@ export async function fileKeyStore(path: string): Promise<MemberKeyStore> {
       throw new TokumeiError('ERR_FORMAT', `line ${i + 1} of the member key store is not a valid entry`, { cause });
     }
   });
-  if (text.length > 0 && !text.endsWith('\n')) await appendFile(path, '\n'); // close a cut-short line
+  if (text.length > 0 && !text.endsWith('\n')) {
+    // Drop a line cut short by a crash, so the next append starts on a line of its own.
+    await truncate(path, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1), 'utf8'));
+  }
   let writes: Promise<void> = Promise.resolve();
   const serial = (task: () => Promise<void>): Promise<void> => (writes = writes.then(task, task));
 
@@ -175,7 +177,7 @@ export async function fileKeyStore(path: string): Promise<MemberKeyStore> {
     versions: (memberId) => index.versions(memberId),
     list: (options) => index.list(options),
     count: () => index.count(),
-    put(entry: WrappedMemberKey): Promise<void> {
+    async put(entry: WrappedMemberKey): Promise<void> {
       assertWrappedMemberKey(entry);
       const line = `${JSON.stringify(copy(entry))}\n`;
       return serial(async () => {
