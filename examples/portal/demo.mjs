@@ -5,6 +5,7 @@
 //
 //   node examples/portal/demo.mjs          start the demo (PORT sets the portal's port)
 //   node examples/portal/demo.mjs audit    check what each environment's storage holds
+//   node examples/portal/demo.mjs seed     only seed the data folder (DEMO_MEMBERS sets how many)
 //
 // TOKUMEI_DEMO_DATA sets the data folder (default: .demo-data/ at the repository root).
 // TOKUMEI_DEMO_KEYLOG=<file> makes the key environment log delivered member keys (tests only).
@@ -18,8 +19,8 @@ const root = resolve(here, '../..');
 const dataDir = resolve(process.env.TOKUMEI_DEMO_DATA ?? join(root, '.demo-data'));
 const buildDir = join(dataDir, 'build');
 const command = process.argv[2] ?? 'start';
-if (command !== 'start' && command !== 'audit') {
-  console.error('usage: node examples/portal/demo.mjs [start|audit]');
+if (command !== 'start' && command !== 'audit' && command !== 'seed') {
+  console.error('usage: node examples/portal/demo.mjs [start|audit|seed]');
   process.exit(2);
 }
 
@@ -42,7 +43,9 @@ await Promise.all([
     entryPoints: entries(
       command === 'audit'
         ? [['audit', 'audit.ts']]
-        : [
+        : command === 'seed'
+          ? [['seed', 'seed/seed.ts']]
+          : [
             ['launcher', 'launcher.ts'],
             ['seed', 'seed/seed.ts'],
             ['sso', 'sso/server.ts'],
@@ -51,7 +54,7 @@ await Promise.all([
           ],
     ),
   }),
-  command === 'audit'
+  command !== 'start'
     ? undefined
     : build({
         entryPoints: { main: join(here, 'web/main.ts') },
@@ -68,4 +71,4 @@ await Promise.all([
 if (command === 'start') copyFileSync(join(here, 'web/index.html'), join(buildDir, 'web/index.html'));
 
 process.env.DEMO_DATA_DIR = dataDir;
-await import(pathToFileURL(join(buildDir, command === 'audit' ? 'audit.mjs' : 'launcher.mjs')).href);
+await import(pathToFileURL(join(buildDir, { start: 'launcher.mjs', audit: 'audit.mjs', seed: 'seed.mjs' }[command])).href);

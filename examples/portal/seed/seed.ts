@@ -3,13 +3,13 @@
 // under the master key) and lends the seeding job a keyring to seal the identity record with;
 // the sealed record and the attributes (filed under a pseudonym) go only to the data
 // environment's storage.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sealRecord } from '../../../src/index.ts';
 import { generateLinkKey, pseudonym } from '../../../src/server.ts';
 import { wipe } from '../../../src/internal/bytes.ts';
 import { DATA_ENV_DIRS, type AttributeRecord, type StoredIdentity } from '../data-env/records.ts';
-import { openKeyEnvironmentStorage } from '../key-env/storage.ts';
+import { KEY_ENV_DIR, openKeyEnvironmentStorage } from '../key-env/storage.ts';
 import { JsonDir } from '../shared/json-dir.ts';
 import { PORTAL_PURPOSE, personSchema } from '../shared/schemas.ts';
 import { DEMO_CONFIG_FILE, type DemoConfig } from './config.ts';
@@ -24,6 +24,15 @@ const config: DemoConfig = {
   seededAt: new Date().toISOString(),
 };
 
+if (existsSync(join(dataDir, DEMO_CONFIG_FILE))) {
+  console.log(`${dataDir} is already seeded.`);
+  process.exit(0);
+}
+if (existsSync(join(dataDir, KEY_ENV_DIR)) || existsSync(join(dataDir, 'data-env'))) {
+  // A seeding run that stopped midway: starting over on top of it would orphan records.
+  console.error(`${dataDir} holds an incomplete seed: delete the folder and start again.`);
+  process.exit(1);
+}
 const keyEnvironment = await openKeyEnvironmentStorage(dataDir, { create: true });
 const { env } = keyEnvironment;
 const identities = new JsonDir<StoredIdentity>(join(dataDir, DATA_ENV_DIRS.identities));

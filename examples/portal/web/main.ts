@@ -102,6 +102,14 @@ async function enter(sso: SsoToken): Promise<void> {
 
 function signedOut(reason: string, sso: SsoToken): void {
   current = undefined;
+  if (reason === 'pagehide') {
+    // The page is going away, or into the back/forward cache: drop every decrypted value so
+    // no snapshot keeps one. In IndexedDB mode the next page resumes from the stored session,
+    // so the SSO token stays.
+    destroyCharts();
+    root.replaceChildren();
+    return;
+  }
   tokenStore?.removeItem(TOKEN_KEY);
   if (reason === 'logoff') void signOutSso(sso.accessToken);
   // Drop every decrypted value from the page along with the keys.
@@ -158,4 +166,9 @@ async function start(): Promise<void> {
   showLogin();
 }
 
+// A page restored from the back/forward cache has wiped its keys on the way in: start afresh
+// (IndexedDB mode resumes; memory mode asks to sign in again).
+window.addEventListener('pageshow', (ev) => {
+  if (ev.persisted) location.reload();
+});
 void start();

@@ -1,0 +1,84 @@
+// Starts `npm run demo` (examples/portal/demo.mjs) as a child process, on ephemeral ports with a
+// temp data folder and the test key log, exactly as a user would run it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hkdfSync } from 'node:crypto';
+import { SUBKEY_LABELS } from '../../src/keys/subkeys.ts';
+import { generateMember, type SeedMember } from '../../examples/portal/seed/generate.ts';
+import type { DemoConfig } from '../../examples/portal/seed/config.ts';
+
+const DEMO = new URL('../../examples/portal/demo.mjs', import.meta.url).pathname;
+
+/** A running demo. */
+export interface RunningDemo {
+  url: string;
+  dataDir: string;
+  keylog: string;
+  /** Everything the demo printed so far. */
+  output(): string;
+  /** The seeded member number `n`, regenerated from the demo's seed. */
+  member(n: number): SeedMember;
+  /** Member keys delivered so far, from the key log: key id → 32 bytes. */
+  deliveredKeys(): Map<string, Uint8Array>;
+  /** Stops the demo with SIGINT (Ctrl-C); resolves with its exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Runs the demo to its `Portal:` line. */
+export async function startDemo(options: { members?: number; env?: Record<string, string> } = {}): Promise<RunningDemo> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tokumei-demo-'));
+  const keylog = join(dataDir, 'keylog.txt');
+  const child: ChildProcess = spawn(process.execPath, [DEMO], {
+    env: { ...process.env, PORT: '0', TOKUMEI_DEMO_DATA: dataDir, TOKUMEI_DEMO_KEYLOG: keylog, DEMO_MEMBERS: String(options.members ?? 1000), ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = /Portal: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output);
+      if (m !== null) {
+        clearInterval(timer);
+        resolve(m[1]!);
+      }
+    }, 50);
+    void exited.then((code) => {
+      clearInterval(timer);
+      reject(new Error(`the demo exited (${code}) before it printed its URL:\n${output}`));
+    });
+  });
+  let config: DemoConfig | undefined;
+  const demoConfig = (): DemoConfig => (config ??= JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoConfig);
+  return {
+    url,
+    dataDir,
+    keylog,
+    output: () => output,
+    member: (n) => generateMember(demoConfig().seed, n, demoConfig().seedYear),
+    deliveredKeys() {
+      const keys = new Map<string, Uint8Array>();
+      if (!existsSync(keylog)) return keys;
+      for (const line of readFileSync(keylog, 'utf8').split('\n')) {
+        const m = /^MEMBER_KEY (\S+) ([0-9a-f]{64})$/.exec(line);
+        if (m !== null) keys.set(m[1]!, new Uint8Array(Buffer.from(m[2]!, 'hex')));
+      }
+      return keys;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      const code = await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+/** A member key and the subkeys derived from it (what a residue scan looks for). */
+export function keyAndSubkeys(key: Uint8Array): Uint8Array[] {
+  const sub = (label: string): Uint8Array => new Uint8Array(hkdfSync('sha256', key, new Uint8Array(0), label, 32));
+  return [key, sub(SUBKEY_LABELS.field), sub(SUBKEY_LABELS.search)];
+}

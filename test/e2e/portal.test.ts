@@ -1,0 +1,192 @@
+// End to end through `npm run demo` in real Chromium: the test contract of the portal
+// (data-testid login-id, login-password, login-submit, member-name, logoff, signed-out), sign-in
+// with the decrypted name, vitals, the address change surviving a reload (IndexedDB), logoff in
+// one tab signing out the other, and the residue scan after logoff (G4) with the keys taken
+// from the demo's key log (TOKUMEI_DEMO_KEYLOG).
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPids, launchChromium, type LaunchedChromium } from '../browser/chromium.ts';
+import { scanFiles, scanProcessMemory } from '../browser/residue.ts';
+import { keyAndSubkeys, startDemo, type RunningDemo } from './demo-process.ts';
+
+let demo: RunningDemo;
+let browser: LaunchedChromium | undefined;
+
+beforeAll(async () => {
+  demo = await startDemo();
+}, 90_000);
+afterEach(async () => {
+  await browser?.close();
+  browser = undefined;
+});
+afterAll(async () => {
+  await demo?.stop();
+});
+
+/** The first member number from `from` on who has dependants (each test uses its own members). */
+function memberWithDependants(from: number): number {
+  for (let n = from; ; n++) if (demo.member(n).dependants.length > 0) return n;
+}
+
+async function newPage(): Promise<Page> {
+  browser ??= await launchChromium();
+  const page = await browser.context.newPage();
+  page.setDefaultTimeout(20_000);
+  return page;
+}
+
+async function signIn(page: Page, memberId: string, query = ''): Promise<void> {
+  await page.goto(`${demo.url}${query}`);
+  await page.getByTestId('login-id').fill(memberId);
+  await page.getByTestId('login-password').fill('demo');
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('member-name').waitFor();
+}
+
+async function signedOutReason(page: Page): Promise<string | null> {
+  const el = page.getByTestId('signed-out');
+  await el.waitFor();
+  return el.getAttribute('data-reason');
+}
+
+function jpDate(iso: string): string {
+  const [y, m, d] = iso.split('-').map(Number);
+  return `${y}年${m}月${d}日`;
+}
+
+describe('the demo portal in Chromium', () => {
+  it('signs in, shows identity decrypted in the browser and a dependant, records vitals, logs off', async () => {
+    const m = demo.member(memberWithDependants(1));
+    const page = await newPage();
+    await signIn(page, m.memberId);
+
+    expect(await page.getByTestId('member-name').textContent()).toBe(m.identity.fullName);
+    expect(await page.getByTestId('member-kana').textContent()).toBe(m.identity.fullNameKana);
+    expect(await page.getByTestId('member-birth-date').textContent()).toBe(jpDate(m.identity.birthDate));
+    expect(await page.getByTestId('member-address').textContent()).toBe(m.identity.address);
+    expect(await page.getByTestId('member-insured-number').textContent()).toBe(m.identity.insuredNumber);
+    // What the data environment sent was sealed: the name is nowhere in it.
+    const stored = readFileSync(join(demo.dataDir, 'data-env/identities', `${m.memberId}.json`), 'utf8');
+    expect(stored).not.toContain(m.identity.fullName);
+    expect(JSON.parse(stored).fullName).toMatch(/^tk1\./);
+
+    // A dependant's record opens with the dependant's key from the member's keyring.
+    const dep = m.dependants[0]!;
+    await page.getByTestId(`dependant-${dep.recordId}`).click();
+    expect(await page.getByTestId('dependant-detail').textContent()).toContain(dep.identity.fullName);
+
+    // Ranking and points come from attribute data under a pseudonym.
+    expect(await page.getByTestId('walker-ranking').locator('tr').count()).toBeGreaterThan(0);
+    expect(await page.getByTestId('health-points').textContent()).toMatch(/^[\d,]+ pt$/);
+
+    await page.getByTestId('vitals-weight').fill('65.4');
+    await page.getByTestId('vitals-systolic').fill('128');
+    await page.getByTestId('vitals-diastolic').fill('82');
+    await page.getByTestId('vitals-submit').click();
+    await expect.poll(() => page.getByTestId('vitals-saved').textContent()).toContain('保存しました');
+    expect(await page.getByTestId('vitals-recent').textContent()).toContain('65.4 kg, 128/82 mmHg');
+
+    await page.getByTestId('logoff').click();
+    expect(await signedOutReason(page)).toBe('logoff');
+    expect(await page.getByTestId('member-name').count()).toBe(0);
+    expect(await page.content()).not.toContain(m.identity.fullName);
+  }, 60_000);
+
+  it('rejects a wrong password without a session', async () => {
+    const page = await newPage();
+    await page.goto(demo.url);
+    await page.getByTestId('login-id').fill('M000002');
+    await page.getByTestId('login-password').fill('wrong');
+    await page.getByTestId('login-submit').click();
+    await expect.poll(() => page.locator('.error').textContent()).toContain('パスワードが違います');
+    expect(await page.getByTestId('member-name').count()).toBe(0);
+  }, 60_000);
+
+  it('indexeddb: the address is sealed in the browser, and a reload resumes without a new key delivery', async () => {
+    const m = demo.member(30);
+    const page = await newPage();
+    await signIn(page, m.memberId, '?persistence=indexeddb');
+    const newAddress = '〒100-0001 東京都千代田区千代田1-1 テスト棟101';
+    await page.getByTestId('address-input').fill(newAddress);
+    await page.getByTestId('address-submit').click();
+    await expect.poll(() => page.getByTestId('address-saved').textContent()).toContain('保存しました');
+    expect(await page.getByTestId('member-address').textContent()).toBe(newAddress);
+    // The data environment received a sealed value, never the new address itself.
+    const stored = readFileSync(join(demo.dataDir, 'data-env/identities', `${m.memberId}.json`), 'utf8');
+    expect(stored).not.toContain('テスト棟');
+    expect(JSON.parse(stored).address).toMatch(/^tk1\./);
+
+    const deliveries = demo.deliveredKeys().size;
+    await page.reload();
+    await page.getByTestId('member-name').waitFor();
+    expect(await page.getByTestId('member-address').textContent()).toBe(newAddress);
+    expect(demo.deliveredKeys().size).toBe(deliveries); // resumed from IndexedDB
+
+    await page.getByTestId('logoff').click();
+    expect(await signedOutReason(page)).toBe('logoff');
+    await page.reload();
+    await page.getByTestId('login-id').waitFor();
+    expect(await page.getByTestId('member-name').count()).toBe(0);
+  }, 60_000);
+
+  it('logoff in one tab signs out the other', async () => {
+    const m = demo.member(40);
+    const first = await newPage();
+    await signIn(first, m.memberId, '?persistence=indexeddb');
+    const second = await newPage();
+    await second.goto(`${demo.url}?persistence=indexeddb`);
+    await second.getByTestId('member-name').waitFor();
+    expect(await second.getByTestId('member-name').textContent()).toBe(m.identity.fullName);
+
+    await first.getByTestId('logoff').click();
+    expect(await signedOutReason(first)).toBe('logoff');
+    expect(await signedOutReason(second)).toBe('remote-logoff');
+    expect(await second.getByTestId('member-name').count()).toBe(0);
+  }, 60_000);
+
+  it('the idle timeout from ?idleMs wipes the session', async () => {
+    const m = demo.member(50);
+    const page = await newPage();
+    await signIn(page, m.memberId, '?idleMs=1500');
+    expect(await signedOutReason(page)).toBe('idle');
+  }, 60_000);
+
+  it('leaves no member key or subkey in any Chromium process or profile file after logoff (G4)', async () => {
+    const m = demo.member(memberWithDependants(100));
+    const before = new Set(demo.deliveredKeys().keys());
+    const page = await newPage();
+    await signIn(page, m.memberId);
+    await page.getByTestId(`dependant-${m.dependants[0]!.recordId}`).click();
+    await page.getByTestId('dependant-detail').waitFor();
+
+    const delivered = [...demo.deliveredKeys()].filter(([id]) => !before.has(id));
+    expect(delivered.length).toBe(1 + m.dependants.length); // own key and each dependant's
+    const needles = delivered.flatMap(([, key]) => keyAndSubkeys(key));
+    const pids = chromiumPids(browser!.userDataDir);
+    expect(pids.length).toBeGreaterThan(1);
+    // The positive control: while signed in, the scan finds the keys the page holds.
+    const signedIn = await scanProcessMemory(pids, needles);
+    expect(signedIn.perNeedle[0]).toBeGreaterThan(0); // the member's own key
+    expect(signedIn.perNeedle[1]).toBeGreaterThan(0); // its field-encryption subkey
+
+    await page.getByTestId('logoff').click();
+    expect(await signedOutReason(page)).toBe('logoff');
+    const after = await scanProcessMemory(chromiumPids(browser!.userDataDir), needles);
+    expect(after.perNeedle).toEqual(needles.map(() => 0));
+    expect(await scanFiles(browser!.userDataDir, needles)).toEqual({ hits: 0, files: [] });
+  }, 90_000);
+
+  it('passes the separation audit after the browser wrote to the data environment, and stops cleanly on Ctrl-C', async () => {
+    const audit = spawnSync(process.execPath, [new URL('../../examples/portal/demo.mjs', import.meta.url).pathname, 'audit'], {
+      env: { ...process.env, TOKUMEI_DEMO_DATA: demo.dataDir },
+      encoding: 'utf8',
+    });
+    expect(audit.stdout).toContain('Audit passed');
+    expect(audit.status).toBe(0);
+    expect(demo.output()).toContain('TOKUMEI_DEMO_KEYLOG is set');
+    expect(await demo.stop()).toBe(0);
+  }, 60_000);
+});
