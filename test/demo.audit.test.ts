@@ -1,0 +1,138 @@
+// The demo's separation audit (npm run demo:audit) passes on a fresh seed and catches each kind
+// of misplaced data: a plaintext identity value or a key in the data environment, identity
+// ciphertext or attribute data in the key environment.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditDemo, formatReport, type AuditReport } from '../examples/portal/audit/check.ts';
+import { openKeyEnvironmentStorage } from '../examples/portal/key-env/storage.ts';
+import type { DemoConfig } from '../examples/portal/seed/config.ts';
+import { generateMember } from '../examples/portal/seed/generate.ts';
+import { keyMaterial } from '../src/keys/member-key.ts';
+
+const DEMO = new URL('../examples/portal/demo.mjs', import.meta.url).pathname;
+let dataDir: string;
+let config: DemoConfig;
+
+beforeAll(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'tokumei-demo-audit-'));
+  const seeded = spawnSync(process.execPath, [DEMO, 'seed'], { env: { ...process.env, TOKUMEI_DEMO_DATA: dataDir, DEMO_MEMBERS: '40' }, encoding: 'utf8' });
+  expect(seeded.status, seeded.stderr).toBe(0);
+  config = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoConfig;
+}, 60_000);
+afterAll(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function failed(report: AuditReport): string[] {
+  return report.checks.filter((c) => c.violations.length > 0).map((c) => `${c.environment}: ${c.name}`);
+}
+
+/** Writes `text` to `path` for one audit, then puts the old content back (or removes the file). */
+async function auditWith(path: string, text: string | Buffer): Promise<AuditReport> {
+  let old: Buffer | undefined;
+  try {
+    old = readFileSync(path);
+  } catch {
+    old = undefined;
+  }
+  writeFileSync(path, text);
+  try {
+    return await auditDemo(dataDir);
+  } finally {
+    if (old === undefined) unlinkSync(path);
+    else writeFileSync(path, old);
+  }
+}
+
+const identityFile = (id: string): string => join(dataDir, 'data-env/identities', `${id}.json`);
+
+describe('npm run demo:audit', () => {
+  it('passes on a fresh seed and says what it checked', async () => {
+    const report = await auditDemo(dataDir);
+    expect(failed(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    const text = formatReport(report);
+    expect(text).toContain('no plaintext identity value');
+    let people = 0;
+    for (let n = 1; n <= config.members; n++) people += 1 + generateMember(config.seed, n, config.seedYear).dependants.length;
+    expect(text).toContain(`PASS  no key — checked ${people} member keys, the link key and the master key`);
+    expect(text).toContain('Audit passed');
+  });
+
+  it('runs as a command and exits 0', () => {
+    const run = spawnSync(process.execPath, [DEMO, 'audit'], { env: { ...process.env, TOKUMEI_DEMO_DATA: dataDir }, encoding: 'utf8' });
+    expect(run.stdout).toContain('Audit passed');
+    expect(run.status).toBe(0);
+  }, 30_000);
+
+  it('fails on a plaintext name in the data environment', async () => {
+    const m = generateMember(config.seed, 7, config.seedYear);
+    const record = JSON.parse(readFileSync(identityFile(m.memberId), 'utf8')) as Record<string, unknown>;
+    const report = await auditWith(identityFile(m.memberId), JSON.stringify({ ...record, fullName: m.identity.fullName }));
+    expect(failed(report)).toEqual(['data: no plaintext identity value', 'data: every identity field sealed']);
+    expect(formatReport(report)).not.toContain(m.identity.fullName); // the report names files, not values
+  });
+
+  it('fails on a birth date hidden inside something that looks sealed', async () => {
+    const m = generateMember(config.seed, 8, config.seedYear);
+    const record = JSON.parse(readFileSync(identityFile(m.memberId), 'utf8')) as Record<string, unknown>;
+    const report = await auditWith(identityFile(m.memberId), JSON.stringify({ ...record, birthDate: `tk1.${m.identity.birthDate}` }));
+    expect(failed(report)).toEqual(['data: no plaintext identity value']);
+  });
+
+  it('fails on a member key in the data environment, in any encoding', async () => {
+    const storage = await openKeyEnvironmentStorage(dataDir);
+    const ring = await storage.env.openKeyring('M000009');
+    const key = Buffer.from(keyMaterial(ring.primary, 'raw'));
+    ring.destroy();
+    for (const encoded of [key.toString('hex'), key.toString('base64'), key.toString('base64url')]) {
+      const report = await auditWith(join(dataDir, 'data-env/attributes', 'planted.json'), JSON.stringify({ note: encoded }));
+      expect(failed(report)).toEqual(['data: no key']);
+    }
+    const raw = await auditWith(join(dataDir, 'data-env', 'planted.bin'), Buffer.concat([Buffer.from('x'), key]));
+    expect(failed(raw)).toEqual(['data: no key']);
+  });
+
+  it('fails on identity ciphertext or attribute data in the key environment', async () => {
+    const sealed = JSON.parse(readFileSync(identityFile('M000010'), 'utf8')) as { fullName: string };
+    const ciphertext = await auditWith(join(dataDir, 'key-env', 'planted.json'), JSON.stringify({ cached: sealed.fullName }));
+    expect(failed(ciphertext)).toEqual(['key: no identity ciphertext']);
+
+    const { readdirSync } = await import('node:fs');
+    const pseudonym = readdirSync(join(dataDir, 'data-env/attributes'))[0]!.slice(0, -5);
+    const attribute = await auditWith(join(dataDir, 'key-env', 'planted.json'), JSON.stringify({ [pseudonym]: { steps: [8000] } }));
+    expect(failed(attribute)).toEqual(['key: no attribute data, no plaintext identity value']);
+  });
+});
+
+describe('the synthetic population', () => {
+  it('is deterministic from the seed, and different for another seed', () => {
+    expect(generateMember(42, 17, 2026)).toEqual(generateMember(42, 17, 2026));
+    expect(generateMember(43, 17, 2026).identity).not.toEqual(generateMember(42, 17, 2026).identity);
+    // Identity values do not depend on the seed year (the audit regenerates them).
+    expect(generateMember(42, 17, 2030).identity).toEqual(generateMember(42, 17, 2026).identity);
+  });
+
+  it('has Japanese names with katakana readings, valid dates, cards and five years of checkups', () => {
+    let dependants = 0;
+    for (let n = 1; n <= 300; n++) {
+      const m = generateMember(7, n, 2026);
+      expect(m.memberId).toBe(`M${String(n).padStart(6, '0')}`);
+      for (const p of [m.identity, ...m.dependants.map((d) => d.identity)]) {
+        expect(p.fullName).toMatch(/^\S+ \S+$/);
+        expect(p.fullNameKana).toMatch(/^[\u30a0-\u30ff]+ [\u30a0-\u30ff]+$/);
+        expect(Number.isNaN(Date.parse(p.birthDate))).toBe(false);
+        expect(p.address).toMatch(/^〒\d{3}-\d{4} /);
+      }
+      expect(m.identity.insuredNumber).toMatch(/^\d{4}-\d{5}-00$/);
+      m.dependants.forEach((d, i) => expect(d.identity.insuredNumber).toBe(m.identity.insuredNumber.replace(/-00$/, `-${String(i + 1).padStart(2, '0')}`)));
+      expect(m.checkups.map((c) => c.date.slice(0, 4))).toEqual(['2021', '2022', '2023', '2024', '2025']);
+      expect(m.steps.length).toBe(365);
+      dependants += m.dependants.length;
+    }
+    expect(dependants).toBeGreaterThan(50);
+  });
+});
