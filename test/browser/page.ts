@@ -4,7 +4,7 @@
 // delivery. The tests compute the same keys in Node to search memory for them.
 import { allocSecret, fromBase64url, utf8 } from '../../src/internal/bytes.ts';
 import { hkdfSha256Into } from '../../src/internal/hkdf.ts';
-import { createKeyring, defineSchema, memoryKeyProvider, openSession, TokumeiError, type Session, type SessionOptions } from '../../src/index.ts';
+import { createKeyring, defineSchema, httpKeyProvider, memoryKeyProvider, openSession, TokumeiError, type Session, type SessionOptions } from '../../src/index.ts';
 import { adoptMemberKey } from '../../src/keys/member-key.ts';
 
 /** HKDF info for the test keys (test/browser/keys.ts derives the same in Node). */
@@ -46,6 +46,13 @@ const api = {
     session = await openSession(options);
     session.on('wiped', ({ reason }) => events.push(reason));
     return { resumed: session.resumed, persistence: session.persistence };
+  },
+  /** Signs in through the key environment: HPKE delivery over HTTP (`httpKeyProvider`). */
+  async signInHttp(o: { url: string; token: string; persistence?: 'memory' | 'indexeddb' }): Promise<{ resumed: boolean }> {
+    const keyProvider = httpKeyProvider({ url: o.url, getToken: () => o.token });
+    session = await openSession({ keyProvider, persistence: o.persistence ?? 'memory' });
+    session.on('wiped', ({ reason }) => events.push(reason));
+    return { resumed: session.resumed };
   },
   /** Seals and opens `n` records for each record id (own and dependant); returns how many round-tripped. */
   async work(n: number): Promise<number> {

@@ -1,6 +1,6 @@
 // A tiny node:http server for real-browser tests: serves an esbuild bundle of a test page and a
 // few plain HTML pages, on 127.0.0.1 and an ephemeral port.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
 
@@ -16,12 +16,20 @@ const SHELL = (title: string, script: string) =>
 
 /**
  * Bundles `entry` (TypeScript, importing from `src/`) for the browser and serves it:
- * `/app` and `/app/*` load the bundle; `/signed-out` and `/other` are plain pages.
+ * `/app` and `/app/*` load the bundle; `/signed-out` and `/other` are plain pages. A `handler`
+ * (e.g. a key environment's) sees every request first and calls `next` for the others.
  */
-export async function servePage(entry: string): Promise<PageServer> {
+export async function servePage(
+  entry: string,
+  options: { handler?: (req: IncomingMessage, res: ServerResponse, next: () => void) => void } = {},
+): Promise<PageServer> {
   const out = await build({ entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
   const bundle = out.outputFiles[0]!.text;
   const server: Server = createServer((req, res) => {
+    if (options.handler !== undefined) options.handler(req, res, () => route(req, res));
+    else route(req, res);
+  });
+  function route(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0]!;
     const send = (type: string, body: string) => {
       // no-cache, not no-store: Chromium keeps no-store pages out of the back/forward cache,
@@ -36,7 +44,7 @@ export async function servePage(entry: string): Promise<PageServer> {
       res.writeHead(404);
       res.end();
     }
-  });
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
