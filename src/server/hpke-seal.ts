@@ -4,8 +4,7 @@ import { createECDH, createPrivateKey, createPublicKey, diffieHellman, generateK
 import { wipe } from '../internal/bytes.ts';
 import { isAllZero, kemSharedSecret, KEM_P256, publicKeyLength, sealWithSharedSecret, type KemId, type Suite } from '../delivery/hpke.ts';
 
-// DER prefixes of an X25519 SubjectPublicKeyInfo and PrivateKeyInfo (RFC 8410 §4, §7).
-const X25519_SPKI = /* @__PURE__ */ Buffer.from('302a300506032b656e032100', 'hex');
+// DER prefix of an X25519 PrivateKeyInfo (RFC 8410 §7), for the RFC's fixed test keys only.
 const X25519_PKCS8 = /* @__PURE__ */ Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 /** An ephemeral sender key: its public half (`enc`) and a DH with a recipient's public key. */
@@ -26,14 +25,14 @@ function p256Ephemeral(fixed?: Uint8Array): Ephemeral {
 }
 
 function x25519Ephemeral(fixed?: Uint8Array): Ephemeral {
-  let privateKey: KeyObject;
-  if (fixed === undefined) privateKey = generateKeyPairSync('x25519').privateKey;
-  else privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8, fixed]), format: 'der', type: 'pkcs8' });
-  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  // JWK import and export: several times faster in Node 20 than DER for raw X25519 keys.
+  const privateKey: KeyObject =
+    fixed === undefined ? generateKeyPairSync('x25519').privateKey : createPrivateKey({ key: Buffer.concat([X25519_PKCS8, fixed]), format: 'der', type: 'pkcs8' });
+  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x!;
   return {
-    enc: new Uint8Array(spki.subarray(spki.length - 32)),
+    enc: new Uint8Array(Buffer.from(x, 'base64url')),
     dh: (pkR) => {
-      const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI, pkR]), format: 'der', type: 'spki' });
+      const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pkR).toString('base64url') }, format: 'jwk' });
       const out = diffieHellman({ privateKey, publicKey });
       if (isAllZero(out)) throw new RangeError('"publicKey" expected a valid X25519 public key, got a low-order point');
       return out;
