@@ -4,8 +4,9 @@
 // the keys unwrapped from the key environment — the audit is the one program allowed both.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+// The audit needs the raw key bytes to search for them: it uses tokumei's internal accessor,
+// which no public entry point exports (a portal never needs it).
 import { keyMaterial } from '../../../src/keys/member-key.ts';
-import { wipe } from '../../../src/internal/bytes.ts';
 import { DATA_ENV_DIRS } from '../data-env/records.ts';
 import { KEY_ENV_DIR, openKeyEnvironmentStorage } from '../key-env/storage.ts';
 import { DEMO_CONFIG_FILE, type DemoConfig } from '../seed/config.ts';
@@ -220,7 +221,7 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
     }
     checks.push({ environment: 'data', name: 'no key', checked: `${count(secrets.length - 2)} member keys, the link key and the master key, each as raw bytes, hex, base64 and base64url`, violations });
   } finally {
-    for (const s of secrets) wipe(s.bytes);
+    for (const s of secrets) s.bytes.fill(0);
   }
 
   // Key environment, check 1: no identity ciphertext ("tk1." or the tail of any sealed value).

@@ -4,9 +4,8 @@
 // session table (status checks, logoff, revocation), and computes pseudonyms with the link
 // key, which never leaves this process.
 import { appendFileSync } from 'node:fs';
-import { keyEnvironmentHandler } from '../../../src/server/http.ts';
-import { pseudonym } from '../../../src/server.ts';
-import { wipe } from '../../../src/internal/bytes.ts';
+// In a key environment of your own this is `from 'tokumei/server'`.
+import { keyEnvironmentHandler, pseudonym } from '../../../src/server.ts';
 import { PORTAL_PURPOSE } from '../shared/schemas.ts';
 import { announce, bearerToken, HttpError, readJson, sendJson, serve, ssoVerifier } from '../shared/http.ts';
 import { openKeyEnvironmentStorage } from './storage.ts';
@@ -53,5 +52,5 @@ const { server, port } = await serve(async (req, res, url) => {
   throw new HttpError(404, 'not found');
 }, Number(process.env.DEMO_SERVICE_PORT ?? '0'));
 
-process.on('exit', () => wipe(linkKey));
+process.on('exit', () => linkKey.fill(0));
 announce('key-env', server, port);

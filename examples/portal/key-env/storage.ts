@@ -5,10 +5,7 @@
 // attribute data.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKeyEnvironment, type KeyEnvironment, type KeyEnvironmentOptions } from '../../../src/server/key-environment.ts';
-import { fileKeyStore } from '../../../src/server/key-store.ts';
-import { createMasterKeyFile, masterKeyFromFile, type MasterKey } from '../../../src/server/master-key.ts';
-import { utf8 } from '../../../src/internal/bytes.ts';
+import { createKeyEnvironment, createMasterKeyFile, fileKeyStore, masterKeyFromFile, type KeyEnvironment, type KeyEnvironmentOptions, type MasterKey } from '../../../src/server.ts';
 
 /** The key environment's folder under the demo's data folder. */
 export const KEY_ENV_DIR = 'key-env';
@@ -16,7 +13,7 @@ export const KEY_ENV_DIR = 'key-env';
 /** Member id → record ids of the dependants whose keys their keyring also holds. */
 export type DependantTable = Record<string, string[]>;
 
-const LINK_KEY_CONTEXT = /* @__PURE__ */ utf8('tokumei-demo/link-key');
+const LINK_KEY_CONTEXT = new TextEncoder().encode('tokumei-demo/link-key');
 
 /** The opened storage. */
 export interface KeyEnvironmentStorage {

@@ -7,7 +7,6 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sealRecord } from '../../../src/index.ts';
 import { generateLinkKey, pseudonym } from '../../../src/server.ts';
-import { wipe } from '../../../src/internal/bytes.ts';
 import { DATA_ENV_DIRS, type AttributeRecord, type StoredIdentity } from '../data-env/records.ts';
 import { KEY_ENV_DIR, openKeyEnvironmentStorage } from '../key-env/storage.ts';
 import { JsonDir } from '../shared/json-dir.ts';
@@ -84,5 +83,5 @@ try {
   writeFileSync(join(dataDir, DEMO_CONFIG_FILE), JSON.stringify(config, null, 2));
   console.log(`Seeded ${config.members} members and ${dependants} dependants (seed ${config.seed}).`);
 } finally {
-  wipe(linkKey);
+  linkKey.fill(0); // ours to wipe (generateLinkKey hands it over)
 }

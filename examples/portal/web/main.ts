@@ -4,8 +4,8 @@
 //
 // Query parameters: `?persistence=indexeddb` (a reload or a second tab resumes the session)
 // and `?idleMs=N` (idle timeout) pass through to `openSession`.
-import { openSession, type PlainRecord } from '../../../src/index.ts';
-import { httpKeyProvider } from '../../../src/delivery/http-key-provider.ts';
+// In a portal of your own this is `from 'tokumei'`; the demo bundles the library from source.
+import { httpKeyProvider, openSession, type PlainRecord } from '../../../src/index.ts';
 import { personSchema } from '../shared/schemas.ts';
 import { api, ApiError, signIn, signOutSso, type AttributeView, type Pseudonyms, type SsoToken } from './api.ts';
 import { destroyCharts } from './charts.ts';
