@@ -9,7 +9,7 @@
 //
 // TOKUMEI_DEMO_DATA sets the data folder (default: .demo-data/ at the repository root).
 // TOKUMEI_DEMO_KEYLOG=<file> makes the key environment log delivered member keys (tests only).
-import { build } from 'esbuild';
+import { build, stop as stopEsbuild } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -68,6 +68,7 @@ await Promise.all([
         logLevel: 'warning',
       }),
 ]);
+await stopEsbuild(); // the bundles are written: no need to keep esbuild's service running
 if (command === 'start') copyFileSync(join(here, 'web/index.html'), join(buildDir, 'web/index.html'));
 
 process.env.DEMO_DATA_DIR = dataDir;

@@ -39,6 +39,7 @@ function runToEnd(name: string): Promise<void> {
 async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
+  console.log('Stopping the demo…');
   await Promise.all(
     children.map(
       (c) =>

@@ -1,7 +1,7 @@
 // End to end through `npm run demo` in real Chromium: the test contract of the portal
 // (data-testid login-id, login-password, login-submit, member-name, logoff, signed-out), sign-in
 // with the decrypted name, vitals, the address change surviving a reload (IndexedDB), logoff in
-// one tab signing out the other, and the residue scan after logoff (G4) with the keys taken
+// one tab signing out the other, idle timeout, revocation, and the residue scan after logoff (G4) with the keys taken
 // from the demo's key log (TOKUMEI_DEMO_KEYLOG).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -152,6 +152,19 @@ describe('the demo portal in Chromium', () => {
     const page = await newPage();
     await signIn(page, m.memberId, '?idleMs=1500');
     expect(await signedOutReason(page)).toBe('idle');
+  }, 60_000);
+
+  it('wipes with reason "revoked" when the key environment revokes the session', async () => {
+    const m = demo.member(60);
+    const page = await newPage();
+    await signIn(page, m.memberId, '?revocationCheckMs=300');
+    // An administrator acts on the key environment directly (its admin route is not public).
+    const keyEnv = /Key environment: +(http:\/\/127\.0\.0\.1:\d+\/)/.exec(demo.output())![1]!;
+    const res = await fetch(new URL('/admin/revoke', keyEnv), { method: 'POST', body: JSON.stringify({ memberId: m.memberId }) });
+    expect(await res.json()).toEqual({ revoked: 1 });
+    expect(await signedOutReason(page)).toBe('revoked');
+    // The gateway does not route the admin endpoint from the portal's origin.
+    expect((await fetch(new URL('/key-env/admin/revoke', demo.url), { method: 'POST', body: '{}' })).status).toBe(404);
   }, 60_000);
 
   it('leaves no member key or subkey in any Chromium process or profile file after logoff (G4)', async () => {

@@ -3,7 +3,8 @@
 // (a tokumei session). Health data comes from the data environment under a pseudonym.
 //
 // Query parameters: `?persistence=indexeddb` (a reload or a second tab resumes the session)
-// and `?idleMs=N` (idle timeout) pass through to `openSession`.
+// and `?idleMs=N` (idle timeout) pass through to `openSession`; `?revocationCheckMs=N` sets how
+// often the session asks the key environment whether it was revoked (default 30 s).
 // In a portal of your own this is `from 'tokumei'`; the demo bundles the library from source.
 import { httpKeyProvider, openSession, type PlainRecord } from '../../../src/index.ts';
 import { personSchema } from '../shared/schemas.ts';
@@ -19,6 +20,8 @@ const params = new URLSearchParams(location.search);
 const persistence: 'memory' | 'indexeddb' = params.get('persistence') === 'indexeddb' ? 'indexeddb' : 'memory';
 const idleParam = Number(params.get('idleMs'));
 const idleTimeoutMs = Number.isSafeInteger(idleParam) && idleParam > 0 ? idleParam : 15 * 60_000;
+const checkParam = Number(params.get('revocationCheckMs'));
+const revocationCheckMs = Number.isSafeInteger(checkParam) && checkParam > 0 ? checkParam : 30_000;
 // The SSO token (not a key) is kept across reloads only in the multi-page (IndexedDB) mode.
 const TOKEN_KEY = 'tokumei-demo.sso';
 const tokenStore: Storage | undefined = persistence === 'indexeddb' ? localStorage : undefined;
@@ -85,6 +88,9 @@ async function enter(sso: SsoToken): Promise<void> {
     keyProvider: httpKeyProvider({ url: '/key-env/session', getToken: () => sso.accessToken }),
     persistence,
     idleTimeoutMs,
+    // Typing and tapping count as activity, not only use of the keys.
+    activityEvents: ['pointerdown', 'keydown'],
+    revocationCheckMs,
   });
   current = { session, sso };
   tokenStore?.setItem(TOKEN_KEY, JSON.stringify(sso));
