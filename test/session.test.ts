@@ -281,7 +281,7 @@ describe('page events (a DOM-like global EventTarget)', () => {
 describe('openSession option checks', () => {
   const keyProvider = memoryKeyProvider([generateMemberKey()]);
   it.each([
-    [{}, TypeError, '"keyProvider" expected KeyProvider'],
+    [{}, TypeError, '"keyProvider" expected KeyProvider, got undefined'],
     [{ keyProvider, persistence: 'local' }, RangeError, `"persistence" expected 'memory' or 'indexeddb', got 'local'`],
     [{ keyProvider, idleTimeoutMs: 0 }, RangeError, '"idleTimeoutMs" expected integer in [1,'],
     [{ keyProvider, maxLifetimeMs: '1h' }, TypeError, '"maxLifetimeMs" expected integer, got string'],

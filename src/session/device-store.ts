@@ -10,7 +10,7 @@
 // - The associated data binds the session id, key ids and both expiries (absolute and idle):
 //   an entry whose expiry was edited does not open. Expired entries are refused and removed.
 import { gcm } from '@noble/ciphers/aes.js';
-import { createStore, delMany, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
+import { createStore, delMany, get, promisifyRequest, type UseStore } from 'idb-keyval';
 import { TokumeiError } from '../errors.ts';
 import { allocSecret, copySecret, randomBytes, utf8, wipe } from '../internal/bytes.ts';
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
@@ -205,16 +205,23 @@ export class DeviceStore {
 
   /**
    * Rewrites the entry with a later idle expiry (the member is active). Best effort: a failure
-   * only means the stored entry expires sooner.
+   * only means the stored entry expires sooner. Read and write are one transaction, so a
+   * logoff in another tab (which deletes the entry) is never undone by a late write.
    */
   async touch(keyring: Keyring, meta: EntryMeta): Promise<void> {
     if (this.#wrapKey === undefined || this.#salt === undefined) return;
+    const next = this.#seal(this.#wrapKey, this.#salt, keyring, meta);
     try {
-      const current = await get<unknown>(ENTRY, this.#store);
-      // Another tab logged off (entry gone) or signed in again (other session): leave it be.
-      if (!isEntry(current) || current.sessionId !== meta.sessionId) return;
-      if (current.idleExpiresAt >= meta.idleExpiresAt) return;
-      await set(ENTRY, this.#seal(this.#wrapKey, this.#salt, keyring, meta), this.#store);
+      await this.#store('readwrite', (store) => {
+        const read = store.get(ENTRY);
+        read.onsuccess = () => {
+          const current: unknown = read.result;
+          // Gone (logged off), another session (a new sign-in), or already later: leave it be.
+          if (!isEntry(current) || current.sessionId !== meta.sessionId || current.idleExpiresAt >= meta.idleExpiresAt) return;
+          store.put(next, ENTRY);
+        };
+        return promisifyRequest(store.transaction);
+      });
     } catch {
       // ignored: see above
     }
@@ -231,12 +238,19 @@ export class DeviceStore {
    */
   async removeSession(sessionId: string, idleBefore?: number): Promise<void> {
     try {
-      const current = await get<unknown>(ENTRY, this.#store);
-      if (isEntry(current)) {
-        if (current.sessionId !== sessionId) return; // a newer sign-in: not ours to remove
-        if (idleBefore !== undefined && current.idleExpiresAt > idleBefore) return;
-      }
-      await delMany([ENTRY, DEVICE_KEY], this.#store);
+      await this.#store('readwrite', (store) => {
+        const read = store.get(ENTRY);
+        read.onsuccess = () => {
+          const current: unknown = read.result;
+          if (isEntry(current)) {
+            if (current.sessionId !== sessionId) return; // a newer sign-in: not ours to remove
+            if (idleBefore !== undefined && current.idleExpiresAt > idleBefore) return; // another tab is active
+          }
+          store.delete(ENTRY);
+          store.delete(DEVICE_KEY);
+        };
+        return promisifyRequest(store.transaction);
+      });
     } catch {
       // ignored: a stale entry is removed at the next start-up
     }

@@ -60,6 +60,17 @@ export interface SessionOptions {
  * A signed-in member's session. Holds their keyring (own key, dependants' keys, older versions)
  * until a wipe: `logoff()`, `pagehide`, idle timeout, absolute lifetime, logoff in another tab,
  * or revocation. After a wipe every call rejects with `TokumeiError` `ERR_SESSION_CLOSED`.
+ * Open one with {@link openSession}; see docs/sessions.md.
+ *
+ * @example
+ * ```ts
+ * import { openSession, type Session } from 'tokumei';
+ * const session: Session = await openSession({ keyProvider });
+ * const off = session.on('wiped', ({ reason }) => showSignedOut(reason));
+ * const me = await session.openRecord(memberSchema, sealed, { recordId: 'M000001' });
+ * if (session.state === 'open') await session.logoff();
+ * off();
+ * ```
  */
 export interface Session {
   /** `'open'` or `'closed'`. */
@@ -119,38 +130,35 @@ interface CheckedOptions {
   signal: AbortSignal | undefined;
 }
 
-function checkOptions(options: SessionOptions): CheckedOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`"options" expected object, got ${options === null ? 'null' : typeof options}`);
-  const o = options;
-  if (typeof o.keyProvider !== 'object' || o.keyProvider === null || typeof o.keyProvider.fetchKeys !== 'function') {
-    throw new TypeError('"keyProvider" expected KeyProvider with fetchKeys(), got ' + (o.keyProvider === null ? 'null' : typeof o.keyProvider));
-  }
-  const persistence = o.persistence ?? 'memory';
-  if (persistence !== 'memory' && persistence !== 'indexeddb') {
-    throw new RangeError(`"persistence" expected 'memory' or 'indexeddb', got ${typeof persistence === 'string' ? `'${persistence}'` : typeof persistence}`);
-  }
-  if (o.fallback !== undefined && o.fallback !== 'memory') throw new RangeError(`"fallback" expected 'memory', got ${typeof o.fallback}`);
-  const idleTimeoutMs = o.idleTimeoutMs ?? DEFAULT_IDLE_MS;
+function typeName(value: unknown): string {
+  return value === null ? 'null' : typeof value;
+}
+
+function checkOptions(o: SessionOptions): CheckedOptions {
+  if (typeof o !== 'object' || o === null) throw new TypeError(`"options" expected object, got ${typeName(o)}`);
+  const { keyProvider, persistence = 'memory', fallback, idleTimeoutMs = DEFAULT_IDLE_MS, maxLifetimeMs = DEFAULT_LIFETIME_MS } = o;
+  const { revocationCheckMs, activityEvents = [], crossTab = true, wipeOnPagehide = true } = o;
+  if (typeof keyProvider?.fetchKeys !== 'function') throw new TypeError(`"keyProvider" expected KeyProvider, got ${typeName(keyProvider)}`);
+  if (persistence !== 'memory' && persistence !== 'indexeddb') throw new RangeError(`"persistence" expected 'memory' or 'indexeddb', got '${String(persistence)}'`);
+  if (fallback !== undefined && fallback !== 'memory') throw new RangeError(`"fallback" expected 'memory', got '${String(fallback)}'`);
   ainteger('idleTimeoutMs', idleTimeoutMs, 1, MAX_MS);
-  const maxLifetimeMs = o.maxLifetimeMs ?? DEFAULT_LIFETIME_MS;
   ainteger('maxLifetimeMs', maxLifetimeMs, 1, MAX_MS);
-  if (o.revocationCheckMs !== undefined) ainteger('revocationCheckMs', o.revocationCheckMs, 1, MAX_TIMER_MS);
-  const activityEvents = o.activityEvents ?? [];
-  if (!Array.isArray(activityEvents)) throw new TypeError(`"activityEvents" expected string[], got ${typeof activityEvents}`);
-  activityEvents.forEach((e, i) => astring(`activityEvents[${i}]`, e, true));
-  for (const name of ['crossTab', 'wipeOnPagehide'] as const) {
-    if (o[name] !== undefined && typeof o[name] !== 'boolean') throw new TypeError(`"${name}" expected boolean, got ${typeof o[name]}`);
+  if (revocationCheckMs !== undefined) ainteger('revocationCheckMs', revocationCheckMs, 1, MAX_TIMER_MS);
+  if (!Array.isArray(activityEvents)) throw new TypeError(`"activityEvents" expected string[], got ${typeName(activityEvents)}`);
+  for (const e of activityEvents) astring('activityEvents[]', e, true);
+  for (const [name, v] of [['crossTab', crossTab], ['wipeOnPagehide', wipeOnPagehide]] as const) {
+    if (typeof v !== 'boolean') throw new TypeError(`"${name}" expected boolean, got ${typeName(v)}`);
   }
   return {
-    keyProvider: o.keyProvider,
+    keyProvider,
     persistence,
-    fallback: o.fallback === 'memory',
+    fallback: fallback === 'memory',
     idleTimeoutMs,
     maxLifetimeMs,
-    crossTab: o.crossTab ?? true,
-    wipeOnPagehide: o.wipeOnPagehide ?? true,
+    crossTab,
+    wipeOnPagehide,
     activityEvents: [...activityEvents],
-    revocationCheckMs: o.revocationCheckMs,
+    revocationCheckMs,
     signal: o.signal,
   };
 }
@@ -161,10 +169,15 @@ function isStorageError(err: unknown): boolean {
 
 function checkDelivered(keys: SessionKeys): void {
   if (typeof keys !== 'object' || keys === null || !(keys.keyring instanceof Keyring)) {
-    throw new TypeError('"keyProvider.fetchKeys()" expected { keyring: Keyring, sessionId, expiresAt }');
+    throw new TypeError('"fetchKeys()" expected { keyring, sessionId, expiresAt }');
   }
-  astring('sessionId', keys.sessionId, true);
-  ainteger('expiresAt', keys.expiresAt, 0, MAX_MS);
+  try {
+    astring('sessionId', keys.sessionId, true);
+    ainteger('expiresAt', keys.expiresAt, 0, MAX_MS);
+  } catch (err) {
+    keys.keyring.destroy(); // ours now: never leave a delivered key behind
+    throw err;
+  }
 }
 
 function unrefTimer(t: ReturnType<typeof setTimeout>): void {
@@ -230,7 +243,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   if (expiresAt <= now) {
     keyring.destroy();
     store?.close();
-    throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'the key provider delivered a session that has already expired');
+    throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'the delivered session has expired');
   }
   if (store !== undefined) {
     const meta: EntryMeta = { sessionId, keyIds: keyring.keyIds, primary: keyring.primary.keyId, expiresAt, idleExpiresAt: Math.min(expiresAt, now + opts.idleTimeoutMs) };
@@ -321,8 +334,8 @@ class ClientSession implements Session {
   }
 
   on<E extends keyof SessionEventMap>(event: E, listener: (event: SessionEventMap[E]) => void): () => void {
-    if (event !== 'wiped') throw new RangeError(`"event" expected 'wiped', got ${typeof event === 'string' ? `'${event}'` : typeof event}`);
-    if (typeof listener !== 'function') throw new TypeError(`"listener" expected function, got ${typeof listener}`);
+    if (event !== 'wiped') throw new RangeError(`"event" expected 'wiped', got '${String(event)}'`);
+    if (typeof listener !== 'function') throw new TypeError(`"listener" expected function, got ${typeName(listener)}`);
     if (this.#state === 'closed') return () => undefined; // `wiped` has fired already; see `state`
     const l = listener as Listener;
     this.#listeners.add(l);
