@@ -95,6 +95,22 @@ describe('the demo portal in Chromium', () => {
     expect(await page.content()).not.toContain(m.identity.fullName);
   }, 60_000);
 
+  it('fits a phone screen, with the vitals form first and touch-sized inputs', async () => {
+    const page = await newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await signIn(page, demo.member(70).memberId);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    const cards = await page.locator('.grid > section').evaluateAll((els) => els.map((e) => [e.className, e.getBoundingClientRect().top] as const));
+    const vitalsTop = cards.find(([c]) => c.includes('vitals'))![1];
+    expect(Math.min(...cards.map(([, top]) => top))).toBe(vitalsTop);
+    for (const id of ['vitals-weight', 'vitals-systolic', 'vitals-diastolic', 'vitals-submit']) {
+      const box = (await page.getByTestId(id).boundingBox())!;
+      expect(box.height).toBeGreaterThanOrEqual(44);
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+    }
+    expect(await page.getByTestId('vitals-weight').getAttribute('inputmode')).toBe('decimal');
+  }, 60_000);
+
   it('rejects a wrong password without a session', async () => {
     const page = await newPage();
     await page.goto(demo.url);
