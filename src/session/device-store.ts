@@ -45,6 +45,8 @@ interface StoredEntry extends EntryMeta {
   sealed: Uint8Array;
 }
 
+const connections = /* @__PURE__ */ new WeakMap<IDBFactory, UseStore>();
+
 function unavailable(cause: unknown): TokumeiError {
   return new TokumeiError('ERR_STORAGE_UNAVAILABLE', 'IndexedDB is unavailable', { cause });
 }
