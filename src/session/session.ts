@@ -20,11 +20,13 @@ export type SessionPersistence = 'memory' | 'indexeddb';
 
 /** The payload of the `wiped` event. */
 export interface WipedEvent {
+  /** Which trigger wiped the session. */
   reason: WipeReason;
 }
 
 /** Events a session emits. */
 export interface SessionEventMap {
+  /** The keyring was wiped; fired once. */
   wiped: WipedEvent;
 }
 
