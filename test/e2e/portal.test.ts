@@ -183,6 +183,23 @@ describe('the demo portal in Chromium', () => {
     expect((await fetch(new URL('/key-env/admin/revoke', demo.url), { method: 'POST', body: '{}' })).status).toBe(404);
   }, 60_000);
 
+  it('the data environment refuses plaintext identity values and other members\' records; the key environment refuses a missing token', async () => {
+    const m = demo.member(80);
+    const api = (path: string, init: RequestInit = {}): Promise<Response> => fetch(new URL(path, demo.url), init);
+    const token = ((await (await api('/sso/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: m.memberId, password: 'demo' }) })).json()) as { accessToken: string }).accessToken;
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const sealed = (await (await api(`/data-env/persons/${m.memberId}`, { headers: auth })).json()) as Record<string, unknown>;
+    expect(sealed.fullName).toMatch(/^tk1\./);
+
+    const plaintext = await api(`/data-env/persons/${m.memberId}`, { method: 'PUT', headers: auth, body: JSON.stringify({ ...sealed, address: '東京都港区1-1' }) });
+    expect(plaintext.status).toBe(400);
+    expect(readFileSync(join(demo.dataDir, 'data-env/identities', `${m.memberId}.json`), 'utf8')).not.toContain('東京都港区1-1');
+    expect((await api('/data-env/persons/M000081', { headers: auth })).status).toBe(403);
+    expect((await api(`/data-env/persons/${m.memberId}`)).status).toBe(401);
+    expect((await api('/key-env/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(401);
+    expect((await api('/sso/introspect', { method: 'POST', body: JSON.stringify({ token }) })).status).toBe(404);
+  }, 60_000);
+
   it('leaves no member key or subkey in any Chromium process or profile file after logoff (G4)', async () => {
     const m = demo.member(memberWithDependants(100));
     const before = new Set(demo.deliveredKeys().keys());
