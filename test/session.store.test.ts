@@ -171,6 +171,22 @@ describe("persistence: 'indexeddb'", () => {
   });
 });
 
+describe('IndexedDB connection', () => {
+  it('is opened once and reused by later sessions, and reopened after a failure', async () => {
+    const opens = vi.spyOn(IDBFactory.prototype, 'open');
+    const p = provider();
+    for (let i = 0; i < 3; i++) await (await openSession({ keyProvider: p, persistence: 'indexeddb' })).logoff();
+    expect(opens).toHaveBeenCalledTimes(1);
+    const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
+      throw new DOMException('lost', 'InvalidStateError');
+    });
+    await expect(openSession({ keyProvider: p, persistence: 'indexeddb' })).rejects.toSatisfy(isCode('ERR_STORAGE_UNAVAILABLE'));
+    put.mockRestore();
+    await (await openSession({ keyProvider: p, persistence: 'indexeddb' })).logoff();
+    expect(opens).toHaveBeenCalledTimes(2);
+  });
+});
+
 describe('IndexedDB unavailable', () => {
   it("rejects with ERR_STORAGE_UNAVAILABLE, or falls back to memory with fallback: 'memory'", async () => {
     g.indexedDB = undefined;

@@ -100,7 +100,12 @@ export class DeviceStore {
   static open(): DeviceStore {
     try {
       if (typeof indexedDB === 'undefined') throw new Error('no indexedDB');
-      return new DeviceStore(createStore('tokumei', 'session'));
+      // One connection per IDBFactory, made on first use (never at import) and reused by later
+      // sessions, like idb-keyval's own default store; dropped after a failure so that a lost
+      // connection is reopened next time.
+      let store = connections.get(indexedDB);
+      if (store === undefined) connections.set(indexedDB, (store = createStore('tokumei', 'session')));
+      return new DeviceStore(store);
     } catch (err) {
       throw unavailable(err);
     }
@@ -110,6 +115,7 @@ export class DeviceStore {
     try {
       return await op();
     } catch (err) {
+      if (typeof indexedDB !== 'undefined' && connections.get(indexedDB) === this.#store) connections.delete(indexedDB);
       throw unavailable(err);
     }
   }
