@@ -43,6 +43,8 @@ export function listenCrossTab(onMessage: (message: CrossTabMessage) => void): C
       const m = parse(event.data);
       if (m !== undefined) onMessage(m);
     };
+    // Node: an open channel must not keep the process alive on its own.
+    (channel as { unref?: () => void }).unref?.();
     return { close: () => channel.close() };
   }
   if (typeof addEventListener === 'function' && storage() !== undefined) {
