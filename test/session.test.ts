@@ -307,6 +307,20 @@ describe('openSession option checks', () => {
   });
 });
 
+describe('Node processes', () => {
+  it('an open session (timers, cross-tab channel) does not keep the process alive', async () => {
+    const { spawnSync } = await import('node:child_process');
+    // Runs the built package (npm test builds first), as a Node user of tokumei would.
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const script = `const t = await import(${JSON.stringify(dist)});
+      const s = await t.openSession({ keyProvider: t.memoryKeyProvider([t.generateMemberKey()]), revocationCheckMs: 1000 });
+      console.log(s.state);`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' });
+    expect(run.stdout.trim()).toBe('open');
+    expect(run.status).toBe(0); // null (killed at the timeout) if something kept it alive
+  });
+});
+
 describe('the wipe zeroes what the session owned', () => {
   it('every key and derived subkey buffer is zero after logoff, and on every other trigger', async () => {
     const { keyMaterial } = await import('../src/keys/member-key.ts');
