@@ -41,27 +41,18 @@ const N_SECRET = 32; // DHKEM(P-256 | X25519, HKDF-SHA256)
 const N_NONCE = 12;
 const EMPTY = /* @__PURE__ */ new Uint8Array(0);
 
-function i2osp2(n: number): Uint8Array {
-  return Uint8Array.of(n >> 8, n & 0xff);
-}
-
-/** suite_id of the KEM: "KEM" ‖ I2OSP(kem_id, 2) (RFC 9180 §4.1). */
-function kemSuiteId(kem: KemId): Uint8Array {
-  return Uint8Array.of(0x4b, 0x45, 0x4d, kem >> 8, kem & 0xff);
-}
-
-/** suite_id of the HPKE context: "HPKE" ‖ kem_id ‖ kdf_id ‖ aead_id (RFC 9180 §5.1). */
-function hpkeSuiteId(suite: Suite): Uint8Array {
-  return Uint8Array.of(0x48, 0x50, 0x4b, 0x45, suite.kem >> 8, suite.kem & 0xff, 0, KDF_HKDF_SHA256, 0, suite.aead);
+/** The ASCII name followed by 2-byte big-endian ids: a suite_id (RFC 9180 §4.1, §5.1). */
+function suiteId(name: string, ...ids: number[]): Uint8Array {
+  return Uint8Array.of(...utf8(name), ...ids.flatMap((id) => [id >> 8, id & 0xff]));
 }
 
 /**
  * LabeledExtract(salt, label, ikm) = HKDF-Extract(salt, "HPKE-v1" ‖ suite_id ‖ label ‖ ikm)
  * (RFC 9180 §4), written into `out` (32 bytes). An empty salt is HashLen zeros (RFC 5869 §2.2).
  */
-function labeledExtractInto(out: Uint8Array, suiteId: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): void {
+function labeledExtractInto(out: Uint8Array, suite: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): void {
   const zeros = salt.length === 0 ? allocSecret(32) : undefined;
-  hmac.create(sha256, zeros ?? salt).update(HPKE_V1).update(suiteId).update(utf8(label)).update(ikm).digestInto(out);
+  hmac.create(sha256, zeros ?? salt).update(HPKE_V1).update(suite).update(utf8(label)).update(ikm).digestInto(out);
 }
 
 /**
@@ -69,11 +60,11 @@ function labeledExtractInto(out: Uint8Array, suiteId: Uint8Array, salt: Uint8Arr
  * label ‖ info, L) for L ≤ 32: a single block T(1) = HMAC(prk, labeled_info ‖ 0x01)
  * (RFC 5869 §2.3). `L` is `out.length`.
  */
-function labeledExpandInto(out: Uint8Array, prk: Uint8Array, suiteId: Uint8Array, label: string, info: Uint8Array): void {
-  if (out.length > 32) throw new RangeError(`"L" expected integer in [1, 32], got ${out.length}`);
+function labeledExpandInto(out: Uint8Array, prk: Uint8Array, suite: Uint8Array, label: string, info: Uint8Array): void {
+  // Internal callers only ask for L ∈ {12, 16, 32}: one block always suffices.
   const block = allocSecret(32);
   try {
-    hmac.create(sha256, prk).update(i2osp2(out.length)).update(HPKE_V1).update(suiteId).update(utf8(label)).update(info).update(Uint8Array.of(1)).digestInto(block);
+    hmac.create(sha256, prk).update(Uint8Array.of(0, out.length)).update(HPKE_V1).update(suite).update(utf8(label)).update(info).update(Uint8Array.of(1)).digestInto(block);
     for (let i = 0; i < out.length; i++) out[i] = block[i]!;
   } finally {
     wipe(block);
@@ -85,15 +76,15 @@ function labeledExpandInto(out: Uint8Array, prk: Uint8Array, suiteId: Uint8Array
  * kem_context = enc ‖ pkRm. Returns a fresh off-heap buffer the caller wipes.
  */
 export function kemSharedSecret(kem: KemId, dh: Uint8Array, enc: Uint8Array, pkRm: Uint8Array): Uint8Array {
-  const suiteId = kemSuiteId(kem);
+  const kemSuite = suiteId('KEM', kem);
   const prk = allocSecret(32);
   const shared = allocSecret(N_SECRET);
   const kemContext = new Uint8Array(enc.length + pkRm.length); // public values only
   kemContext.set(enc);
   kemContext.set(pkRm, enc.length);
   try {
-    labeledExtractInto(prk, suiteId, EMPTY, 'eae_prk', dh);
-    labeledExpandInto(shared, prk, suiteId, 'shared_secret', kemContext);
+    labeledExtractInto(prk, kemSuite, EMPTY, 'eae_prk', dh);
+    labeledExpandInto(shared, prk, kemSuite, 'shared_secret', kemContext);
     return shared;
   } catch (err) {
     wipe(shared);
@@ -111,11 +102,11 @@ interface ContextKeys {
 
 /** KeySchedule for mode_base with empty psk and psk_id (RFC 9180 §5.1). */
 function keySchedule(suite: Suite, sharedSecret: Uint8Array, info: Uint8Array): ContextKeys {
-  const suiteId = hpkeSuiteId(suite);
+  const hpkeSuite = suiteId('HPKE', suite.kem, KDF_HKDF_SHA256, suite.aead);
   const pskIdHash = new Uint8Array(32); // public: hashes of public inputs
   const infoHash = new Uint8Array(32);
-  labeledExtractInto(pskIdHash, suiteId, EMPTY, 'psk_id_hash', EMPTY);
-  labeledExtractInto(infoHash, suiteId, EMPTY, 'info_hash', info);
+  labeledExtractInto(pskIdHash, hpkeSuite, EMPTY, 'psk_id_hash', EMPTY);
+  labeledExtractInto(infoHash, hpkeSuite, EMPTY, 'info_hash', info);
   const context = new Uint8Array(1 + 32 + 32);
   context[0] = MODE_BASE;
   context.set(pskIdHash, 1);
@@ -124,9 +115,9 @@ function keySchedule(suite: Suite, sharedSecret: Uint8Array, info: Uint8Array): 
   const key = allocSecret(suite.aead === AEAD_AES128GCM ? 16 : 32);
   const baseNonce = allocSecret(N_NONCE);
   try {
-    labeledExtractInto(secret, suiteId, sharedSecret, 'secret', EMPTY); // psk = ""
-    labeledExpandInto(key, secret, suiteId, 'key', context);
-    labeledExpandInto(baseNonce, secret, suiteId, 'base_nonce', context);
+    labeledExtractInto(secret, hpkeSuite, sharedSecret, 'secret', EMPTY); // psk = ""
+    labeledExpandInto(key, secret, hpkeSuite, 'key', context);
+    labeledExpandInto(baseNonce, secret, hpkeSuite, 'base_nonce', context);
     return { key, baseNonce };
   } catch (err) {
     wipe(key, baseNonce);

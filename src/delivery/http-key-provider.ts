@@ -33,32 +33,29 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_RETRIES = 2;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 2_000;
-const MAX_RESPONSE_CHARS = 1 << 20;
 const MAX_ID_CHARS = 256;
 const EMPTY_AAD = /* @__PURE__ */ new Uint8Array(0);
+const UNREACHABLE = 'key environment unreachable';
+const JSON_TYPE = { 'Content-Type': 'application/json' };
 
 function unavailable(message: string, cause?: unknown): TokumeiError {
   return new TokumeiError('ERR_KEY_UNAVAILABLE', message, cause === undefined ? undefined : { cause });
 }
 
 function authError(cause?: unknown): TokumeiError {
-  return new TokumeiError('ERR_AUTH', 'the key environment refused the bearer token', cause === undefined ? undefined : { cause });
+  return new TokumeiError('ERR_AUTH', 'bearer token refused', cause === undefined ? undefined : { cause });
 }
 
 /** Runs `task` under a deadline and the caller's signal; maps the deadline to `ERR_TIMEOUT`. */
 async function withDeadline<T>(timeoutMs: number, callerSignal: AbortSignal | undefined, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
   callerSignal?.throwIfAborted();
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), timeoutMs);
-  const signal = callerSignal === undefined ? deadline.signal : AbortSignal.any([callerSignal, deadline.signal]);
+  const deadline = AbortSignal.timeout(timeoutMs);
   try {
-    return await task(signal);
+    return await task(callerSignal === undefined ? deadline : AbortSignal.any([callerSignal, deadline]));
   } catch (err) {
     if (callerSignal?.aborted) throw callerSignal.reason; // the caller's own cancellation, as fetch reports it
-    if (deadline.signal.aborted) throw new TokumeiError('ERR_TIMEOUT', `the key environment did not answer within ${timeoutMs} ms`);
+    if (deadline.aborted) throw new TokumeiError('ERR_TIMEOUT', `no answer within ${timeoutMs} ms`);
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -80,78 +77,67 @@ function isRetryable(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
 }
 
-/** POSTs with retries: network errors, 408, 429 and 5xx are retried; 401/403 are `ERR_AUTH`. */
-async function postWithRetries(doFetch: typeof globalThis.fetch, url: string, init: RequestInit, retries: number, signal: AbortSignal): Promise<Response> {
+/**
+ * POSTs `{ protocol, ...fields }` as JSON and returns the response text. Network errors, 408, 429
+ * and 5xx are retried `retries` times with back-off, then `ERR_KEY_UNAVAILABLE`; 401/403 are
+ * `ERR_AUTH` at once; other statuses `ERR_KEY_UNAVAILABLE` at once.
+ */
+async function post(doFetch: typeof globalThis.fetch, url: string, fields: object, signal: AbortSignal, retries: number, token?: string, keepalive = false): Promise<string> {
+  const init: RequestInit = {
+    method: 'POST',
+    headers: token === undefined ? JSON_TYPE : { ...JSON_TYPE, Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ protocol: DELIVERY_PROTOCOL, ...fields }),
+    cache: 'no-store',
+    credentials: 'omit', // the bearer token is the only credential
+    keepalive,
+    signal,
+  };
   for (let attempt = 0; ; attempt++) {
     let res: Response | undefined;
     let cause: unknown;
     try {
-      res = await doFetch(url, { ...init, signal });
+      res = await doFetch(url, init);
+      if (res.ok) return await res.text();
     } catch (err) {
       if (signal.aborted) throw err;
       cause = err;
     }
-    if (res?.ok) return res;
     void res?.body?.cancel().catch(() => undefined);
     if (res?.status === 401 || res?.status === 403) throw authError();
-    const failure = res === undefined ? unavailable('the key environment could not be reached', cause) : unavailable(`the key environment answered HTTP ${res.status}`);
-    if (res !== undefined && !isRetryable(res.status)) throw failure;
-    if (attempt >= retries) throw failure;
-    // Exponential back-off with full jitter in [d/2, d], so many tabs do not retry in step.
+    const failure = unavailable(res === undefined || res.ok ? UNREACHABLE : `key environment: HTTP ${res.status}`, cause);
+    if ((res !== undefined && !res.ok && !isRetryable(res.status)) || attempt >= retries) throw failure;
+    // Exponential back-off with jitter in [d/2, d], so many tabs do not retry in step.
     const d = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
     await sleep(d / 2 + Math.random() * (d / 2), signal);
   }
 }
 
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_CHARS ? value : undefined;
-}
+/** A non-empty id of at most 256 characters (so its UTF-8 length fits `info`'s len16). */
+const isId = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_CHARS;
 
 /** Parses, checks and opens a delivery response; every problem is the one opaque error. */
 async function openDelivery(text: string, recipient: RecipientKeyPair, kem: KemName): Promise<SessionKeys> {
-  if (text.length > MAX_RESPONSE_CHARS) throw decryptionFailed();
-  let body: Record<string, unknown>;
-  try {
-    body = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw decryptionFailed();
-  }
-  if (typeof body !== 'object' || body === null || body.protocol !== DELIVERY_PROTOCOL || body.kem !== kem) throw decryptionFailed();
-  const sessionId = str(body.sessionId);
-  const memberId = str(body.memberId);
-  const expiresAt = body.expiresAt;
-  const enc = typeof body.enc === 'string' ? fromBase64url(body.enc) : undefined;
-  const ciphertext = typeof body.ciphertext === 'string' ? fromBase64url(body.ciphertext) : undefined;
-  if (sessionId === undefined || memberId === undefined || enc === undefined || ciphertext === undefined) throw decryptionFailed();
-  if (!Number.isSafeInteger(expiresAt) || (expiresAt as number) < 0) throw decryptionFailed();
-  const suite = suiteFor(kem)!;
   let payload: Uint8Array | undefined;
   try {
+    let body: Record<string, unknown> | null;
+    let sessionId: unknown;
+    let expiresAt: unknown;
     try {
-      payload = await openBase(suite, recipient, enc, deliveryInfo(memberId, sessionId, expiresAt as number), EMPTY_AAD, ciphertext);
+      body = JSON.parse(text) as Record<string, unknown> | null;
+      ({ sessionId, expiresAt } = body!);
+      const { memberId, enc, ciphertext } = body!;
+      if (body!.protocol !== DELIVERY_PROTOCOL || body!.kem !== kem || !isId(sessionId) || !isId(memberId)) throw 0;
+      if (!Number.isSafeInteger(expiresAt) || (expiresAt as number) < 0 || typeof enc !== 'string' || typeof ciphertext !== 'string') throw 0;
+      const encBytes = fromBase64url(enc);
+      const ct = fromBase64url(ciphertext);
+      if (encBytes === undefined || ct === undefined) throw 0;
+      payload = await openBase(suiteFor(kem)!, recipient, encBytes, deliveryInfo(memberId, sessionId, expiresAt as number), EMPTY_AAD, ct);
     } catch {
-      throw decryptionFailed();
+      throw decryptionFailed(); // not JSON, a missing or malformed field, or it did not open
     }
-    return { keyring: decodeKeyringPayload(payload), sessionId, expiresAt: expiresAt as number };
+    return { keyring: decodeKeyringPayload(payload), sessionId: sessionId as string, expiresAt: expiresAt as number };
   } finally {
     wipe(payload);
-  }
-}
-
-async function statusRequest(doFetch: typeof globalThis.fetch, url: string, sessionId: string, signal: AbortSignal, keepalive: boolean): Promise<Response> {
-  try {
-    return await doFetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ protocol: DELIVERY_PROTOCOL, sessionId }),
-      cache: 'no-store',
-      credentials: 'omit',
-      keepalive,
-      signal,
-    });
-  } catch (err) {
-    if (signal.aborted) throw err;
-    throw unavailable('the key environment could not be reached', err);
   }
 }
 
@@ -199,7 +185,6 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
   const logoffUrl = options.logoffUrl ?? `${url}/logoff`;
   astring('checkUrl', checkUrl, true);
   astring('logoffUrl', logoffUrl, true);
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError(`"fetch" expected function, got ${typeof options.fetch}`);
   // Resolved lazily: nothing is read from the global scope until the first request.
   const doFetch: typeof globalThis.fetch = (input, init) => (options.fetch ?? globalThis.fetch)(input, init);
 
@@ -216,20 +201,7 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
         s.throwIfAborted();
         let recipient: RecipientKeyPair | undefined = await generateRecipientKeyPair(suiteFor(kem)!.kem);
         try {
-          const res = await postWithRetries(doFetch, url, {
-            method: 'POST',
-            headers: { 'Content-Type': 'application/json', Accept: 'application/json', Authorization: `Bearer ${token}` },
-            body: JSON.stringify({ protocol: DELIVERY_PROTOCOL, kem, publicKey: toBase64url(recipient.publicKey) }),
-            cache: 'no-store',
-            credentials: 'omit',
-          }, retries, s);
-          let text: string;
-          try {
-            text = await res.text();
-          } catch (err) {
-            if (s.aborted) throw err;
-            throw unavailable('the key environment could not be reached', err);
-          }
+          const text = await post(doFetch, url, { kem, publicKey: toBase64url(recipient.publicKey) }, s, retries, token);
           return await openDelivery(text, recipient, kem);
         } finally {
           recipient = undefined; // the only reference to the private CryptoKey: let GC have it
@@ -240,20 +212,13 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
     checkSession(sessionId: string, { signal } = {}): Promise<SessionStatus> {
       astring('sessionId', sessionId, true);
       return withDeadline(timeoutMs, signal, async (s) => {
-        const res = await statusRequest(doFetch, checkUrl, sessionId, s, false);
-        if (res.status === 401 || res.status === 403) throw authError();
-        if (!res.ok) {
-          void res.body?.cancel().catch(() => undefined);
-          throw unavailable(`the key environment answered HTTP ${res.status}`);
-        }
-        let body: unknown;
+        const text = await post(doFetch, checkUrl, { sessionId }, s, 0);
+        let status: unknown;
         try {
-          body = await res.json();
-        } catch (err) {
-          if (s.aborted) throw err;
-          throw unavailable('malformed session status', err);
+          status = (JSON.parse(text) as { status?: unknown } | null)?.status;
+        } catch {
+          // reported below
         }
-        const status = (body as { status?: unknown } | null)?.status;
         if (status === 'active' || status === 'revoked') return status;
         throw unavailable('malformed session status');
       });
@@ -261,10 +226,7 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
 
     async notifyLogoff(sessionId: string): Promise<void> {
       try {
-        await withDeadline(timeoutMs, undefined, async (s) => {
-          const res = await statusRequest(doFetch, logoffUrl, sessionId, s, true);
-          void res.body?.cancel().catch(() => undefined);
-        });
+        await withDeadline(timeoutMs, undefined, (s) => post(doFetch, logoffUrl, { sessionId }, s, 0, undefined, true));
       } catch {
         // Best effort by contract: the local wipe has already happened or is happening.
       }

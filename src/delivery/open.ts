@@ -2,6 +2,7 @@
 // Decap + Open (RFC 9180 §4.1, §5.2). The ephemeral private key is a non-extractable CryptoKey
 // (it cannot be wiped; see docs/key-delivery.md §6); the DH output it produces is copied
 // nowhere and wiped in `finally`, and the plaintext never passes through WebCrypto.
+import { decryptionFailed } from '../errors.ts';
 import { wipe } from '../internal/bytes.ts';
 import { isAllZero, kemSharedSecret, KEM_P256, openWithSharedSecret, publicKeyLength, type KemId, type Suite } from './hpke.ts';
 
@@ -34,21 +35,20 @@ export function isWellFormedPublicKey(kem: KemId, bytes: Uint8Array): boolean {
  * wipes. Throws on a malformed or invalid public key and on an all-zero X25519 output.
  */
 async function dh(recipient: RecipientKeyPair, enc: Uint8Array): Promise<Uint8Array> {
-  if (!isWellFormedPublicKey(recipient.kem, enc)) throw new Error('malformed enc');
+  if (!isWellFormedPublicKey(recipient.kem, enc)) throw decryptionFailed();
   const alg = algorithm(recipient.kem);
   const peer = await globalThis.crypto.subtle.importKey('raw', enc as Uint8Array<ArrayBuffer>, alg, false, []);
   // deriveBits returns a fresh ArrayBuffer: off-heap, wiped by the caller through this view.
   const out = new Uint8Array(await globalThis.crypto.subtle.deriveBits({ name: alg.name, public: peer } as EcdhKeyDeriveParams, recipient.privateKey, 256));
-  if (isAllZero(out)) throw new Error('degenerate DH output');
+  if (isAllZero(out)) throw decryptionFailed();
   return out;
 }
 
 /**
- * Decap then Open (sequence 0). Returns the plaintext (the caller owns and wipes it). Throws on
- * any failure; callers map every failure to one opaque error.
+ * Decap then Open (sequence 0); `suite.kem` must be `recipient.kem`. Returns the plaintext (the
+ * caller owns and wipes it). Throws on any failure; callers map every failure to one opaque error.
  */
 export async function openBase(suite: Suite, recipient: RecipientKeyPair, enc: Uint8Array, info: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array> {
-  if (suite.kem !== recipient.kem) throw new Error('KEM mismatch');
   let dhOut: Uint8Array | undefined;
   let shared: Uint8Array | undefined;
   try {

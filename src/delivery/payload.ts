@@ -32,35 +32,25 @@ export function kemName(kem: KemId): KemName {
   return kem === KEM_P256 ? 'P-256' : 'X25519';
 }
 
-function lengthPrefixed(text: string): Uint8Array {
-  const bytes = utf8(text);
-  if (bytes.length > 0xffff) throw new RangeError(`"id" expected at most 65535 UTF-8 bytes, got length=${bytes.length}`);
-  const out = new Uint8Array(2 + bytes.length);
-  out[0] = bytes.length >> 8;
-  out[1] = bytes.length & 0xff;
-  out.set(bytes, 2);
-  return out;
-}
-
 /**
  * HPKE `info` = "tokumei/v1/key-delivery" ‖ 0x00 ‖ len16(memberId) ‖ memberId ‖
- * len16(sessionId) ‖ sessionId ‖ u64be(expiresAt) (docs/key-delivery.md §3). Binding these
- * means a response whose member, session or expiry was changed in transit does not open.
+ * len16(sessionId) ‖ sessionId ‖ u64be(expiresAt) (docs/key-delivery.md §3.1). Binding these
+ * means a response whose member, session or expiry was changed in transit does not open. Ids are
+ * at most 256 characters (≤ 768 UTF-8 bytes), which the callers check.
  */
 export function deliveryInfo(memberId: string, sessionId: string, expiresAt: number): Uint8Array {
-  const label = utf8(INFO_LABEL);
-  const m = lengthPrefixed(memberId);
-  const s = lengthPrefixed(sessionId);
-  const out = new Uint8Array(label.length + 1 + m.length + s.length + 8);
-  out.set(label);
-  let o = label.length + 1; // the 0x00 separator is already zero
-  out.set(m, o);
-  o += m.length;
-  out.set(s, o);
-  o += s.length;
-  const view = new DataView(out.buffer);
-  view.setUint32(o, Math.floor(expiresAt / 2 ** 32));
-  view.setUint32(o + 4, expiresAt >>> 0);
+  const parts = [utf8(memberId), utf8(sessionId)];
+  const out = new Uint8Array(INFO_LABEL.length + 1 + 2 + parts[0]!.length + 2 + parts[1]!.length + 8);
+  out.set(utf8(INFO_LABEL));
+  let o = INFO_LABEL.length + 1; // the 0x00 separator is already zero
+  for (const p of parts) {
+    out[o++] = p.length >> 8;
+    out[o++] = p.length & 0xff;
+    out.set(p, o);
+    o += p.length;
+  }
+  // u64be: expiresAt ≤ 2^53 − 1, so the high half is exact as a float division.
+  for (let i = 7, v = expiresAt; i >= 0; i--, v = Math.floor(v / 256)) out[o + i] = v % 256;
   return out;
 }
 
