@@ -312,7 +312,8 @@ export class KeyEnvironment {
     const { token, body } = request;
     if (typeof token !== 'string' || token.length === 0) throw authError();
     const who = await this.#authenticate(token); // its own ERR_AUTH, or an internal error, propagates
-    if (who === null || typeof who !== 'object' || typeof who.memberId !== 'string' || who.memberId.length === 0) throw authError();
+    if (who === null || typeof who !== 'object') throw authError();
+    assertMemberId(who.memberId); // a broken `authenticate` is an internal error (HTTP 500), not a refusal
     if (typeof body !== 'object' || body === null) throw formatError('the delivery request must be a JSON object');
     const { protocol, kem, publicKey } = body as Record<string, unknown>;
     if (protocol !== DELIVERY_PROTOCOL) throw formatError('unsupported key delivery protocol');
