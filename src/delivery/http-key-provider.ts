@@ -119,18 +119,17 @@ const isId = (value: unknown): value is string => typeof value === 'string' && v
 async function openDelivery(text: string, recipient: RecipientKeyPair, kem: KemName): Promise<SessionKeys> {
   let payload: Uint8Array | undefined;
   try {
-    let body: Record<string, unknown> | null;
     let sessionId: unknown;
     let expiresAt: unknown;
     try {
-      body = JSON.parse(text) as Record<string, unknown> | null;
-      ({ sessionId, expiresAt } = body!);
-      const { memberId, enc, ciphertext } = body!;
-      if (body!.protocol !== DELIVERY_PROTOCOL || body!.kem !== kem || !isId(sessionId) || !isId(memberId)) throw 0;
-      if (!Number.isSafeInteger(expiresAt) || (expiresAt as number) < 0 || typeof enc !== 'string' || typeof ciphertext !== 'string') throw 0;
-      const encBytes = fromBase64url(enc);
-      const ct = fromBase64url(ciphertext);
-      if (encBytes === undefined || ct === undefined) throw 0;
+      // A body that is not JSON, or JSON `null`, throws here too: all of it is the one error.
+      const body = JSON.parse(text) as Record<string, unknown>;
+      ({ sessionId, expiresAt } = body);
+      const { protocol, kem: kemName, memberId, enc, ciphertext } = body;
+      const encBytes = typeof enc === 'string' ? fromBase64url(enc) : undefined;
+      const ct = typeof ciphertext === 'string' ? fromBase64url(ciphertext) : undefined;
+      if (protocol !== DELIVERY_PROTOCOL || kemName !== kem || !isId(sessionId) || !isId(memberId) || encBytes === undefined || ct === undefined) throw decryptionFailed();
+      if (!Number.isSafeInteger(expiresAt) || (expiresAt as number) < 0) throw decryptionFailed();
       payload = await openBase(suiteFor(kem)!, recipient, encBytes, deliveryInfo(memberId, sessionId, expiresAt as number), EMPTY_AAD, ct);
     } catch {
       throw decryptionFailed(); // not JSON, a missing or malformed field, or it did not open
