@@ -2,6 +2,7 @@
 // httpKeyProvider, defineSchema, openRecord, sealRecord, TokumeiError, imported from the built
 // dist/index.js — bundled with esbuild --minify for the browser, then gzipped. Fails (exit 1)
 // above the budget. Names not yet exported by dist/index.js are listed, not faked.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
@@ -12,6 +13,7 @@ export const SURFACE = ['openSession', 'httpKeyProvider', 'defineSchema', 'openR
 /** Bundles and measures the browser surface; returns sizes in bytes and the names measured. */
 export async function measure() {
   const entry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+  if (!existsSync(entry)) throw new Error('size: dist/index.js not found; run npm run build first');
   // Which names the built entry exports, as esbuild sees them (the module is not run).
   const probe = await build({ entryPoints: [entry], bundle: true, format: 'esm', write: false, metafile: true, outdir: 'out', logLevel: 'silent' });
   const exported = new Set(Object.values(probe.metafile.outputs).flatMap((o) => o.exports));

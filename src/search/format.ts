@@ -5,7 +5,7 @@
 //   T     = HMAC-SHA256(searchKey, "tokumei.search" ‖ 0x01 ‖ mode ‖ len8(schemaName) ‖ schemaName
 //                                  ‖ u32be(schemaVersion) ‖ len8(fieldName) ‖ fieldName ‖ value)
 import { TokumeiError } from '../errors.ts';
-import { fromBase64url, toBase64url, utf8 } from '../internal/bytes.ts';
+import { concat, fromBase64url, toBase64url, utf8 } from '../internal/bytes.ts';
 import { FIELD_NAME_PATTERN, SCHEMA_NAME_PATTERN, type SearchMode } from '../records/schema.ts';
 
 /** The format version byte, and the digit in the `tq1.` / `ts1.` prefixes. */
@@ -20,8 +20,6 @@ export const TAG_MAC_LENGTH = 16;
 /** A tag is always this many characters: 4 + ⌈32 · 4 / 3⌉. */
 export const TAG_CHARS: number = TAG_PREFIX.length + 43;
 
-const MODE_BYTE: Record<SearchMode, number> = { exact: 1, 'name-ja': 2 };
-
 /** Where a token applies: the public part of a token. */
 export interface SearchContext {
   schemaName: string;
@@ -29,42 +27,37 @@ export interface SearchContext {
   fieldName: string;
 }
 
-/** The message T is the HMAC of (the key is the member key's search subkey). */
+function u32be(n: number): Uint8Array {
+  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+/**
+ * The message T is the HMAC of (the key is the member key's search subkey). It holds the
+ * normalized value: the caller wipes it after use.
+ */
 export function tokenMessage(ctx: SearchContext, mode: SearchMode, normalized: string): Uint8Array {
-  const label = utf8('tokumei.search');
   const schema = utf8(ctx.schemaName);
   const field = utf8(ctx.fieldName);
   const value = utf8(normalized);
-  const out = new Uint8Array(label.length + 2 + 1 + schema.length + 4 + 1 + field.length + value.length);
-  const view = new DataView(out.buffer);
-  let o = 0;
-  out.set(label, o); o += label.length;
-  out[o++] = SEARCH_FORMAT_VERSION;
-  out[o++] = MODE_BYTE[mode];
-  out[o++] = schema.length; out.set(schema, o); o += schema.length;
-  view.setUint32(o, ctx.schemaVersion); o += 4;
-  out[o++] = field.length; out.set(field, o); o += field.length;
-  // The value is last, so it needs no length prefix: everything before it is fixed or prefixed.
-  out.set(value, o);
-  return out;
+  try {
+    // Mode byte: 0x01 'exact', 0x02 'name-ja'. The value is last, so it needs no length prefix:
+    // everything before it is fixed or length-prefixed.
+    const head = Uint8Array.of(SEARCH_FORMAT_VERSION, mode === 'exact' ? 1 : 2, schema.length);
+    return concat(utf8('tokumei.search'), head, schema, u32be(ctx.schemaVersion), Uint8Array.of(field.length), field, value);
+  } finally {
+    value.fill(0);
+  }
 }
 
 /** Serializes a token. `secret` is T. */
 export function encodeToken(ctx: SearchContext, secret: Uint8Array): string {
   const schema = utf8(ctx.schemaName);
   const field = utf8(ctx.fieldName);
-  const out = new Uint8Array(1 + 1 + schema.length + 4 + 1 + field.length + TOKEN_SECRET_LENGTH);
-  const view = new DataView(out.buffer);
-  let o = 0;
-  out[o++] = SEARCH_FORMAT_VERSION;
-  out[o++] = schema.length; out.set(schema, o); o += schema.length;
-  view.setUint32(o, ctx.schemaVersion); o += 4;
-  out[o++] = field.length; out.set(field, o); o += field.length;
-  out.set(secret, o);
+  const body = concat(Uint8Array.of(SEARCH_FORMAT_VERSION, schema.length), schema, u32be(ctx.schemaVersion), Uint8Array.of(field.length), field, secret);
   try {
-    return TOKEN_PREFIX + toBase64url(out);
+    return TOKEN_PREFIX + toBase64url(body);
   } finally {
-    out.fill(0); // held T; the string it became is the token itself
+    body.fill(0); // held T; the string it became is the token itself
   }
 }
 
