@@ -218,6 +218,7 @@ describe('caller mistakes: TypeError / RangeError with one message shape', () =>
     expect(() => defineSchema({ name: 'm', version: 1.5, fields: { a: 'identity' } })).toThrow(RangeError);
     expect(() => defineSchema({ name: 'm', version: 1, fields: {} })).toThrow(RangeError);
     expect(() => defineSchema({ name: 'm', version: 1, fields: { $search: 'identity' } })).toThrow(RangeError);
+    expect(() => defineSchema({ name: 'm', version: 1, fields: JSON.parse('{"__proto__": "identity"}') })).toThrow(RangeError);
     expect(() => defineSchema({ name: 'm', version: 1, fields: { a: 'secret' as never } })).toThrow(TypeError);
     expect(() => defineSchema({ name: 'm', version: 1, fields: { a: { kind: 'attribute', search: 'exact' } } })).toThrow(RangeError);
   });

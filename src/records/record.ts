@@ -69,7 +69,9 @@ function context(schema: Schema, fieldName: string, recordId: string): FieldCont
  * @param schema - from {@link defineSchema}
  * @param record - every required field of the schema, and no other
  * @param options - `recordId`, bound into every sealed value
- * @returns a new sealed record; the input is not modified
+ * @returns a new sealed record; the input is not modified. When the schema has searchable
+ *   fields (`search: 'exact' | 'name-ja'`), the record also carries `$search`: one randomized
+ *   equality-search tag per such field (docs/search.md)
  * @throws TokumeiError `ERR_SCHEMA` (a missing or unknown field), `ERR_FORMAT` (an identity value
  *   that is not a string, or longer than 64 KiB), `ERR_DESTROYED`; TypeError / RangeError for
  *   malformed arguments

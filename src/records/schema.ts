@@ -47,7 +47,7 @@ export interface Schema {
   readonly field: (name: string) => SchemaField | undefined;
 }
 
-/** Field names: an identifier of at most 64 characters; `$`-names are reserved for tokumei. */
+/** Field names: an identifier of at most 64 characters (not `__proto__`); `$`-names are reserved for tokumei. */
 export const FIELD_NAME_PATTERN: RegExp = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 /** Schema names (docs/format.md §5). */
 export const SCHEMA_NAME_PATTERN: RegExp = /^[A-Za-z0-9._-]{1,64}$/;
@@ -87,7 +87,8 @@ export function defineSchema(spec: SchemaSpec): Schema {
   if (typeof spec.fields !== 'object' || spec.fields === null) throw new TypeError('"spec.fields" expected object');
   const fields: SchemaField[] = [];
   for (const [name, raw] of Object.entries(spec.fields)) {
-    if (!FIELD_NAME_PATTERN.test(name)) {
+    // `__proto__` would set an object's prototype instead of a field when records are built.
+    if (!FIELD_NAME_PATTERN.test(name) || name === '__proto__') {
       throw new RangeError(`"spec.fields" expected field names matching ${FIELD_NAME_PATTERN}, got "${name}"`);
     }
     const f: FieldSpec = typeof raw === 'string' ? { kind: raw } : raw;
