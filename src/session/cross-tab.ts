@@ -1,22 +1,16 @@
 // Telling the other tabs of this origin that the member logged off (or was revoked), so every
 // tab wipes its keys (DESIGN G5). BroadcastChannel where it exists; otherwise a `storage` event,
 // which every other same-origin tab receives when one writes to localStorage.
-// Messages carry no secret: a kind, a reason and a random nonce (so repeats are distinct).
+// A message is only the reason — no secret, no session id: logoff in one tab ends every tab.
 
 /** What a tab tells the others. */
-export interface CrossTabMessage {
-  type: 'wipe';
-  reason: 'logoff' | 'revoked';
-}
+export type CrossTabReason = 'logoff' | 'revoked';
 
 const CHANNEL = 'tokumei/session';
 const STORAGE_KEY = 'tokumei/session-signal';
 
-function parse(data: unknown): CrossTabMessage | undefined {
-  if (typeof data !== 'object' || data === null) return undefined;
-  const { type, reason } = data as Record<string, unknown>;
-  if (type !== 'wipe' || (reason !== 'logoff' && reason !== 'revoked')) return undefined;
-  return { type, reason };
+function parse(data: unknown): CrossTabReason | undefined {
+  return data === 'logoff' || data === 'revoked' ? data : undefined;
 }
 
 function storage(): Storage | undefined {
@@ -36,28 +30,22 @@ export interface CrossTabListener {
  * Listens for messages from other tabs. Returns `undefined` where neither BroadcastChannel nor
  * `storage` events exist (Node without a DOM): there are no other tabs to hear from.
  */
-export function listenCrossTab(onMessage: (message: CrossTabMessage) => void): CrossTabListener | undefined {
+export function listenCrossTab(onMessage: (reason: CrossTabReason) => void): CrossTabListener | undefined {
+  const deliver = (data: unknown): void => {
+    const reason = parse(data);
+    if (reason !== undefined) onMessage(reason);
+  };
   if (typeof BroadcastChannel === 'function') {
     const channel = new BroadcastChannel(CHANNEL);
-    channel.onmessage = (event: MessageEvent) => {
-      const m = parse(event.data);
-      if (m !== undefined) onMessage(m);
-    };
+    channel.onmessage = (event: MessageEvent) => deliver(event.data);
     // Node: an open channel must not keep the process alive on its own.
     (channel as { unref?: () => void }).unref?.();
     return { close: () => channel.close() };
   }
   if (typeof addEventListener === 'function' && storage() !== undefined) {
+    // The value is `<reason> <random>`: the random part makes every signal a change.
     const onStorage = (event: StorageEvent): void => {
-      if (event.key !== STORAGE_KEY || event.newValue === null) return;
-      let data: unknown;
-      try {
-        data = JSON.parse(event.newValue);
-      } catch {
-        return;
-      }
-      const m = parse(data);
-      if (m !== undefined) onMessage(m);
+      if (event.key === STORAGE_KEY) deliver(event.newValue?.split(' ')[0]);
     };
     addEventListener('storage', onStorage);
     return { close: () => removeEventListener('storage', onStorage) };
@@ -66,19 +54,17 @@ export function listenCrossTab(onMessage: (message: CrossTabMessage) => void): C
 }
 
 /** Tells every other tab of this origin. Best effort: never throws. */
-export function postCrossTab(message: CrossTabMessage): void {
+export function postCrossTab(reason: CrossTabReason): void {
   try {
     if (typeof BroadcastChannel === 'function') {
       const channel = new BroadcastChannel(CHANNEL);
-      channel.postMessage(message);
+      channel.postMessage(reason);
       channel.close();
       return;
     }
     const s = storage();
-    if (s === undefined) return;
-    // The storage event fires in other tabs on every change; the nonce makes each signal a change.
-    s.setItem(STORAGE_KEY, JSON.stringify({ ...message, nonce: Math.random() }));
-    s.removeItem(STORAGE_KEY);
+    s?.setItem(STORAGE_KEY, `${reason} ${Math.random()}`);
+    s?.removeItem(STORAGE_KEY);
   } catch {
     // Quota or a closed channel: the other tabs still wipe at their own idle or absolute expiry.
   }

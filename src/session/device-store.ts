@@ -10,7 +10,7 @@
 // - The associated data binds the session id, key ids and both expiries (absolute and idle):
 //   an entry whose expiry was edited does not open. Expired entries are refused and removed.
 import { gcm } from '@noble/ciphers/aes.js';
-import { createStore, delMany, get, promisifyRequest, type UseStore } from 'idb-keyval';
+import { createStore, get, promisifyRequest, type UseStore } from 'idb-keyval';
 import { TokumeiError } from '../errors.ts';
 import { allocSecret, copySecret, randomBytes, utf8, wipe } from '../internal/bytes.ts';
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
@@ -52,22 +52,16 @@ function unavailable(cause: unknown): TokumeiError {
 }
 
 function isEntry(value: unknown): value is StoredEntry {
-  if (typeof value !== 'object' || value === null) return false;
-  const e = value as Partial<StoredEntry>;
+  const e = value as Partial<StoredEntry> | null | undefined;
+  // The shape only: every field is authenticated (associated data, or the AEAD) before use.
   return (
-    e.v === ENTRY_VERSION &&
+    e?.v === ENTRY_VERSION &&
     typeof e.sessionId === 'string' &&
-    Array.isArray(e.keyIds) &&
-    e.keyIds.length > 0 &&
-    e.keyIds.every((id) => typeof id === 'string') &&
     typeof e.primary === 'string' &&
+    Array.isArray(e.keyIds) &&
     Number.isSafeInteger(e.expiresAt) &&
     Number.isSafeInteger(e.idleExpiresAt) &&
-    e.salt instanceof Uint8Array &&
-    e.salt.length === SALT_LENGTH &&
-    e.nonce instanceof Uint8Array &&
-    e.nonce.length === NONCE_LENGTH &&
-    e.sealed instanceof Uint8Array
+    [e.salt, e.nonce, e.sealed].every((b) => b instanceof Uint8Array)
   );
 }
 
@@ -129,7 +123,7 @@ export class DeviceStore {
     const entry = await this.#run(() => get<unknown>(ENTRY, this.#store));
     if (entry === undefined) return undefined;
     if (!isEntry(entry) || isExpired(entry, now)) {
-      await this.remove();
+      await this.removeSession();
       return undefined;
     }
     return entry;
@@ -146,7 +140,7 @@ export class DeviceStore {
     const entry = meta as StoredEntry;
     const deviceKey = await this.#run(() => get<unknown>(DEVICE_KEY, this.#store));
     if (!(deviceKey instanceof CryptoKey)) {
-      await this.remove();
+      await this.removeSession();
       return undefined;
     }
     const wrapKey = await this.#deriveWrapKey(deviceKey, entry.salt);
@@ -159,7 +153,7 @@ export class DeviceStore {
       }
       if (plain === undefined || plain.length !== Math.max(MIN_PLAINTEXT, entry.keyIds.length * MEMBER_KEY_LENGTH)) {
         wipe(wrapKey);
-        await this.remove();
+        await this.removeSession();
         return undefined;
       }
       const keys: MemberKey[] = [];
@@ -168,7 +162,7 @@ export class DeviceStore {
         keys.push(adoptMemberKey(copySecret(plain.subarray(at, at + MEMBER_KEY_LENGTH)), entry.keyIds[i]!));
       }
       this.#adoptWrapKey(wrapKey, entry.salt);
-      return { keyring: createKeyring(keys, { primary: entry.primary }), meta: entryMeta(entry) };
+      return { keyring: createKeyring(keys, { primary: entry.primary }), meta: entry };
     } finally {
       wipe(plain);
     }
@@ -235,23 +229,19 @@ export class DeviceStore {
     }
   }
 
-  /** Removes the entry and the device key. @throws TokumeiError `ERR_STORAGE_UNAVAILABLE` */
-  async remove(): Promise<void> {
-    await this.#run(() => delMany([ENTRY, DEVICE_KEY], this.#store));
-  }
-
   /**
-   * Removes the entry (and the device key) if it still belongs to `sessionId` — and, when
-   * `idleBefore` is given, only if no tab has kept it active past that time. Best effort.
+   * Removes the entry and the device key — when `sessionId` is given, only if the entry still
+   * belongs to it, and when `idleBefore` is given, only if no tab has kept it active past that
+   * time. Best effort: an entry that could not be removed is stale at the next start-up.
    */
-  async removeSession(sessionId: string, idleBefore?: number): Promise<void> {
+  async removeSession(sessionId?: string, idleBefore?: number): Promise<void> {
     try {
       await this.#store('readwrite', (store) => {
         const read = store.get(ENTRY);
         read.onsuccess = () => {
           const current: unknown = read.result;
           if (isEntry(current)) {
-            if (current.sessionId !== sessionId) return; // a newer sign-in: not ours to remove
+            if (sessionId !== undefined && current.sessionId !== sessionId) return; // a newer sign-in: not ours
             if (idleBefore !== undefined && current.idleExpiresAt > idleBefore) return; // another tab is active
           }
           store.delete(ENTRY);
@@ -307,14 +297,9 @@ export class DeviceStore {
       meta.keyIds.forEach((id, i) => plain.set(keyMaterial(keyring.get(id), 'raw'), i * MEMBER_KEY_LENGTH));
       const nonce = randomBytes(NONCE_LENGTH);
       const sealed = gcm(wrapKey, nonce, associatedData(meta)).encrypt(plain);
-      return { v: ENTRY_VERSION, ...entryMeta(meta), salt, nonce, sealed };
+      return { v: ENTRY_VERSION, ...meta, salt, nonce, sealed };
     } finally {
       wipe(plain);
     }
   }
 }
-
-function entryMeta(m: EntryMeta): EntryMeta {
-  return { sessionId: m.sessionId, keyIds: [...m.keyIds], primary: m.primary, expiresAt: m.expiresAt, idleExpiresAt: m.idleExpiresAt };
-}
-

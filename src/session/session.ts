@@ -331,7 +331,7 @@ class ClientSession implements Session {
     if (this.#state === 'open') return this.#wipe('logoff');
     // Already wiped (idle, pagehide, …): still end the session everywhere else.
     await this.#store?.removeSession(this.sessionId);
-    postCrossTab({ type: 'wipe', reason: 'logoff' });
+    postCrossTab('logoff');
     this.#notifyLogoff();
   }
 
@@ -351,7 +351,7 @@ class ClientSession implements Session {
     this.#schedule();
     const o = this.#opts;
     if (o.crossTab) {
-      this.#crossTab = listenCrossTab((m) => void this.#wipe(m.reason === 'logoff' ? 'remote-logoff' : 'revoked'));
+      this.#crossTab = listenCrossTab((reason) => void this.#wipe(reason === 'logoff' ? 'remote-logoff' : 'revoked'));
     }
     if (typeof addEventListener === 'function') {
       if (o.wipeOnPagehide) this.#listen('pagehide', () => void this.#wipe('pagehide'));
@@ -503,6 +503,6 @@ class ClientSession implements Session {
     if (store !== undefined && reason !== 'pagehide') {
       await store.removeSession(this.sessionId, reason === 'idle' ? Date.now() : undefined);
     }
-    if (reason === 'logoff' || reason === 'revoked') postCrossTab({ type: 'wipe', reason });
+    if (reason === 'logoff' || reason === 'revoked') postCrossTab(reason);
   }
 }
