@@ -182,8 +182,6 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
   if (suiteFor(kem) === undefined) throw new RangeError(`"kem" expected 'P-256' or 'X25519', got ${String(kem)}`);
   const checkUrl = options.checkUrl ?? `${url}/status`;
   const logoffUrl = options.logoffUrl ?? `${url}/logoff`;
-  astring('checkUrl', checkUrl, true);
-  astring('logoffUrl', logoffUrl, true);
   // Resolved lazily: nothing is read from the global scope until the first request.
   const doFetch: typeof globalThis.fetch = (input, init) => (options.fetch ?? globalThis.fetch)(input, init);
 
