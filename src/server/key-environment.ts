@@ -5,7 +5,7 @@ import { astring, fillRandom, allocSecret, fromBase64url, randomBytes, toBase64u
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
 import { adoptMemberKey, assertKeyId, MEMBER_KEY_LENGTH, randomKeyId, type MemberKey } from '../keys/member-key.ts';
 import type { SessionStatus } from '../session/key-provider.ts';
-import { deliveryInfo, DELIVERY_PROTOCOL, encodeKeyringPayload, MAX_DELIVERED_KEYS, suiteFor, type KemName, type PayloadKey } from '../delivery/payload.ts';
+import { deliveryInfo, DELIVERY_PROTOCOL, encodeKeyringPayload, MAX_DELIVERED_KEYS, suiteFor, type PayloadKey } from '../delivery/payload.ts';
 import { sealBase } from './hpke-seal.ts';
 import type { MemberKeyStore, WrappedMemberKey } from './key-store.ts';
 import type { MasterKey } from './master-key.ts';
@@ -35,10 +35,15 @@ export interface DeliveryRequest {
 
 /** The JSON the key environment answers (docs/key-delivery.md §2). */
 export interface DeliveryResponse {
+  /** `"tokumei-key-delivery/1"`. */
   protocol: typeof DELIVERY_PROTOCOL;
-  kem: KemName;
+  /** The KEM the browser asked for. */
+  kem: 'P-256' | 'X25519';
+  /** The new session's id (`s1.` and 22 base64url characters). */
   sessionId: string;
+  /** The member whose keyring this is. */
   memberId: string;
+  /** The session's absolute expiry, ms since the epoch. */
   expiresAt: number;
   /** base64url of the HPKE `enc` (the ephemeral public key). */
   enc: string;
@@ -48,9 +53,13 @@ export interface DeliveryResponse {
 
 /** What {@link KeyEnvironmentOptions.onDeliver} is told: public facts only, never a key. */
 export interface DeliveryEvent {
+  /** The new session. */
   sessionId: string;
+  /** The member who signed in. */
   memberId: string;
+  /** The key ids delivered (own versions first, then dependants'). */
   keyIds: string[];
+  /** The session's absolute expiry, ms since the epoch. */
   expiresAt: number;
 }
 
@@ -347,7 +356,7 @@ export class KeyEnvironment {
     this.#onDeliver?.({ sessionId, memberId, keyIds: entries.map((e) => e.keyId), expiresAt });
     return {
       protocol: DELIVERY_PROTOCOL,
-      kem: kem as KemName,
+      kem: kem as 'P-256' | 'X25519',
       sessionId,
       memberId,
       expiresAt,

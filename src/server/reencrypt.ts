@@ -8,7 +8,9 @@ import type { Schema } from '../records/schema.ts';
 
 /** One sealed record and its id. */
 export interface StoredRecord {
+  /** The record's id (bound into its sealed values). */
   recordId: string;
+  /** The sealed record as stored. */
   record: SealedRecord;
 }
 

@@ -2,14 +2,21 @@
 
 /** A session the key environment delivered keys to. */
 export interface SessionRecord {
+  /** The id delivered to the browser. */
   sessionId: string;
+  /** The member signed in. */
   memberId: string;
   /** ms since the epoch. */
   createdAt: number;
   /** Absolute expiry, ms since the epoch (also bound into the delivery). */
   expiresAt: number;
   /** Set when the session was revoked or logged off. */
-  revoked?: { at: number; reason: string };
+  revoked?: {
+    /** When, ms since the epoch. */
+    at: number;
+    /** Why: `logoff`, or what the caller of `revokeSession` gave. */
+    reason: string;
+  };
 }
 
 /**
@@ -18,7 +25,9 @@ export interface SessionRecord {
  * serves one process.
  */
 export interface SessionRegistry {
+  /** Registers a newly delivered session. */
   add(record: SessionRecord): Promise<void>;
+  /** The session, or `undefined` when unknown (or dropped after expiry). */
   get(sessionId: string): Promise<SessionRecord | undefined>;
   /** Marks a session revoked; `false` when it is unknown. Revoking twice keeps the first reason. */
   revoke(sessionId: string, reason: string, at: number): Promise<boolean>;
