@@ -43,32 +43,57 @@ afterEach(async () => {
 });
 
 describe("persistence: 'indexeddb'", () => {
-  it('a second page load resumes without asking the key provider again', async () => {
+  it('a second page load resumes the same session: the key provider re-delivers it', async () => {
     const p = provider();
-    const first = await open({ keyProvider: p, persistence: 'indexeddb' });
+    const fetched: unknown[] = [];
+    const watching: KeyProvider = { ...p, fetchKeys: (o) => (fetched.push(o.resume), p.fetchKeys(o)) };
+    const first = await open({ keyProvider: watching, persistence: 'indexeddb' });
     expect(first.persistence).toBe('indexeddb');
+    expect(first.resumed).toBe(false);
     const sealed = await first.sealRecord(schema, { id: 'M000001', fullName: '山田 太郎' }, { recordId: 'M000001' });
     first.on('wiped', () => undefined);
-    const second = await open({ keyProvider: p, persistence: 'indexeddb' });
+    const second = await open({ keyProvider: watching, persistence: 'indexeddb' });
     expect(second.resumed).toBe(true);
     expect(second.sessionId).toBe(first.sessionId);
     expect(second.expiresAt).toBe(first.expiresAt);
-    expect(p.fetches).toBe(1);
+    expect(fetched).toEqual([undefined, first.sessionId]);
     expect((await second.openRecord(schema, sealed, { recordId: 'M000001' })).fullName).toBe('山田 太郎');
   });
 
-  it('stores no raw key: only a non-extractable device key and a sealed entry', async () => {
+  it('stores no key at all: public facts under a MAC, and a non-extractable device key', async () => {
     const s = await open({ keyProvider: provider(), persistence: 'indexeddb' });
     const stored = await entries(rawStore());
     expect(stored.map(([k]) => k).sort()).toEqual(['device-key', 'session']);
     const deviceKey = stored.find(([k]) => k === 'device-key')![1] as CryptoKey;
     expect(deviceKey).toBeInstanceOf(CryptoKey);
     expect(deviceKey.extractable).toBe(false);
-    const entry = stored.find(([k]) => k === 'session')![1];
+    const entry = stored.find(([k]) => k === 'session')![1] as Record<string, unknown>;
     expect(hasBytes(entry, keyBytes)).toBe(false);
-    expect(entry).toMatchObject({ sessionId: s.sessionId, keyIds: ['M000001.v1'], expiresAt: s.expiresAt });
+    expect(Object.keys(entry).sort()).toEqual(['expiresAt', 'idleExpiresAt', 'mac', 'sessionId', 'v']);
+    expect(entry).toMatchObject({ sessionId: s.sessionId, expiresAt: s.expiresAt });
     // positive control for hasBytes: the needle is found where it is
     expect(hasBytes({ a: { b: Uint8Array.of(9, ...keyBytes, 9) } }, keyBytes)).toBe(true);
+  });
+
+  it('an entry recovered from the disk after logoff resumes nothing: the key environment refuses', async () => {
+    // LevelDB keeps deleted records on disk (docs/sessions.md §5): model a forensic copy.
+    const p = provider();
+    const s = await open({ keyProvider: p, persistence: 'indexeddb' });
+    const copy = await entries(rawStore());
+    await s.logoff();
+    for (const [k, v] of copy) await set(k, v, rawStore());
+    const next = await open({ keyProvider: p, persistence: 'indexeddb' });
+    expect(next.resumed).toBe(false);
+    expect(next.sessionId).toBe(s.sessionId); // memoryKeyProvider has one id; the point is `resumed`
+    expect(p.fetches).toBe(3); // the first sign-in, the refused resume, a new sign-in
+  });
+
+  it('a resume refused by the key environment (ERR_REVOKED) starts a new session', async () => {
+    const p = provider();
+    await open({ keyProvider: p, persistence: 'indexeddb' });
+    p.revoke();
+    await expect(open({ keyProvider: p, persistence: 'indexeddb' })).rejects.toSatisfy(isCode('ERR_REVOKED'));
+    expect(await get('session', rawStore())).toBeUndefined(); // the refused entry was removed
   });
 
   it('logoff removes the entry and the device key', async () => {
@@ -107,7 +132,7 @@ describe("persistence: 'indexeddb'", () => {
       expect((await entries(rawStore())).length).toBe(2);
       const again = await open({ keyProvider: p, persistence: 'indexeddb' });
       expect(again.resumed).toBe(true);
-      expect(p.fetches).toBe(1);
+      expect(p.fetches).toBe(3); // a sign-in and two resumes
     } finally {
       delete gg.addEventListener;
       delete gg.removeEventListener;

@@ -104,6 +104,7 @@ async function post(doFetch: typeof globalThis.fetch, url: string, fields: objec
     }
     void res?.body?.cancel().catch(() => undefined);
     if (res?.status === 401 || res?.status === 403) throw authError();
+    if (res?.status === 410) throw new TokumeiError('ERR_REVOKED', 'the key environment has ended this session');
     const failure = unavailable(res === undefined || res.ok ? UNREACHABLE : `key environment: HTTP ${res.status}`, cause);
     if ((res !== undefined && !res.ok && !isRetryable(res.status)) || attempt >= retries) throw failure;
     // Exponential back-off with jitter in [d/2, d], so many tabs do not retry in step.
@@ -151,7 +152,8 @@ async function openDelivery(text: string, recipient: RecipientKeyPair, kem: KemN
  *
  * Errors of `fetchKeys`: HTTP 401/403 or a failing `getToken` → `ERR_AUTH` (never retried);
  * network errors, 408, 429 and 5xx → retried `retries` times with exponential back-off, then
- * `ERR_KEY_UNAVAILABLE` (other 4xx: `ERR_KEY_UNAVAILABLE` at once); a malformed, tampered or
+ * `ERR_KEY_UNAVAILABLE` (other 4xx: `ERR_KEY_UNAVAILABLE` at once); HTTP 410 when resuming a
+ * session the key environment has ended → `ERR_REVOKED`; a malformed, tampered or
  * mis-bound response → `ERR_DECRYPTION_FAILED`; the `timeoutMs` deadline → `ERR_TIMEOUT`; an
  * abort of the caller's `signal` → the signal's reason, as `fetch` does.
  *
@@ -186,7 +188,7 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
   const doFetch: typeof globalThis.fetch = (input, init) => (options.fetch ?? globalThis.fetch)(input, init);
 
   return {
-    fetchKeys({ signal } = {}): Promise<SessionKeys> {
+    fetchKeys({ signal, resume } = {}): Promise<SessionKeys> {
       return withDeadline(timeoutMs, signal, async (s) => {
         let token: string;
         try {
@@ -198,8 +200,13 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
         s.throwIfAborted();
         let recipient: RecipientKeyPair | undefined = await generateRecipientKeyPair(suiteFor(kem)!.kem);
         try {
-          const text = await post(doFetch, url, { kem, publicKey: toBase64url(recipient.publicKey) }, s, retries, token);
-          return await openDelivery(text, recipient, kem);
+          const fields = { kem, publicKey: toBase64url(recipient.publicKey), ...(resume === undefined ? {} : { sessionId: resume }) };
+          const keys = await openDelivery(await post(doFetch, url, fields, s, retries, token), recipient, kem);
+          if (resume !== undefined && keys.sessionId !== resume) {
+            keys.keyring.destroy();
+            throw unavailable('the key environment answered for another session');
+          }
+          return keys;
         } finally {
           recipient = undefined; // the only reference to the private CryptoKey: let GC have it
         }

@@ -18,7 +18,7 @@ export interface KeyEnvironmentHandlerOptions {
 /** A node:http listener; calls `next` (when given) for requests that are not its own, else answers 404. */
 export type KeyEnvironmentHandler = (req: IncomingMessage, res: ServerResponse, next?: () => void) => void;
 
-const STATUS_BY_CODE: Partial<Record<string, number>> = { ERR_AUTH: 401, ERR_FORMAT: 400, ERR_KEY_UNAVAILABLE: 404 };
+const STATUS_BY_CODE: Partial<Record<string, number>> = { ERR_AUTH: 401, ERR_FORMAT: 400, ERR_KEY_UNAVAILABLE: 404, ERR_REVOKED: 410 };
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly code: string) {
@@ -69,8 +69,9 @@ function bearer(header: string | undefined): string | undefined {
  * `(req, res)` shape, e.g. Express). Endpoints, all `POST` with JSON bodies:
  *
  * - `${path}` — key delivery: `Authorization: Bearer <token>`, body `{ protocol, kem, publicKey }`
- *   → 200 with the sealed delivery; 401 (`ERR_AUTH`), 400 (`ERR_FORMAT`), 404
- *   (`ERR_KEY_UNAVAILABLE`), 413, 500.
+ *   (and `sessionId` to resume a session) → 200 with the sealed delivery; 401 (`ERR_AUTH`), 400
+ *   (`ERR_FORMAT`), 404 (`ERR_KEY_UNAVAILABLE`), 410 (`ERR_REVOKED`: the session to resume has
+ *   ended), 413, 500.
  * - `${path}/status` — body `{ protocol, sessionId }` → `{ status: 'active' | 'revoked' }`.
  * - `${path}/logoff` — body `{ protocol, sessionId }` → 204.
  *

@@ -310,8 +310,12 @@ export class KeyEnvironment {
    *
    * @param request - the bearer token and the parsed JSON body
    * @returns the JSON response for the browser
+   * With `sessionId` in the body, resumes that session (a reload or a second tab of a portal in
+   * IndexedDB mode): the same session id and expiry, sealed to the new public key.
+   *
    * @throws TokumeiError `ERR_AUTH` (no token, or refused), `ERR_FORMAT` (malformed body or
-   *   public key), `ERR_KEY_UNAVAILABLE` (the member has no key)
+   *   public key), `ERR_KEY_UNAVAILABLE` (the member has no key), `ERR_REVOKED` (a session to
+   *   resume that was logged off, revoked, has expired, is unknown or is another member's)
    * @example
    * ```ts
    * const response = await env.deliverKeys({ token, body: JSON.parse(requestBody) });
@@ -324,19 +328,34 @@ export class KeyEnvironment {
     if (who === null || typeof who !== 'object') throw authError();
     assertMemberId(who.memberId); // a broken `authenticate` is an internal error (HTTP 500), not a refusal
     if (typeof body !== 'object' || body === null) throw formatError('the delivery request must be a JSON object');
-    const { protocol, kem, publicKey } = body as Record<string, unknown>;
+    const { protocol, kem, publicKey, sessionId: resume } = body as Record<string, unknown>;
     if (protocol !== DELIVERY_PROTOCOL) throw formatError('unsupported key delivery protocol');
     const suite = suiteFor(kem);
     if (suite === undefined) throw formatError('unsupported KEM');
     const pkR = typeof publicKey === 'string' ? fromBase64url(publicKey) : undefined;
     if (pkR === undefined) throw formatError('publicKey must be base64url');
 
+    if (resume !== undefined && typeof resume !== 'string') throw formatError('sessionId must be a string');
+
     const { memberId } = who;
-    const { entries, primary } = await this.#entriesFor(memberId, who.dependants ?? []);
     const now = this.#now();
-    const expiresAt = Math.min(now + this.#lifetimeMs, who.expiresAt ?? Number.MAX_SAFE_INTEGER);
-    if (expiresAt <= now) throw authError();
-    const sessionId = `s1.${toBase64url(randomBytes(16))}`;
+    let sessionId: string;
+    let expiresAt: number;
+    if (resume === undefined) {
+      expiresAt = Math.min(now + this.#lifetimeMs, who.expiresAt ?? Number.MAX_SAFE_INTEGER);
+      if (expiresAt <= now) throw authError();
+      sessionId = `s1.${toBase64url(randomBytes(16))}`;
+    } else {
+      // Resume (a reload or a second tab in IndexedDB mode): the same session's keyring again,
+      // to this request's fresh ephemeral key — only while the session lives, and only for the
+      // member it belongs to. A logged-off, revoked, expired or unknown session is refused.
+      const s = await this.#sessions.get(resume);
+      if (s === undefined || s.revoked !== undefined || s.expiresAt <= now || s.memberId !== memberId) {
+        throw new TokumeiError('ERR_REVOKED', 'the session cannot be resumed');
+      }
+      ({ sessionId, expiresAt } = s);
+    }
+    const { entries, primary } = await this.#entriesFor(memberId, who.dependants ?? []);
     const info = deliveryInfo(memberId, sessionId, expiresAt);
 
     const sealed = await this.#withKeys(entries, (keys) => {
@@ -352,7 +371,7 @@ export class KeyEnvironment {
         wipe(payload);
       }
     });
-    await this.#sessions.add({ sessionId, memberId, createdAt: now, expiresAt });
+    if (resume === undefined) await this.#sessions.add({ sessionId, memberId, createdAt: now, expiresAt });
     this.#onDeliver?.({ sessionId, memberId, keyIds: entries.map((e) => e.keyId), expiresAt });
     return {
       protocol: DELIVERY_PROTOCOL,

@@ -1,48 +1,41 @@
-// IndexedDB persistence of a session (DESIGN G6): the keyring is stored wrapped, never raw.
+// IndexedDB persistence of a session (DESIGN G6) — and why it holds no key at all.
 //
-// - The *device key* is a non-extractable WebCrypto HMAC-SHA256 key made on this device and
-//   kept in IndexedDB (store `tokumei`/`session`, key `device-key`). Script can use it but never
-//   read its bytes. It is removed, with the entry, at logoff and when an entry goes stale.
-// - Each entry has a random salt; its *wrapping key* is HMAC(deviceKey, label ‖ salt), copied
-//   into an off-heap buffer. The keyring is sealed with noble AES-256-GCM in JS under that key,
-//   so the member key itself never passes through WebCrypto, whose internal buffers may be freed
-//   without zeroing (DESIGN §3, §6).
-// - The associated data binds the session id, key ids and both expiries (absolute and idle):
-//   an entry whose expiry was edited does not open. Expired entries are refused and removed.
-import { gcm } from '@noble/ciphers/aes.js';
+// Measured in Chromium (docs/sessions.md §5): IndexedDB lives in LevelDB, which keeps deleted
+// records in its log and table files long after `delete()`, and a non-extractable CryptoKey
+// stored in IndexedDB is written to those files with its raw bytes. So anything a page stores
+// there — a keyring wrapped under a "device key" kept beside it included — can be recovered
+// from the profile after logoff. The entry therefore holds only public facts: the session id
+// and its two expiries. A reload or a second tab *resumes* by asking the key environment to
+// deliver the same session's keyring again (HPKE, to a fresh ephemeral key), which it refuses
+// once the session was logged off, revoked or expired.
+//
+// The entry is authenticated with HMAC-SHA256 under a non-extractable *device key* (a
+// WebCrypto CryptoKey kept in the same store), so its expiries cannot be moved by editing the
+// database through another path than this code. The device key protects integrity only, no
+// secret: its bytes reaching the disk exposes nothing.
 import { createStore, get, promisifyRequest, type UseStore } from 'idb-keyval';
 import { TokumeiError } from '../errors.ts';
-import { allocSecret, copySecret, randomBytes, utf8, wipe } from '../internal/bytes.ts';
-import { createKeyring, type Keyring } from '../keys/keyring.ts';
-import { adoptMemberKey, keyMaterial, MEMBER_KEY_LENGTH, type MemberKey } from '../keys/member-key.ts';
+import { utf8 } from '../internal/bytes.ts';
 
 const DEVICE_KEY = 'device-key';
 const ENTRY = 'session';
-const ENTRY_VERSION = 1;
-const WRAP_LABEL = 'tokumei/v1/session-wrap';
-const SALT_LENGTH = 32;
-const NONCE_LENGTH = 12;
-// The sealed keyring is padded to at least this many bytes so that noble's decrypt output is
-// larger than 64 bytes, and V8 allocates it off-heap where wipe() reaches it (DESIGN §6).
-const MIN_PLAINTEXT = 4 * MEMBER_KEY_LENGTH;
+const ENTRY_VERSION = 2;
+const ENTRY_LABEL = 'tokumei/v1/session-entry';
 
-/** The public facts of a stored session (also its authenticated associated data). */
+/** What is stored of a session: public facts only. */
 export interface EntryMeta {
+  /** The key environment's session id. */
   sessionId: string;
-  keyIds: string[];
-  primary: string;
   /** Absolute expiry, ms since the epoch. */
   expiresAt: number;
   /** Idle expiry, ms since the epoch; moved forward while the member is active. */
   idleExpiresAt: number;
 }
 
-/** What is written to IndexedDB: public metadata and the sealed key bytes. */
 interface StoredEntry extends EntryMeta {
   v: number;
-  salt: Uint8Array;
-  nonce: Uint8Array;
-  sealed: Uint8Array;
+  /** HMAC-SHA256(device key, the fields above). */
+  mac: Uint8Array;
 }
 
 const connections = /* @__PURE__ */ new WeakMap<IDBFactory, UseStore>();
@@ -53,38 +46,25 @@ function unavailable(cause: unknown): TokumeiError {
 
 function isEntry(value: unknown): value is StoredEntry {
   const e = value as Partial<StoredEntry> | null | undefined;
-  // The shape only: every field is authenticated (associated data, or the AEAD) before use.
   return (
     e?.v === ENTRY_VERSION &&
     typeof e.sessionId === 'string' &&
-    typeof e.primary === 'string' &&
-    Array.isArray(e.keyIds) &&
     Number.isSafeInteger(e.expiresAt) &&
     Number.isSafeInteger(e.idleExpiresAt) &&
-    [e.salt, e.nonce, e.sealed].every((b) => b instanceof Uint8Array)
+    e.mac instanceof Uint8Array
   );
 }
 
-function associatedData(meta: EntryMeta): Uint8Array {
-  // Key ids match /^[A-Za-z0-9._:-]+$/ and session ids are JSON-escaped: the encoding is unambiguous.
-  return utf8(
-    JSON.stringify([ENTRY_VERSION, meta.sessionId, meta.keyIds, meta.primary, meta.expiresAt, meta.idleExpiresAt]),
-  );
-}
-
-function isExpired(meta: EntryMeta, now: number): boolean {
-  return now >= meta.expiresAt || now >= meta.idleExpiresAt;
+function macInput(meta: EntryMeta): Uint8Array<ArrayBuffer> {
+  return utf8(JSON.stringify([ENTRY_LABEL, ENTRY_VERSION, meta.sessionId, meta.expiresAt, meta.idleExpiresAt]));
 }
 
 /**
- * The session's IndexedDB store. Opened by `openSession` (never at import). Holds the entry's
- * wrapping key in an off-heap buffer while the session is open; {@link DeviceStore.close}
- * wipes it.
+ * The session's IndexedDB store. Opened by `openSession` (never at import).
  */
 export class DeviceStore {
   #store: UseStore;
-  #wrapKey: Uint8Array | undefined;
-  #salt: Uint8Array | undefined;
+  #deviceKey: CryptoKey | undefined;
 
   private constructor(store: UseStore) {
     this.#store = store;
@@ -114,95 +94,56 @@ export class DeviceStore {
     }
   }
 
+  async #mac(meta: EntryMeta): Promise<Uint8Array> {
+    return new Uint8Array(await this.#run(() => crypto.subtle.sign('HMAC', this.#deviceKey!, macInput(meta))));
+  }
+
   /**
-   * Reads the entry. A stale one (past either expiry, malformed, or of another version) is
-   * removed, with the device key, before this returns `undefined`.
+   * Reads the entry. A stale one (past either expiry, malformed, of another version, or not
+   * authenticated by the device key) is removed, with the device key, before this returns
+   * `undefined`.
    * @throws TokumeiError `ERR_STORAGE_UNAVAILABLE`
    */
   async readLive(now: number): Promise<EntryMeta | undefined> {
-    const entry = await this.#run(() => get<unknown>(ENTRY, this.#store));
+    const [entry, deviceKey] = await this.#run(() => Promise.all([get<unknown>(ENTRY, this.#store), get<unknown>(DEVICE_KEY, this.#store)]));
     if (entry === undefined) return undefined;
-    if (!isEntry(entry) || isExpired(entry, now)) {
+    const ok =
+      isEntry(entry) && deviceKey instanceof CryptoKey && now < entry.expiresAt && now < entry.idleExpiresAt &&
+      (await this.#run(() => crypto.subtle.verify('HMAC', deviceKey, entry.mac as Uint8Array<ArrayBuffer>, macInput(entry))));
+    if (!ok) {
       await this.removeSession();
       return undefined;
     }
-    return entry;
+    this.#deviceKey = deviceKey as CryptoKey;
+    const { sessionId, expiresAt, idleExpiresAt } = entry as StoredEntry;
+    return { sessionId, expiresAt, idleExpiresAt };
   }
 
   /**
-   * Opens the live entry: unwraps the keyring it holds. Returns `undefined` (and removes the
-   * entry) when it is stale or does not authenticate (edited, or the device key is gone).
+   * Writes the session's entry. Creates the device key on first use, in the same transaction
+   * as the entry, so a failure leaves nothing half-written.
    * @throws TokumeiError `ERR_STORAGE_UNAVAILABLE`
    */
-  async resume(now: number): Promise<{ keyring: Keyring; meta: EntryMeta } | undefined> {
-    const meta = await this.readLive(now);
-    if (meta === undefined) return undefined;
-    const entry = meta as StoredEntry;
-    const deviceKey = await this.#run(() => get<unknown>(DEVICE_KEY, this.#store));
-    if (!(deviceKey instanceof CryptoKey)) {
-      await this.removeSession();
-      return undefined;
-    }
-    const wrapKey = await this.#deriveWrapKey(deviceKey, entry.salt);
-    let plain: Uint8Array | undefined;
-    try {
-      try {
-        plain = gcm(wrapKey, entry.nonce, associatedData(entry)).decrypt(entry.sealed);
-      } catch {
-        plain = undefined;
-      }
-      if (plain === undefined || plain.length !== Math.max(MIN_PLAINTEXT, entry.keyIds.length * MEMBER_KEY_LENGTH)) {
-        wipe(wrapKey);
-        await this.removeSession();
-        return undefined;
-      }
-      const keys: MemberKey[] = [];
-      for (let i = 0; i < entry.keyIds.length; i++) {
-        const at = i * MEMBER_KEY_LENGTH;
-        keys.push(adoptMemberKey(copySecret(plain.subarray(at, at + MEMBER_KEY_LENGTH)), entry.keyIds[i]!));
-      }
-      this.#adoptWrapKey(wrapKey, entry.salt);
-      return { keyring: createKeyring(keys, { primary: entry.primary }), meta: entry };
-    } finally {
-      wipe(plain);
-    }
-  }
-
-  /**
-   * Writes the keyring, wrapped, with its expiries. Creates the device key on first use, in the
-   * same transaction as the entry, so a failure leaves nothing half-written.
-   * @throws TokumeiError `ERR_STORAGE_UNAVAILABLE`
-   */
-  async save(keyring: Keyring, meta: EntryMeta): Promise<void> {
-    let deviceKey = await this.#run(() => get<unknown>(DEVICE_KEY, this.#store));
-    const fresh = !(deviceKey instanceof CryptoKey);
-    if (fresh) {
-      deviceKey = await this.#run(() =>
-        crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-256', length: 256 }, false, ['sign']),
-      );
-    }
-    const salt = randomBytes(SALT_LENGTH);
-    const wrapKey = await this.#deriveWrapKey(deviceKey as CryptoKey, salt);
-    const entry = this.#seal(wrapKey, salt, keyring, meta);
-    try {
-      await this.#run(() =>
-        this.#store('readwrite', (store) => {
-          // One transaction; a put that throws (DataCloneError) aborts it, so nothing is half-written.
-          try {
-            if (fresh) store.put(deviceKey, DEVICE_KEY);
-            store.put(entry, ENTRY);
-          } catch (err) {
-            store.transaction.abort();
-            throw err;
-          }
-          return promisifyRequest(store.transaction);
-        }),
-      );
-    } catch (err) {
-      wipe(wrapKey);
-      throw err;
-    }
-    this.#adoptWrapKey(wrapKey, salt);
+  async save(meta: EntryMeta): Promise<void> {
+    const existing = this.#deviceKey ?? (await this.#run(() => get<unknown>(DEVICE_KEY, this.#store)));
+    const fresh = !(existing instanceof CryptoKey);
+    this.#deviceKey = fresh
+      ? await this.#run(() => crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-256', length: 256 }, false, ['sign', 'verify']))
+      : (existing as CryptoKey);
+    const entry: StoredEntry = { v: ENTRY_VERSION, ...meta, mac: await this.#mac(meta) };
+    await this.#run(() =>
+      this.#store('readwrite', (store) => {
+        // One transaction; a put that throws (DataCloneError) aborts it, so nothing is half-written.
+        try {
+          if (fresh) store.put(this.#deviceKey, DEVICE_KEY);
+          store.put(entry, ENTRY);
+        } catch (err) {
+          store.transaction.abort();
+          throw err;
+        }
+        return promisifyRequest(store.transaction);
+      }),
+    );
   }
 
   /**
@@ -210,10 +151,10 @@ export class DeviceStore {
    * only means the stored entry expires sooner. Read and write are one transaction, so a
    * logoff in another tab (which deletes the entry) is never undone by a late write.
    */
-  async touch(keyring: Keyring, meta: EntryMeta): Promise<void> {
-    if (this.#wrapKey === undefined || this.#salt === undefined) return;
-    const next = this.#seal(this.#wrapKey, this.#salt, keyring, meta);
+  async touch(meta: EntryMeta): Promise<void> {
+    if (this.#deviceKey === undefined) return;
     try {
+      const next: StoredEntry = { v: ENTRY_VERSION, ...meta, mac: await this.#mac(meta) };
       await this.#store('readwrite', (store) => {
         const read = store.get(ENTRY);
         read.onsuccess = () => {
@@ -232,7 +173,8 @@ export class DeviceStore {
   /**
    * Removes the entry and the device key — when `sessionId` is given, only if the entry still
    * belongs to it, and when `idleBefore` is given, only if no tab has kept it active past that
-   * time. Best effort: an entry that could not be removed is stale at the next start-up.
+   * time. Best effort: an entry that could not be removed is stale at the next start-up, and
+   * the key environment refuses to resume a session that was logged off.
    */
   async removeSession(sessionId?: string, idleBefore?: number): Promise<void> {
     try {
@@ -254,52 +196,17 @@ export class DeviceStore {
     }
   }
 
-  /** The stored idle expiry of `sessionId`'s entry (moved by any tab), or `undefined`. Never throws. */
+  /**
+   * The stored idle expiry of `sessionId`'s entry (moved by any tab), or `undefined`. Never
+   * throws. Read without checking the MAC: it can only keep a session open until its absolute
+   * expiry, and only same-origin script (which could use the keys directly) can write it.
+   */
   async idleExpiry(sessionId: string): Promise<number | undefined> {
     try {
       const current = await get<unknown>(ENTRY, this.#store);
       return isEntry(current) && current.sessionId === sessionId ? current.idleExpiresAt : undefined;
     } catch {
       return undefined;
-    }
-  }
-
-  /** Wipes the wrapping key held for this session. Idempotent. */
-  close(): void {
-    wipe(this.#wrapKey);
-    this.#wrapKey = undefined;
-    this.#salt = undefined;
-  }
-
-  #adoptWrapKey(wrapKey: Uint8Array, salt: Uint8Array): void {
-    wipe(this.#wrapKey);
-    this.#wrapKey = wrapKey;
-    this.#salt = salt;
-  }
-
-  /** wrapKey = HMAC-SHA256(deviceKey, label ‖ salt), copied off-heap; WebCrypto's copy is zeroed. */
-  async #deriveWrapKey(deviceKey: CryptoKey, salt: Uint8Array): Promise<Uint8Array> {
-    const label = utf8(WRAP_LABEL);
-    const input = new Uint8Array(label.length + salt.length);
-    input.set(label);
-    input.set(salt, label.length);
-    const mac = new Uint8Array(await this.#run(() => crypto.subtle.sign('HMAC', deviceKey, input)));
-    try {
-      return copySecret(mac);
-    } finally {
-      wipe(mac);
-    }
-  }
-
-  #seal(wrapKey: Uint8Array, salt: Uint8Array, keyring: Keyring, meta: EntryMeta): StoredEntry {
-    const plain = allocSecret(Math.max(MIN_PLAINTEXT, meta.keyIds.length * MEMBER_KEY_LENGTH));
-    try {
-      meta.keyIds.forEach((id, i) => plain.set(keyMaterial(keyring.get(id), 'raw'), i * MEMBER_KEY_LENGTH));
-      const nonce = randomBytes(NONCE_LENGTH);
-      const sealed = gcm(wrapKey, nonce, associatedData(meta)).encrypt(plain);
-      return { v: ENTRY_VERSION, ...meta, salt, nonce, sealed };
-    } finally {
-      wipe(plain);
     }
   }
 }

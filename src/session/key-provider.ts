@@ -23,10 +23,14 @@ export type SessionStatus = 'active' | 'revoked';
  */
 export interface KeyProvider {
   /**
-   * Fetches the member's keyring at sign-in.
-   * @throws TokumeiError `ERR_AUTH`, `ERR_KEY_UNAVAILABLE`, `ERR_TIMEOUT`, `ERR_DECRYPTION_FAILED`
+   * Fetches the member's keyring at sign-in. With `resume` (a session id from an earlier
+   * delivery, kept in IndexedDB), asks for that same session's keyring again — same session id
+   * and expiry — for a reload or a second tab; a provider that cannot resume may start a new
+   * session instead (the session notices the different id).
+   * @throws TokumeiError `ERR_AUTH`, `ERR_KEY_UNAVAILABLE`, `ERR_TIMEOUT`, `ERR_DECRYPTION_FAILED`;
+   *   `ERR_REVOKED` when the session to resume was logged off, revoked or has expired
    */
-  fetchKeys(options: { signal?: AbortSignal }): Promise<SessionKeys>;
+  fetchKeys(options: { signal?: AbortSignal; resume?: string }): Promise<SessionKeys>;
   /**
    * Asks the key environment whether the session is still valid (polled by the session when
    * `revocationCheckMs` is set). Optional.

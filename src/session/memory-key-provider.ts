@@ -14,7 +14,11 @@ export interface MemoryKeyProviderOptions {
   lifetimeMs?: number;
 }
 
-/** A {@link KeyProvider} that hands out keys already in memory, for tests and examples. */
+/**
+ * A {@link KeyProvider} that hands out keys already in memory, for tests and examples. It has
+ * one session id; `fetchKeys({ resume })` re-delivers it (same expiry) until it is revoked, logged
+ * off or expired, and then rejects with `ERR_REVOKED`.
+ */
 export interface MemoryKeyProvider extends KeyProvider {
   /** Marks every session of this provider revoked: `checkSession` reports `'revoked'` from now on. */
   revoke(): void;
@@ -56,6 +60,7 @@ export function memoryKeyProvider(
   astring('sessionId', sessionId, true);
   const lifetimeMs = options.lifetimeMs ?? 8 * 60 * 60_000;
   let revoked = false;
+  let expiresAt: number | undefined; // of the session last delivered: a resume keeps it
   let fetches = 0;
   const logoffs: string[] = [];
 
@@ -71,10 +76,14 @@ export function memoryKeyProvider(
   }
 
   return {
-    async fetchKeys(): Promise<SessionKeys> {
+    async fetchKeys({ resume } = {}): Promise<SessionKeys> {
       fetches++;
-      if (revoked) throw new TokumeiError('ERR_REVOKED', 'the key environment has revoked the session');
-      return { keyring: await makeKeyring(), sessionId, expiresAt: Date.now() + lifetimeMs };
+      const now = Date.now();
+      if (revoked || (resume !== undefined && (resume !== sessionId || logoffs.includes(resume) || now >= (expiresAt ?? 0)))) {
+        throw new TokumeiError('ERR_REVOKED', 'the key environment has revoked the session');
+      }
+      if (resume === undefined) expiresAt = now + lifetimeMs;
+      return { keyring: await makeKeyring(), sessionId, expiresAt: expiresAt! };
     },
     async checkSession(): Promise<SessionStatus> {
       return revoked ? 'revoked' : 'active';

@@ -36,8 +36,9 @@ export interface SessionOptions {
   keyProvider: KeyProvider;
   /**
    * `'memory'` (default): the keyring lives in this tab only; a reload signs in again.
-   * `'indexeddb'`: the keyring is also stored, wrapped under a device key, so a reload or a
-   * second tab resumes without a new sign-in (docs/sessions.md).
+   * `'indexeddb'`: the session (its id and expiries — never a key) is stored, so a reload or a
+   * second tab resumes it without a new sign-in: the key provider re-delivers that session's
+   * keyring, which the key environment refuses once the session ended (docs/sessions.md).
    */
   persistence?: SessionPersistence;
   /** With `'indexeddb'`: use `'memory'` instead when IndexedDB fails, rather than rejecting. */
@@ -85,7 +86,7 @@ export interface Session {
   readonly expiresAt: number;
   /** Where the keyring is kept: `'memory'` also when `'indexeddb'` fell back. */
   readonly persistence: SessionPersistence;
-  /** Whether this session was resumed from IndexedDB rather than fetched from the key provider. */
+  /** Whether this session resumed a session stored in IndexedDB (same session id) rather than starting a new one. */
   readonly resumed: boolean;
   /**
    * Opens a sealed record with the session's keyring (each value's key id picks the key).
@@ -188,9 +189,12 @@ function unrefTimer(t: ReturnType<typeof setTimeout>): void {
 }
 
 /**
- * Opens a session: resumes a live IndexedDB entry (with `persistence: 'indexeddb'`), or fetches
- * the member's keyring from the key provider. In IndexedDB mode a stale entry (past its idle or
- * absolute expiry, or not authenticating) is removed before anything else happens.
+ * Opens a session: fetches the member's keyring from the key provider — with
+ * `persistence: 'indexeddb'` and a live stored session, by asking it to re-deliver that
+ * session's keyring (`fetchKeys({ resume })`); when the key environment refuses (`ERR_REVOKED`:
+ * logged off, revoked or expired there) a new session is started instead. In IndexedDB mode a
+ * stale entry (past its idle or absolute expiry, or not authenticating) is removed before
+ * anything else happens.
  *
  * The session's timers and listeners are created here and removed at its wipe; nothing runs at
  * import.
@@ -218,41 +222,51 @@ function unrefTimer(t: ReturnType<typeof setTimeout>): void {
  */
 export async function openSession(options: SessionOptions): Promise<Session> {
   const opts = checkOptions(options);
+  const signal = opts.signal === undefined ? {} : { signal: opts.signal };
   let store: DeviceStore | undefined;
   let persistence = opts.persistence;
+  let stored: EntryMeta | undefined;
   if (persistence === 'indexeddb') {
     try {
       store = DeviceStore.open();
-      // Stale entries are removed inside resume(), before the key provider is asked anything.
-      const found = await store.resume(Date.now());
-      if (found !== undefined) {
-        const { keyring, meta } = found;
-        return new ClientSession(opts, keyring, meta.sessionId, meta.expiresAt, store, 'indexeddb', true);
-      }
+      // A stale entry is removed here, before the key provider is asked anything.
+      stored = await store.readLive(Date.now());
     } catch (err) {
-      store?.close();
       store = undefined;
       if (!isStorageError(err) || !opts.fallback) throw err;
       persistence = 'memory';
     }
   }
 
-  const delivered = await opts.keyProvider.fetchKeys(opts.signal === undefined ? {} : { signal: opts.signal });
+  let delivered: SessionKeys | undefined;
+  let resumed = false;
+  if (stored !== undefined) {
+    // Resume: the key environment delivers the same session's keyring again, to a fresh
+    // ephemeral key. Nothing on the device can unlock it by itself (device-store.ts).
+    try {
+      delivered = await opts.keyProvider.fetchKeys({ ...signal, resume: stored.sessionId });
+      // A provider that cannot resume may have started a new session instead.
+      resumed = delivered?.sessionId === stored.sessionId;
+    } catch (err) {
+      if (!(err instanceof TokumeiError && err.code === 'ERR_REVOKED')) throw err;
+      // Logged off elsewhere, revoked or expired at the key environment: sign in afresh.
+      await store?.removeSession(stored.sessionId);
+    }
+  }
+  delivered ??= await opts.keyProvider.fetchKeys(signal);
   checkDelivered(delivered);
   const { keyring, sessionId } = delivered;
   const now = Date.now();
-  const expiresAt = Math.min(delivered.expiresAt, now + opts.maxLifetimeMs);
+  const expiresAt = Math.min(delivered.expiresAt, resumed ? stored!.expiresAt : now + opts.maxLifetimeMs);
   if (expiresAt <= now) {
     keyring.destroy();
-    store?.close();
     throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'the delivered session has expired');
   }
   if (store !== undefined) {
-    const meta: EntryMeta = { sessionId, keyIds: keyring.keyIds, primary: keyring.primary.keyId, expiresAt, idleExpiresAt: Math.min(expiresAt, now + opts.idleTimeoutMs) };
+    const meta: EntryMeta = { sessionId, expiresAt, idleExpiresAt: Math.min(expiresAt, now + opts.idleTimeoutMs) };
     try {
-      await store.save(keyring, meta);
+      await store.save(meta);
     } catch (err) {
-      store.close();
       store = undefined;
       if (!opts.fallback) {
         keyring.destroy();
@@ -261,7 +275,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
       persistence = 'memory';
     }
   }
-  return new ClientSession(opts, keyring, sessionId, expiresAt, store, persistence, false);
+  return new ClientSession(opts, keyring, sessionId, expiresAt, store, persistence, resumed);
 }
 
 type Listener = (event: WipedEvent) => void;
@@ -440,14 +454,7 @@ class ClientSession implements Session {
     const store = this.#store;
     if (store === undefined || now - this.#lastTouch < Math.min(MAX_TOUCH_INTERVAL_MS, this.#opts.idleTimeoutMs / 4)) return;
     this.#lastTouch = now;
-    const ring = this.#keyring;
-    void store.touch(ring, {
-      sessionId: this.sessionId,
-      keyIds: ring.keyIds,
-      primary: ring.primary.keyId,
-      expiresAt: this.expiresAt,
-      idleExpiresAt: Math.min(this.expiresAt, now + this.#opts.idleTimeoutMs),
-    });
+    void store.touch({ sessionId: this.sessionId, expiresAt: this.expiresAt, idleExpiresAt: Math.min(this.expiresAt, now + this.#opts.idleTimeoutMs) });
   }
 
   #notifyLogoff(): void {
@@ -469,7 +476,6 @@ class ClientSession implements Session {
     this.#state = 'closed';
     this.#reason = reason;
     this.#keyring.destroy();
-    this.#store?.close();
     clearTimeout(this.#deadlineTimer);
     clearInterval(this.#revocationTimer);
     this.#abort.abort();

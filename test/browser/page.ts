@@ -48,9 +48,11 @@ const api = {
     return { resumed: session.resumed, persistence: session.persistence };
   },
   /** Signs in through the key environment: HPKE delivery over HTTP (`httpKeyProvider`). */
-  async signInHttp(o: { url: string; token: string; persistence?: 'memory' | 'indexeddb' }): Promise<{ resumed: boolean }> {
+  async signInHttp(o: { url: string; token: string; persistence?: 'memory' | 'indexeddb'; idleTimeoutMs?: number }): Promise<{ resumed: boolean }> {
     const keyProvider = httpKeyProvider({ url: o.url, getToken: () => o.token });
-    session = await openSession({ keyProvider, persistence: o.persistence ?? 'memory' });
+    const options: SessionOptions = { keyProvider, persistence: o.persistence ?? 'memory' };
+    if (o.idleTimeoutMs !== undefined) options.idleTimeoutMs = o.idleTimeoutMs;
+    session = await openSession(options);
     session.on('wiped', ({ reason }) => events.push(reason));
     return { resumed: session.resumed };
   },
@@ -78,8 +80,8 @@ const api = {
       return err instanceof TokumeiError ? err.code : String(err);
     }
   },
-  status(): { state: string | undefined; events: string[]; restoredFromBfcache: boolean } {
-    return { state: session?.state, events: [...events], restoredFromBfcache };
+  status(): { state: string | undefined; sessionId: string | undefined; events: string[]; restoredFromBfcache: boolean } {
+    return { state: session?.state, sessionId: session?.sessionId, events: [...events], restoredFromBfcache };
   },
 };
 

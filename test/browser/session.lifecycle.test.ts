@@ -1,24 +1,25 @@
 // Session lifecycle in real Chromium: IndexedDB resume after reload, logoff across two tabs
 // (BroadcastChannel, and the storage-event fallback), pagehide and the back/forward cache, and
 // the idle timeout. One browser for the file; each test uses fresh pages and a clean origin.
+// IndexedDB mode resumes through the key environment (re-delivery of the stored session), so
+// those tests sign in with httpKeyProvider against a real one on the same test server.
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type LaunchedChromium } from './chromium.ts';
+import { KEY_ENV_PATH, startKeyEnvironment, TOKEN } from './key-env.ts';
 import { testKey } from './keys.ts';
 import type { PageApi, SignInOptions } from './page.ts';
 import { servePage, type PageServer } from './server.ts';
 
 declare const tk: PageApi;
 
-/** Sign-in options with no keys: succeeds only by resuming from IndexedDB. */
-const RESUME: SignInOptions = { keys: [], persistence: 'indexeddb' };
-
 let server: PageServer;
 let browser: LaunchedChromium;
 const pages: Page[] = [];
 
 beforeAll(async () => {
-  server = await servePage(new URL('./page.ts', import.meta.url).pathname);
+  const keyEnv = await startKeyEnvironment();
+  server = await servePage(new URL('./page.ts', import.meta.url).pathname, { handler: keyEnv.handler });
   browser = await launchChromium({ bfcache: true });
 });
 afterAll(async () => {
@@ -50,6 +51,11 @@ function signInOptions(persistence: 'memory' | 'indexeddb', extra: Partial<SignI
   return { keys: [[k.seed, k.keyId]], persistence, ...extra };
 }
 
+/** Signs in (or resumes) through the key environment, in IndexedDB mode. */
+function viaKeyEnv(extra: { idleTimeoutMs?: number } = {}) {
+  return { url: `${server.origin}${KEY_ENV_PATH}`, token: TOKEN, persistence: 'indexeddb' as const, ...extra };
+}
+
 async function reloadApp(page: Page): Promise<void> {
   await page.reload();
   await page.waitForFunction(() => 'tk' in globalThis);
@@ -58,10 +64,11 @@ async function reloadApp(page: Page): Promise<void> {
 describe('sessions in Chromium', () => {
   it('indexeddb: a reload resumes without a new sign-in; memory: a reload has nothing to resume', async () => {
     const page = await newApp();
-    expect(await page.evaluate((o) => tk.signIn(o), signInOptions('indexeddb'))).toEqual({ resumed: false, persistence: 'indexeddb' });
+    expect(await page.evaluate((o) => tk.signInHttp(o), viaKeyEnv())).toEqual({ resumed: false });
+    const first = await page.evaluate(() => tk.status());
     await reloadApp(page);
-    // No keys given: if the session were not resumed, the provider would fail to build a keyring.
-    expect(await page.evaluate((o) => tk.signIn(o), RESUME)).toEqual({ resumed: true, persistence: 'indexeddb' });
+    expect(await page.evaluate((o) => tk.signInHttp(o), viaKeyEnv())).toEqual({ resumed: true });
+    expect((await page.evaluate(() => tk.status())).sessionId).toBe(first.sessionId);
     expect(await page.evaluate(() => tk.work(3))).toBe(3);
 
     const mem = await newApp();
@@ -73,14 +80,15 @@ describe('sessions in Chromium', () => {
   it('logoff in one tab wipes the other (BroadcastChannel) and removes the stored entry', async () => {
     const a = await newApp();
     const b = await newApp();
-    await a.evaluate((o) => tk.signIn(o), signInOptions('indexeddb'));
-    expect((await b.evaluate((o) => tk.signIn(o), RESUME)).resumed).toBe(true);
+    await a.evaluate((o) => tk.signInHttp(o), viaKeyEnv());
+    expect((await b.evaluate((o) => tk.signInHttp(o), viaKeyEnv())).resumed).toBe(true);
     await a.evaluate(() => tk.logoff());
     await b.waitForFunction(() => tk.status().events.length > 0);
     expect(await b.evaluate(() => tk.status())).toMatchObject({ state: 'closed', events: ['remote-logoff'] });
     expect(await b.evaluate(() => tk.probe())).toBe('ERR_SESSION_CLOSED');
+    // Nothing left to resume: a third tab starts a new session (a new key delivery).
     const c = await newApp();
-    await expect(c.evaluate((o) => tk.signIn(o), RESUME)).rejects.toThrow(/keys/);
+    expect(await c.evaluate((o) => tk.signInHttp(o), viaKeyEnv())).toEqual({ resumed: false });
   });
 
   it('logoff reaches the other tab through storage events where BroadcastChannel is missing', async () => {
@@ -99,7 +107,7 @@ describe('sessions in Chromium', () => {
 
   it('a page restored from the back/forward cache has no live keys, and resumes from IndexedDB', async () => {
     const page = await newApp();
-    await page.evaluate((o) => tk.signIn(o), signInOptions('indexeddb'));
+    await page.evaluate((o) => tk.signInHttp(o), viaKeyEnv());
     await page.goto(`${server.origin}/other`);
     // A restore from the cache fires no `load`: wait for the commit, then for pageshow to have run.
     await page.goBack({ waitUntil: 'commit' });
@@ -109,18 +117,18 @@ describe('sessions in Chromium', () => {
     expect(status.restoredFromBfcache, why).toBe(true); // the same document came back from the cache
     expect(status).toMatchObject({ state: 'closed', events: ['pagehide'] });
     expect(await page.evaluate(() => tk.probe())).toBe('ERR_SESSION_CLOSED');
-    // What a portal's pageshow handler does: open again, which resumes from IndexedDB.
-    expect((await page.evaluate((o) => tk.signIn(o), RESUME)).resumed).toBe(true);
+    // What a portal's pageshow handler does: open again, which resumes the stored session.
+    expect((await page.evaluate((o) => tk.signInHttp(o), viaKeyEnv())).resumed).toBe(true);
     expect(await page.evaluate(() => tk.probe())).toBe('ok');
   });
 
   it('wipes at the idle timeout and removes the stored entry', async () => {
     const page = await newApp();
-    await page.evaluate((o) => tk.signIn(o), signInOptions('indexeddb', { idleTimeoutMs: 1000 }));
+    await page.evaluate((o) => tk.signInHttp(o), viaKeyEnv({ idleTimeoutMs: 1000 }));
     await page.waitForFunction(() => tk.status().events.length > 0, undefined, { timeout: 15_000 });
     expect(await page.evaluate(() => tk.status())).toMatchObject({ state: 'closed', events: ['idle'] });
     expect(await page.evaluate(() => tk.probe())).toBe('ERR_SESSION_CLOSED');
     await reloadApp(page);
-    await expect(page.evaluate((o) => tk.signIn(o), RESUME)).rejects.toThrow(/keys/);
+    expect(await page.evaluate((o) => tk.signInHttp(o), viaKeyEnv())).toEqual({ resumed: false });
   });
 });

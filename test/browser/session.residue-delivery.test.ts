@@ -2,12 +2,10 @@
 // environment (tokumei/server, HPKE over HTTP on the same test server), so the keys reach the
 // page only sealed. Scanned as in session.residue.test.ts: found while signed in, then nothing in
 // any Chromium process or profile file after logoff. The needles come from the key
-// environment's test-only key log.
-import { hkdfSync } from 'node:crypto';
+// environment's test-only key log. IndexedDB mode is here too: it resumes by re-delivery.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SUBKEY_LABELS } from '../../src/keys/subkeys.ts';
-import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore } from '../../src/server.ts';
 import { chromiumPids, launchChromium, type LaunchedChromium } from './chromium.ts';
+import { KEY_ENV_PATH, startKeyEnvironment, TOKEN, type TestKeyEnvironment } from './key-env.ts';
 import { scanFiles, scanProcessMemory } from './residue.ts';
 import { servePage, type PageServer } from './server.ts';
 
@@ -28,51 +26,44 @@ async function scanMemory(names: string[], needles: Uint8Array[]): Promise<Recor
 
 describe('zero residue with real key delivery (HPKE over HTTP)', () => {
   let keyServer: PageServer;
-  const logged = new Map<string, Uint8Array>();
-  const TOKEN = 'member-token-M000001';
+  let keyEnv: TestKeyEnvironment;
 
   beforeAll(async () => {
-    const env = createKeyEnvironment({
-      masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
-      store: memoryKeyStore(),
-      authenticate: (token) => (token === TOKEN ? { memberId: 'M000001', dependants: ['M000002'] } : null),
-      // Tests only: the delivered keys, so the scan knows what to look for.
-      unsafeKeyLog: (line) => {
-        const [, keyId, hex] = line.split(' ');
-        logged.set(keyId!, Uint8Array.from(Buffer.from(hex!, 'hex')));
-      },
-    });
-    await env.createMemberKey('M000001', { keyId: 'M000001.v1' });
-    await env.createMemberKey('M000002', { keyId: 'M000002.v1' });
-    keyServer = await servePage(new URL('./page.ts', import.meta.url).pathname, { handler: keyEnvironmentHandler(env, { path: '/key-env/session' }) });
+    keyEnv = await startKeyEnvironment();
+    keyServer = await servePage(new URL('./page.ts', import.meta.url).pathname, { handler: keyEnv.handler });
   });
   afterAll(async () => {
     await keyServer.close();
   });
 
-  it('memory: keys delivered by httpKeyProvider leave nothing after logoff', async () => {
-    browser = await launchChromium();
-    const page = browser.context.pages()[0] ?? (await browser.context.newPage());
-    await page.goto(`${keyServer.origin}/app`);
-    await page.waitForFunction(() => 'tk' in globalThis);
-    await page.evaluate((o) => tk.signInHttp(o), { url: `${keyServer.origin}/key-env/session`, token: TOKEN });
-    expect(await page.evaluate(() => tk.work(20))).toBe(20);
+  for (const persistence of ['memory', 'indexeddb'] as const) {
+    it(`${persistence}: keys delivered by httpKeyProvider leave nothing after logoff${persistence === 'indexeddb' ? ' (after a reload that resumed)' : ''}`, async () => {
+      browser = await launchChromium();
+      const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+      await page.goto(`${keyServer.origin}/app`);
+      await page.waitForFunction(() => 'tk' in globalThis);
+      const signIn = { url: `${keyServer.origin}${KEY_ENV_PATH}`, token: TOKEN, persistence };
+      expect(await page.evaluate((o) => tk.signInHttp(o), signIn)).toEqual({ resumed: false });
+      if (persistence === 'indexeddb') {
+        await page.reload();
+        await page.waitForFunction(() => 'tk' in globalThis);
+        expect(await page.evaluate((o) => tk.signInHttp(o), signIn)).toEqual({ resumed: true });
+      }
+      expect(await page.evaluate(() => tk.work(20))).toBe(20);
 
-    expect([...logged.keys()].sort()).toEqual(['M000001.v1', 'M000002.v1']);
-    const names: string[] = [];
-    const needles: Uint8Array[] = [];
-    for (const [keyId, key] of logged) {
-      names.push(`${keyId}.memberKey`, `${keyId}.fieldKey`, `${keyId}.searchKey`);
-      needles.push(key, ...[SUBKEY_LABELS.field, SUBKEY_LABELS.search].map((l) => new Uint8Array(hkdfSync('sha256', key, new Uint8Array(0), l, 32))));
-    }
-    const found = await scanMemory(names, needles);
-    expect(found['M000001.v1.memberKey']).toBeGreaterThan(0);
-    expect(found['M000001.v1.fieldKey']).toBeGreaterThan(0);
-    expect(found['M000002.v1.memberKey']).toBeGreaterThan(0);
+      expect([...keyEnv.logged.keys()].sort()).toEqual(['M000001.v1', 'M000002.v1']);
+      const { names, needles } = keyEnv.needles();
+      const found = await scanMemory(names, needles);
+      expect(found['M000001.v1.memberKey']).toBeGreaterThan(0);
+      expect(found['M000001.v1.fieldKey']).toBeGreaterThan(0);
+      expect(found['M000002.v1.memberKey']).toBeGreaterThan(0);
 
-    await page.evaluate(() => tk.logoff());
-    expect(await page.evaluate(() => tk.probe())).toBe('ERR_SESSION_CLOSED');
-    expect(await scanMemory(names, needles)).toEqual({});
-    expect(await scanFiles(browser!.userDataDir, needles)).toEqual({ hits: 0, files: [] });
-  }, 90_000);
+      await page.evaluate(() => tk.logoff());
+      expect(await page.evaluate(() => tk.probe())).toBe('ERR_SESSION_CLOSED');
+      expect(await scanMemory(names, needles)).toEqual({});
+      // The profile holds no key, in the clear or wrapped: IndexedDB holds only the session id
+      // and its expiries (docs/sessions.md §5 on what LevelDB keeps after a delete).
+      expect(await scanFiles(browser!.userDataDir, needles)).toEqual({ hits: 0, files: [] });
+    }, 90_000);
+  }
 });

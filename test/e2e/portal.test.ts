@@ -121,7 +121,7 @@ describe('the demo portal in Chromium', () => {
     expect(await page.getByTestId('member-name').count()).toBe(0);
   }, 60_000);
 
-  it('indexeddb: the address is sealed in the browser, and a reload resumes without a new key delivery', async () => {
+  it('indexeddb: the address is sealed in the browser, and a reload resumes the session without a new sign-in', async () => {
     const m = demo.member(30);
     const page = await newPage();
     await signIn(page, m.memberId, '?persistence=indexeddb');
@@ -139,7 +139,9 @@ describe('the demo portal in Chromium', () => {
     await page.reload();
     await page.getByTestId('member-name').waitFor();
     expect(await page.getByTestId('member-address').textContent()).toBe(newAddress);
-    expect(demo.deliveredKeys().size).toBe(deliveries); // resumed from IndexedDB
+    // Resumed: the key environment re-delivered the same session's keys (no new key version,
+    // no sign-in form on the way).
+    expect(demo.deliveredKeys().size).toBe(deliveries);
 
     await page.getByTestId('logoff').click();
     expect(await signedOutReason(page)).toBe('logoff');

@@ -290,7 +290,7 @@ export function renderDashboard(root: HTMLElement, view: PortalView): void {
     h(
       'div',
       { class: 'toolbar' },
-      h('span', { class: 'mode' }, view.persistence === 'indexeddb' ? '鍵の保管: このブラウザ (IndexedDB, 暗号化・期限付き)' : '鍵の保管: このタブのメモリだけ'),
+      h('span', { class: 'mode' }, view.persistence === 'indexeddb' ? 'セッションの保管: IndexedDB (セッションIDと期限だけ。鍵は保管せず、再読み込み時に鍵環境から再配送)' : '鍵の保管: このタブのメモリだけ'),
       logoff,
     ),
     h('div', { class: 'grid' }, profileCard(view), pointsCard(view), vitalsCard(view, refresh), familyCard(view), checkupCard(view), walkingCard(view), addressCard(view, refresh)),
