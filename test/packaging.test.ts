@@ -1,8 +1,11 @@
 // Packaging gates (issue 7 §4), run against the built dist/ (`npm test` builds first):
-// publint and @arethetypeswrong/cli must be clean, and the browser surface must stay within its
-// gzip budget (test/size.mjs, also `npm run size`).
+// publint and @arethetypeswrong/cli must be clean, the browser surface must stay within its
+// gzip budget (test/size.mjs, also `npm run size`), and the typedoc reference must build
+// without a warning (issue 7 §1).
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
@@ -50,5 +53,45 @@ describe('packaging', () => {
     expect(gzip, output).not.toBeNull();
     expect(Number(gzip![1])).toBeLessThanOrEqual(16 * 1024);
     expect(code, output).toBe(0);
+  });
+
+  it('the API reference builds with no warning (npm run docs: TSDoc on every export)', { timeout: 120_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'tokumei-api-'));
+    try {
+      // Same options as `npm run docs` (package.json typedocOptions: warnings are errors).
+      const { code, output } = await outcome(bin('typedoc'), ['--out', out]);
+      expect(output).not.toMatch(/\[warning\]|\[error\]/);
+      expect(existsSync(join(out, 'index.html')), output).toBe(true);
+      expect(code, output).toBe(0);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('every exported function and class has an @example importing from its public entry', { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokumei-api-json-'));
+    try {
+      const { code, output } = await outcome(bin('typedoc'), ['--json', join(dir, 'api.json'), '--out', join(dir, 'html')]);
+      expect(code, output).toBe(0);
+      interface Tag { tag: string; content: { text: string }[] }
+      interface Node { name: string; kind: number; children?: Node[]; comment?: { blockTags?: Tag[] }; signatures?: Node[] }
+      const api = JSON.parse(readFileSync(join(dir, 'api.json'), 'utf8')) as Node;
+      const missing: string[] = [];
+      let checked = 0;
+      for (const entry of api.children ?? []) {
+        const path = entry.name === 'index' ? 'tokumei' : `tokumei/${entry.name}`;
+        for (const item of entry.children ?? []) {
+          if (item.kind !== 64 && item.kind !== 128) continue; // functions and classes
+          checked++;
+          const tags = [...(item.comment?.blockTags ?? []), ...(item.signatures ?? []).flatMap((s) => s.comment?.blockTags ?? [])];
+          const examples = tags.filter((t) => t.tag === '@example').map((t) => t.content.map((c) => c.text).join(''));
+          if (!examples.some((e) => e.includes(`from '${path}'`) || e.includes(`from 'tokumei'`))) missing.push(`${path}: ${item.name}`);
+        }
+      }
+      expect(checked).toBeGreaterThan(20);
+      expect(missing).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -123,6 +123,17 @@ function hex(bytes: Uint8Array): string {
 /**
  * The key environment's toolkit. Create one with {@link createKeyEnvironment}; serve it over
  * HTTP with {@link keyEnvironmentHandler}.
+ *
+ * @example
+ * ```ts
+ * import { createKeyEnvironment, fileKeyStore, masterKeyFromEnv } from 'tokumei/server';
+ * const env = createKeyEnvironment({
+ *   masterKey: masterKeyFromEnv('TOKUMEI_MASTER_KEY'),
+ *   store: await fileKeyStore('/var/lib/key-env/keys.jsonl'),
+ *   authenticate: async (token) => verifySsoToken(token), // → { memberId, dependants? } or null
+ * });
+ * const { keyId } = await env.createMemberKey('M000001');
+ * ```
  */
 export class KeyEnvironment {
   readonly #masterKey: MasterKey;
