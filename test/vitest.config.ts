@@ -10,6 +10,8 @@ const config: ReturnType<typeof defineConfig> = defineConfig({
     hookTimeout: 60_000,
     // Two cores in CI: browser suites launch Chromium, so keep file parallelism modest.
     maxWorkers: 2,
+    // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },
 });
 
