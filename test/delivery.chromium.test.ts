@@ -10,8 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { SUBKEY_LABELS } from '../src/keys/subkeys.ts';
 import { sealRecord, defineSchema, type SealedRecord } from '../src/index.ts';
 import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore, type KeyEnvironment } from '../src/server.ts';
-import { chromiumPids, launchChromium, type LaunchedChromium } from './browser/chromium.ts';
-import { scanFiles, scanProcessMemory } from './browser/residue.ts';
+import { launchChromium, type LaunchedChromium } from './browser/chromium.ts';
+import { scanChromium, scanFiles } from './browser/residue.ts';
 import { servePage, type PageServer } from './browser/server.ts';
 
 declare const tkd: import('./delivery.chromium.page.ts').DeliveryPageApi;
@@ -75,12 +75,7 @@ function needles(lines: string[]): { names: string[]; bytes: Uint8Array[] } {
   return { names, bytes };
 }
 
-async function scan(names: string[], bytes: Uint8Array[]): Promise<Record<string, number>> {
-  const pids = chromiumPids(browser!.userDataDir);
-  expect(pids.length).toBeGreaterThan(1);
-  const { perNeedle } = await scanProcessMemory(pids, bytes);
-  return Object.fromEntries(names.map((n, i) => [n, perNeedle[i]!]).filter(([, c]) => (c as number) > 0));
-}
+const scan = (names: string[], bytes: Uint8Array[]) => scanChromium(browser!.userDataDir, names, bytes);
 
 describe('key delivery in Chromium', () => {
   it('P-256: signs in, opens a record; after logoff no delivered key or subkey in any process or profile file', async () => {

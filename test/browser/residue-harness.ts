@@ -2,9 +2,9 @@
 // keys as needles, and the memory scan with its positive control.
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { chromiumPids, launchChromium, type LaunchedChromium } from './chromium.ts';
+import { launchChromium, type LaunchedChromium } from './chromium.ts';
 import type { TestKey } from './keys.ts';
-import { scanProcessMemory } from './residue.ts';
+import { scanChromium } from './residue.ts';
 import { servePage, type PageServer } from './server.ts';
 
 declare const tk: import('./page.ts').PageApi;
@@ -57,11 +57,8 @@ export function useResidueHarness(): ResidueHarness {
   }
 
   /** Scans every process of the instance; returns hits by needle name (only non-zero ones). */
-  async function scanMemory(names: string[], needles: Uint8Array[]): Promise<Record<string, number>> {
-    const pids = chromiumPids(browser!.userDataDir);
-    expect(pids.length).toBeGreaterThan(1);
-    const { perNeedle } = await scanProcessMemory(pids, needles);
-    return Object.fromEntries(names.map((n, i) => [n, perNeedle[i]!]).filter(([, c]) => (c as number) > 0));
+  function scanMemory(names: string[], needles: Uint8Array[]): Promise<Record<string, number>> {
+    return scanChromium(browser!.userDataDir, names, needles);
   }
 
   /** The positive control: the scan sees the keys the signed-in page holds. */

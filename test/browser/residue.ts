@@ -3,6 +3,7 @@
 // are skipped, so a scan must always be paired with a positive control that finds the needle.
 import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { chromiumPids } from './chromium.ts';
 
 const CHUNK = 8 * 1024 * 1024;
 
@@ -134,4 +135,15 @@ export async function scanFiles(dir: string, needles: Uint8Array[]): Promise<{ h
     }
   }
   return { hits, files };
+}
+
+/**
+ * Scans every process of the Chromium instance using `userDataDir` (at least two must exist:
+ * browser and renderer) for the named needles; returns hit counts by name, non-zero ones only.
+ */
+export async function scanChromium(userDataDir: string, names: string[], needles: Uint8Array[]): Promise<Record<string, number>> {
+  const pids = chromiumPids(userDataDir);
+  if (pids.length < 2) throw new Error(`expected the browser and at least one renderer process, found ${pids.length}`);
+  const { perNeedle } = await scanProcessMemory(pids, needles);
+  return Object.fromEntries(names.map((n, i) => [n, perNeedle[i]!] as const).filter(([, c]) => c > 0));
 }

@@ -4,9 +4,9 @@
 // any Chromium process or profile file after logoff. The needles come from the key
 // environment's test-only key log. IndexedDB mode is here too: it resumes by re-delivery.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPids, launchChromium, type LaunchedChromium } from './chromium.ts';
+import { launchChromium, type LaunchedChromium } from './chromium.ts';
 import { KEY_ENV_PATH, startKeyEnvironment, TOKEN, type TestKeyEnvironment } from './key-env.ts';
-import { scanFiles, scanProcessMemory } from './residue.ts';
+import { scanChromium, scanFiles } from './residue.ts';
 import { servePage, type PageServer } from './server.ts';
 
 declare const tk: import('./page.ts').PageApi;
@@ -17,12 +17,7 @@ afterEach(async () => {
   browser = undefined;
 });
 
-async function scanMemory(names: string[], needles: Uint8Array[]): Promise<Record<string, number>> {
-  const pids = chromiumPids(browser!.userDataDir);
-  expect(pids.length).toBeGreaterThan(1);
-  const { perNeedle } = await scanProcessMemory(pids, needles);
-  return Object.fromEntries(names.map((n, i) => [n, perNeedle[i]!]).filter(([, c]) => (c as number) > 0));
-}
+const scanMemory = (names: string[], needles: Uint8Array[]) => scanChromium(browser!.userDataDir, names, needles);
 
 describe('zero residue with real key delivery (HPKE over HTTP)', () => {
   let keyServer: PageServer;
