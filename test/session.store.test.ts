@@ -188,7 +188,14 @@ describe("persistence: 'indexeddb'", () => {
     for (let i = 0; i < 4; i++) {
       vi.advanceTimersByTime(1500);
       await busy.openRecord(schema, sealed, { recordId: 'a' });
-      await new Promise((r) => setImmediate(r)); // let the IndexedDB write land
+      // Let the busy tab's write (an HMAC, then an IndexedDB transaction) land before the idle
+      // tab's deadline is looked at: wait for the stored idle expiry to move, not for a tick.
+      const want = Date.now() + 4000;
+      for (let n = 0; n < 1000; n++) {
+        const entry = (await get('session', rawStore())) as { idleExpiresAt: number } | undefined;
+        if (entry !== undefined && entry.idleExpiresAt >= want) break;
+        await new Promise((r) => setImmediate(r));
+      }
     }
     await vi.advanceTimersByTimeAsync(0);
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
