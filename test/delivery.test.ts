@@ -349,7 +349,8 @@ describe('revocation and logoff', () => {
 describe('no key in errors or logs', () => {
   it('errors carry fixed messages; console is never written to', async () => {
     const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((m) => vi.spyOn(console, m));
-    faults.set('/key-env/session', { body: (t) => t.replace(/"ciphertext":"./, '"ciphertext":"A'), times: 1 });
+    // Change the first ciphertext character to another one (never to itself: that would not tamper).
+    faults.set('/key-env/session', { body: (t) => t.replace(/"ciphertext":"(.)/, (_, c: string) => `"ciphertext":"${c === 'A' ? 'B' : 'A'}`), times: 1 });
     const err = await provider().fetchKeys({}).catch((e: unknown) => e as TokumeiError);
     expect((err as TokumeiError).code).toBe('ERR_DECRYPTION_FAILED');
     expect((err as TokumeiError).cause).toBeUndefined();
