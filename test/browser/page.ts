@@ -13,7 +13,9 @@ export const TEST_KEY_INFO = 'tokumei-test/member-key';
 const schema = defineSchema({
   name: 'member',
   version: 1,
-  fields: { id: 'attribute', fullName: 'identity', birthDate: 'identity', address: 'identity' },
+  // fullName is searchable, so sealing derives the search subkey too and the residue scans
+  // have a live search subkey to find while signed in (and none after logoff).
+  fields: { id: 'attribute', fullName: { kind: 'identity', search: 'name-ja' }, birthDate: 'identity', address: 'identity' },
 });
 
 function deriveKey(seed: string, keyId: string) {

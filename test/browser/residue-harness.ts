@@ -66,6 +66,7 @@ export function useResidueHarness(): ResidueHarness {
     const found = await scanMemory(names, needles);
     expect(found[`${own.keyId}.memberKey`]).toBeGreaterThan(0);
     expect(found[`${own.keyId}.fieldKey`]).toBeGreaterThan(0);
+    expect(found[`${own.keyId}.searchKey`]).toBeGreaterThan(0);
     expect(found[`${dependant.keyId}.memberKey`]).toBeGreaterThan(0);
   }
 

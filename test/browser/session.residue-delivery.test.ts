@@ -51,6 +51,7 @@ describe('zero residue with real key delivery (HPKE over HTTP)', () => {
       const found = await scanMemory(names, needles);
       expect(found['M000001.v1.memberKey']).toBeGreaterThan(0);
       expect(found['M000001.v1.fieldKey']).toBeGreaterThan(0);
+      expect(found['M000001.v1.searchKey']).toBeGreaterThan(0);
       expect(found['M000002.v1.memberKey']).toBeGreaterThan(0);
 
       await page.evaluate(() => tk.logoff());
