@@ -2,11 +2,11 @@
 // a fresh random 96-bit nonce per value, associated data from aad.ts (G1, G3).
 import { gcm } from '@noble/ciphers/aes.js';
 import { TokumeiError, decryptionFailed } from '../errors.ts';
-import { fromUtf8, randomBytes, utf8, wipe } from '../internal/bytes.ts';
+import { fromUtf8, utf8, wipe } from '../internal/bytes.ts';
 import { keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
 import { keyMaterial, type MemberKey } from '../keys/member-key.ts';
 import { fieldAad, type FieldContext } from './aad.ts';
-import { decodeEnvelope, encodeEnvelope, NONCE_LENGTH } from './envelope.ts';
+import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { MAX_VALUE_BYTES, pad, unpaddedLength } from './padding.ts';
 
 /**
@@ -14,7 +14,7 @@ import { MAX_VALUE_BYTES, pad, unpaddedLength } from './padding.ts';
  * caller (sealRecord) drew for this value alone — the record functions draw every value's
  * nonce in one CSPRNG call; no public function takes a nonce.
  */
-export function sealField(source: KeySource, ctx: FieldContext, value: string, nonce: Uint8Array = randomBytes(NONCE_LENGTH)): string {
+export function sealField(source: KeySource, ctx: FieldContext, value: string, nonce: Uint8Array): string {
   // G3: 96 random bits per value, far below the 2^32 limit per key because each member has a
   // key of their own (DESIGN §3).
   return encryptField(sealingKey(source), ctx, value, nonce);
