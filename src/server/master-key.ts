@@ -164,7 +164,9 @@ export function masterKeyFromFile(path: string, options: { id?: string } = {}): 
   const raw = readFileSync(path);
   let bytes: Uint8Array | undefined;
   try {
-    bytes = raw.length === 32 ? new Uint8Array(raw) : parseHexKey(path, raw.toString('latin1'));
+    // A raw key goes straight into an off-heap buffer: never a small fresh heap array (DESIGN §6).
+    if (raw.length === 32) (bytes = allocSecret(32)).set(raw);
+    else bytes = parseHexKey(path, raw.toString('latin1'));
     return localMasterKey(bytes, options);
   } finally {
     wipe(raw, bytes);
