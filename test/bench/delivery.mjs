@@ -5,14 +5,9 @@
 // 2. In Chromium: from the HTTP response in hand to a usable keyring (parse, WebCrypto DH,
 //    HKDF key schedule, AES-256-GCM open, keys into off-heap buffers), measured in the page with
 //    performance.now() (cross-origin isolated, so the clock is not coarsened). Target ≤ 2 ms median.
-import { createServer } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore } from '../../dist/server.js';
+import { withBenchPage } from './chromium-page.mjs';
 import { fmt, median } from './stats.mjs';
 
 const dist = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
@@ -79,40 +74,16 @@ globalThis.bench = async (runs, kem) => {
 `;
 
 async function chromiumResponseToKeyring(env) {
-  const out = await build({
-    stdin: { contents: PAGE, resolveDir: process.cwd(), loader: 'js' },
-    bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent',
-  });
-  const bundle = out.outputFiles[0].text;
   const keyEnv = keyEnvironmentHandler(env, { path: '/kx' });
-  const server = createServer((req, res) => {
-    const isolation = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-    if (req.url.startsWith('/kx')) keyEnv(req, res);
-    else if (req.url === '/bundle.js') res.writeHead(200, { 'content-type': 'text/javascript', ...isolation }).end(bundle);
-    else res.writeHead(200, { 'content-type': 'text/html', ...isolation }).end('<!doctype html><script type="module" src="/bundle.js"></script>');
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const userDataDir = await mkdtemp(join(tmpdir(), 'tokumei-bench-delivery-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    await page.goto(`http://127.0.0.1:${server.address().port}/`);
-    await page.waitForFunction(() => 'bench' in globalThis);
+  const answer = (req, res) => req.url.startsWith('/kx') && (keyEnv(req, res), true);
+  return withBenchPage(PAGE, async (page) => {
     const results = {};
     for (const kem of ['P-256', 'X25519']) {
       await page.evaluate((k) => globalThis.bench(20, k), kem); // warm-up
       results[kem] = await page.evaluate((k) => globalThis.bench(200, k), kem);
     }
     return results;
-  } finally {
-    await context.close();
-    await rm(userDataDir, { recursive: true, force: true });
-    await new Promise((r) => server.close(r));
-  }
+  }, answer);
 }
 
 export async function run() {

@@ -5,13 +5,8 @@
 // Also: the same with persistence 'indexeddb' (first sign-in: the entry is written), and a
 // resume (what a reload does: read and check the entry, re-delivery by the key provider — here
 // in memory; in a portal add one round trip to the key environment, see delivery.mjs).
-import { createServer } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { withBenchPage } from './chromium-page.mjs';
 import { fmt, median } from './stats.mjs';
 
 const dist = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
@@ -51,27 +46,7 @@ globalThis.bench = async (runs, persistence) => {
 `;
 
 export async function run() {
-  const out = await build({
-    stdin: { contents: PAGE, resolveDir: process.cwd(), loader: 'js' },
-    bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent',
-  });
-  const bundle = out.outputFiles[0].text;
-  const server = createServer((req, res) => {
-    const isolation = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-    if (req.url === '/bundle.js') res.writeHead(200, { 'content-type': 'text/javascript', ...isolation }).end(bundle);
-    else res.writeHead(200, { 'content-type': 'text/html', ...isolation }).end('<!doctype html><script type="module" src="/bundle.js"></script>');
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const userDataDir = await mkdtemp(join(tmpdir(), 'tokumei-bench-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    await page.goto(`http://127.0.0.1:${server.address().port}/`);
-    await page.waitForFunction(() => 'bench' in globalThis);
+  await withBenchPage(PAGE, async (page) => {
     await page.evaluate(() => globalThis.bench(20, 'memory')); // warm-up (JIT)
     const mem = await page.evaluate(() => globalThis.bench(300, 'memory'));
     const idb = await page.evaluate(() => globalThis.bench(60, 'indexeddb'));
@@ -80,11 +55,7 @@ export async function run() {
     console.log(`  keyring in hand -> first opened record, memory:      ${ms(mem.firstOpen)} (n=${mem.firstOpen.length}, target <= 2 ms)`);
     console.log(`  keyring in hand -> first opened record, indexeddb:   ${ms(idb.firstOpen)} (n=${idb.firstOpen.length}; includes the IndexedDB entry write)`);
     console.log(`  resume (entry + re-delivery) -> first opened record: ${ms(idb.resume)} (n=${idb.resume.length}; plus one key-environment round trip in a portal)`);
-  } finally {
-    await context.close();
-    await rm(userDataDir, { recursive: true, force: true });
-    server.close();
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await run();
