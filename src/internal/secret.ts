@@ -1,6 +1,6 @@
 // Secret buffers: where the library keeps key bytes, and how it wipes them. Internal.
 // Kept in a file of its own so that the wipe-instrumentation tests can observe every
-// allocation and every wipe (test/wipe.test.ts).
+// allocation and every wipe (test/records/wipe.test.ts).
 
 /**
  * Allocates a buffer for secret bytes *off the V8 heap*. V8 keeps typed arrays of ≤ 64 bytes

@@ -6,7 +6,7 @@
 // tags/s, measured in test/bench/search.mjs), nearly all of it per-call set-up; this runs at
 // about 1 M tags/s on one core and also works in a browser. It handles only public inputs
 // (salts from stored tags) and T, the secret a token carries, which the caller already holds.
-// test/search.hmac.test.ts checks it against node:crypto on random keys and messages.
+// test/search/hmac.test.ts checks it against node:crypto on random keys and messages.
 
 // prettier-ignore
 const K = /* @__PURE__ */ Int32Array.from([

@@ -1,9 +1,9 @@
 // Regenerates test/vectors/format-v1.json from the independent reference implementation
-// (test/format-reference.mjs). Run once when the format is defined; the file is then pinned:
+// (test/records/format-reference.mjs). Run once when the format is defined; the file is then pinned:
 //   node test/vectors/generate-format-v1.mjs > test/vectors/format-v1.json
 // Every input is derived from fixed labels, so a rerun reproduces the same file byte for byte.
 import { createHash } from 'node:crypto';
-import { fieldKey, open, seal } from '../format-reference.mjs';
+import { fieldKey, open, seal } from '../records/format-reference.mjs';
 
 const h = (label, n = 32) => createHash('sha256').update(label).digest().subarray(0, n);
 const memberKey = h('tokumei vector member key 1');

@@ -2,10 +2,10 @@
 // for byte, and an independent decoder written from docs/format.md agrees in both directions.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { defineSchema, importMemberKey, openRecord, sealRecord, TokumeiError, type MemberKey } from '../src/index.ts';
-import { keyMaterial } from '../src/keys/member-key.ts';
-import { encryptField, openField } from '../src/records/field-cipher.ts';
-import { bucketLength } from '../src/records/padding.ts';
+import { defineSchema, importMemberKey, openRecord, sealRecord, TokumeiError, type MemberKey } from '../../src/index.ts';
+import { keyMaterial } from '../../src/keys/member-key.ts';
+import { encryptField, openField } from '../../src/records/field-cipher.ts';
+import { bucketLength } from '../../src/records/padding.ts';
 // @ts-expect-error -- plain JavaScript reference implementation, no types
 import * as reference from './format-reference.mjs';
 
@@ -15,7 +15,7 @@ interface Vectors {
   valid: { name: string; context: Ctx; plaintext: string; nonce: string; envelope: string }[];
   tampered: { name: string; context: Ctx; envelope: string; error: string; memberKey?: string }[];
 }
-const vectors = JSON.parse(readFileSync(new URL('./vectors/format-v1.json', import.meta.url), 'utf8')) as Vectors;
+const vectors = JSON.parse(readFileSync(new URL('../vectors/format-v1.json', import.meta.url), 'utf8')) as Vectors;
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 const key = (): MemberKey => importMemberKey(hex(vectors.memberKey), vectors.keyId);
 

@@ -1,6 +1,6 @@
-// The page of test/delivery.chromium.test.ts: signs in through httpKeyProvider (real HPKE key
+// The page of test/delivery/chromium.test.ts: signs in through httpKeyProvider (real HPKE key
 // delivery from the key environment on the same origin), opens and seals records, logs off.
-import { defineSchema, httpKeyProvider, openSession, TokumeiError, type Session, type SealedRecord } from '../src/index.ts';
+import { defineSchema, httpKeyProvider, openSession, TokumeiError, type Session, type SealedRecord } from '../../src/index.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity', address: 'identity' } });
 

@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { Aes256Gcm, CipherSuite, DhkemP256HkdfSha256, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { describe, expect, it } from 'vitest';
-import { openBase } from '../src/delivery/open.ts';
-import { decodeKeyringPayload, deliveryInfo, encodeKeyringPayload, suiteFor } from '../src/delivery/payload.ts';
-import { fromBase64url, toBase64url } from '../src/internal/bytes.ts';
-import { keyMaterial } from '../src/keys/member-key.ts';
-import { sealBase } from '../src/server/hpke-seal.ts';
+import { openBase } from '../../src/delivery/open.ts';
+import { decodeKeyringPayload, deliveryInfo, encodeKeyringPayload, suiteFor } from '../../src/delivery/payload.ts';
+import { fromBase64url, toBase64url } from '../../src/internal/bytes.ts';
+import { keyMaterial } from '../../src/keys/member-key.ts';
+import { sealBase } from '../../src/server/hpke-seal.ts';
 
 interface DeliveryVector {
   kem: 'P-256' | 'X25519';
@@ -24,7 +24,7 @@ interface DeliveryVector {
   response: { protocol: string; kem: string; sessionId: string; memberId: string; expiresAt: number; enc: string; ciphertext: string };
 }
 
-const { vectors } = JSON.parse(readFileSync(new URL('./vectors/hpke-delivery-v1.json', import.meta.url), 'utf8')) as { vectors: DeliveryVector[] };
+const { vectors } = JSON.parse(readFileSync(new URL('../vectors/hpke-delivery-v1.json', import.meta.url), 'utf8')) as { vectors: DeliveryVector[] };
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

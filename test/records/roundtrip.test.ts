@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defineSchema, generateMemberKey, openRecord, sealRecord } from '../src/index.ts';
+import { defineSchema, generateMemberKey, openRecord, sealRecord } from '../../src/index.ts';
 
 const schema = defineSchema({
   name: 'member',

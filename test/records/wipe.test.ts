@@ -6,8 +6,8 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 const seen = vi.hoisted(() => ({ allocated: [] as Uint8Array[], wiped: [] as Uint8Array[], cipherPlain: [] as Uint8Array[] }));
 
-vi.mock('../src/internal/secret.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../src/internal/secret.ts')>();
+vi.mock('../../src/internal/secret.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/internal/secret.ts')>();
   return {
     ...real,
     allocSecret: (n: number) => {
@@ -41,7 +41,7 @@ vi.mock('@noble/ciphers/aes.js', async (importOriginal) => {
   return { ...real, gcm: Object.assign(gcm, { nonceLength: 12, tagLength: 16 }) };
 });
 
-const { defineSchema, generateMemberKey, importMemberKey, openRecord, sealRecord, createKeyring, TokumeiError } = await import('../src/index.ts');
+const { defineSchema, generateMemberKey, importMemberKey, openRecord, sealRecord, createKeyring, TokumeiError } = await import('../../src/index.ts');
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity', address: 'identity' } });
 const isZero = (b: Uint8Array) => b.every((x) => x === 0);

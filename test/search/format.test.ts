@@ -2,8 +2,8 @@
 // must equal what the library makes and accept.
 import { createHmac, hkdfSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { defineSchema, importMemberKey, searchToken, sealRecord } from '../src/index.ts';
-import { matchesSearch } from '../src/server.ts';
+import { defineSchema, importMemberKey, searchToken, sealRecord } from '../../src/index.ts';
+import { matchesSearch } from '../../src/server.ts';
 
 const keyBytes = new Uint8Array(32).map((_, i) => 0xa0 + i);
 const schema = defineSchema({ name: 'member', version: 7, fields: { fullName: { kind: 'identity', search: 'name-ja' }, insuredNumber: { kind: 'identity', search: 'exact' } } });

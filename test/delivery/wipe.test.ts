@@ -6,8 +6,8 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 const seen = vi.hoisted(() => ({ allocated: [] as Uint8Array[], dh: [] as ArrayBuffer[], plain: [] as Uint8Array[] }));
 
-vi.mock('../src/internal/secret.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../src/internal/secret.ts')>();
+vi.mock('../../src/internal/secret.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/internal/secret.ts')>();
   return {
     ...real,
     allocSecret: (n: number) => {
@@ -34,15 +34,15 @@ vi.mock('@noble/ciphers/aes.js', async (importOriginal) => {
   return { ...real, gcm: Object.assign(gcm, { nonceLength: 12, tagLength: 16 }) };
 });
 
-const { httpKeyProvider } = await import('../src/delivery/http-key-provider.ts');
-const { createKeyEnvironment } = await import('../src/server/key-environment.ts');
-const { memoryKeyStore } = await import('../src/server/key-store.ts');
-const { localMasterKey } = await import('../src/server/master-key.ts');
-const { keyMaterial } = await import('../src/keys/member-key.ts');
-const { fromBase64url, toBase64url } = await import('../src/internal/bytes.ts');
-const { sealBase } = await import('../src/server/hpke-seal.ts');
-const { deliveryInfo, suiteFor, PAYLOAD_BLOCK } = await import('../src/delivery/payload.ts');
-const { TokumeiError } = await import('../src/errors.ts');
+const { httpKeyProvider } = await import('../../src/delivery/http-key-provider.ts');
+const { createKeyEnvironment } = await import('../../src/server/key-environment.ts');
+const { memoryKeyStore } = await import('../../src/server/key-store.ts');
+const { localMasterKey } = await import('../../src/server/master-key.ts');
+const { keyMaterial } = await import('../../src/keys/member-key.ts');
+const { fromBase64url, toBase64url } = await import('../../src/internal/bytes.ts');
+const { sealBase } = await import('../../src/server/hpke-seal.ts');
+const { deliveryInfo, suiteFor, PAYLOAD_BLOCK } = await import('../../src/delivery/payload.ts');
+const { TokumeiError } = await import('../../src/errors.ts');
 
 const env = createKeyEnvironment({
   masterKey: localMasterKey(new Uint8Array(32).fill(3)),

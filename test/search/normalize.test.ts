@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeSearchValue } from '../src/search/normalize.ts';
+import { normalizeSearchValue } from '../../src/search/normalize.ts';
 
 describe("normalizeSearchValue 'name-ja'", () => {
   const cases: [string, string][] = [

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HmacMidstate } from '../src/search/hmac-midstate.ts';
+import { HmacMidstate } from '../../src/search/hmac-midstate.ts';
 
 // The matcher's own HMAC-SHA256 (two precomputed key blocks, one 16-byte message) checked
 // against node:crypto on random keys and messages.

@@ -1,6 +1,6 @@
 import { createHmac, hkdfSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { generateLinkKey, pseudonym } from '../src/server.ts';
+import { generateLinkKey, pseudonym } from '../../src/server.ts';
 
 describe('pseudonym', () => {
   const linkKey = generateLinkKey();

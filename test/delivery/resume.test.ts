@@ -4,13 +4,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpKeyProvider } from '../src/delivery/http-key-provider.ts';
-import { TokumeiError } from '../src/errors.ts';
-import { keyMaterial } from '../src/keys/member-key.ts';
-import { createKeyEnvironment, type KeyEnvironment } from '../src/server/key-environment.ts';
-import { keyEnvironmentHandler } from '../src/server/http.ts';
-import { memoryKeyStore } from '../src/server/key-store.ts';
-import { localMasterKey } from '../src/server/master-key.ts';
+import { httpKeyProvider } from '../../src/delivery/http-key-provider.ts';
+import { TokumeiError } from '../../src/errors.ts';
+import { keyMaterial } from '../../src/keys/member-key.ts';
+import { createKeyEnvironment, type KeyEnvironment } from '../../src/server/key-environment.ts';
+import { keyEnvironmentHandler } from '../../src/server/http.ts';
+import { memoryKeyStore } from '../../src/server/key-store.ts';
+import { localMasterKey } from '../../src/server/master-key.ts';
 
 const TOKENS: Record<string, { memberId: string }> = { 'tok-alice': { memberId: 'alice' }, 'tok-carol': { memberId: 'carol' } };
 let env: KeyEnvironment;

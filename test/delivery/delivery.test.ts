@@ -3,15 +3,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { httpKeyProvider } from '../src/delivery/http-key-provider.ts';
-import { TokumeiError } from '../src/errors.ts';
-import { fromBase64url, toBase64url } from '../src/internal/bytes.ts';
-import { defineSchema } from '../src/records/schema.ts';
-import { openRecord, sealRecord } from '../src/records/record.ts';
-import { createKeyEnvironment, type DeliveryEvent, type KeyEnvironment } from '../src/server/key-environment.ts';
-import { keyEnvironmentHandler } from '../src/server/http.ts';
-import { memoryKeyStore } from '../src/server/key-store.ts';
-import { localMasterKey } from '../src/server/master-key.ts';
+import { httpKeyProvider } from '../../src/delivery/http-key-provider.ts';
+import { TokumeiError } from '../../src/errors.ts';
+import { fromBase64url, toBase64url } from '../../src/internal/bytes.ts';
+import { defineSchema } from '../../src/records/schema.ts';
+import { openRecord, sealRecord } from '../../src/records/record.ts';
+import { createKeyEnvironment, type DeliveryEvent, type KeyEnvironment } from '../../src/server/key-environment.ts';
+import { keyEnvironmentHandler } from '../../src/server/http.ts';
+import { memoryKeyStore } from '../../src/server/key-store.ts';
+import { localMasterKey } from '../../src/server/master-key.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity' } });
 const TOKENS: Record<string, { memberId: string; dependants?: string[] }> = {
@@ -240,10 +240,12 @@ describe('delivery: errors', () => {
     ['a body that is not JSON', () => 'not json'],
     ['JSON null', () => 'null'],
   ];
-  for (const [name, body] of cases) {
+  for (const [i, [name, body]] of cases.entries()) {
     it(`${name} is ERR_DECRYPTION_FAILED with the one fixed message`, async () => {
-      faults.set('/key-env/session', { body, times: 1 });
-      const err = await provider().fetchKeys({}).catch((e: unknown) => e);
+      // A path of its own (the handler ignores the query): a late retry from an earlier test
+      // cannot take this fault and leave this request untampered.
+      faults.set(`/key-env/session?tamper=${i}`, { body, times: 1 });
+      const err = await provider('tok-alice', { url: `${base}?tamper=${i}` }).fetchKeys({}).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TokumeiError);
       expect((err as TokumeiError).code).toBe('ERR_DECRYPTION_FAILED');
       expect((err as TokumeiError).message).toBe('decryption failed');

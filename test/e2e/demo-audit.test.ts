@@ -6,13 +6,13 @@ import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditDemo, formatReport, type AuditReport } from '../examples/portal/audit/check.ts';
-import { openKeyEnvironmentStorage } from '../examples/portal/key-env/storage.ts';
-import type { DemoConfig } from '../examples/portal/seed/config.ts';
-import { generateMember } from '../examples/portal/seed/generate.ts';
-import { keyMaterial } from '../src/keys/member-key.ts';
+import { auditDemo, formatReport, type AuditReport } from '../../examples/portal/audit/check.ts';
+import { openKeyEnvironmentStorage } from '../../examples/portal/key-env/storage.ts';
+import type { DemoConfig } from '../../examples/portal/seed/config.ts';
+import { generateMember } from '../../examples/portal/seed/generate.ts';
+import { keyMaterial } from '../../src/keys/member-key.ts';
 
-const DEMO = new URL('../examples/portal/demo.mjs', import.meta.url).pathname;
+const DEMO = new URL('../../examples/portal/demo.mjs', import.meta.url).pathname;
 let dataDir: string;
 let config: DemoConfig;
 

@@ -4,8 +4,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { defineSchema, httpKeyProvider, openSession, sealRecord, TokumeiError, type SealedRecord } from '../src/index.ts';
-import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore, type KeyEnvironment } from '../src/server.ts';
+import { defineSchema, httpKeyProvider, openSession, sealRecord, TokumeiError, type SealedRecord } from '../../src/index.ts';
+import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore, type KeyEnvironment } from '../../src/server.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity' } });
 let env: KeyEnvironment;

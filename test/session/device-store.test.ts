@@ -3,7 +3,7 @@
 import { IDBFactory, IDBObjectStore } from 'fake-indexeddb';
 import { createStore, entries, get, set } from 'idb-keyval';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createKeyring, defineSchema, importMemberKey, memoryKeyProvider, openSession, sealRecord, TokumeiError, type KeyProvider, type Session } from '../src/index.ts';
+import { createKeyring, defineSchema, importMemberKey, memoryKeyProvider, openSession, sealRecord, TokumeiError, type KeyProvider, type Session } from '../../src/index.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity' } });
 const g = globalThis as unknown as { indexedDB: IDBFactory | undefined };

@@ -2,7 +2,7 @@
 // message for decryption failures, no plaintext or key in any message, nothing partial.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defineSchema, generateMemberKey, importMemberKey, openRecord, sealRecord, TokumeiError, createKeyring } from '../src/index.ts';
+import { defineSchema, generateMemberKey, importMemberKey, openRecord, sealRecord, TokumeiError, createKeyring } from '../../src/index.ts';
 
 const v1 = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity', address: 'identity' } });
 const v2 = defineSchema({ name: 'member', version: 2, fields: { id: 'attribute', fullName: 'identity', address: 'identity' } });

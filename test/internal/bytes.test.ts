@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { abytes, fromBase64url, toBase64url } from '../src/internal/bytes.ts';
-import { bucketLength, isBucketLength, pad, unpaddedLength } from '../src/records/padding.ts';
+import { abytes, fromBase64url, toBase64url } from '../../src/internal/bytes.ts';
+import { bucketLength, isBucketLength, pad, unpaddedLength } from '../../src/records/padding.ts';
 
 describe('base64url (RFC 4648 §5, no padding, strict)', () => {
   it('matches node:buffer for every length up to 300 bytes, and round-trips', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createKeyring, defineSchema, generateMemberKey, importMemberKey, openRecord, searchToken, sealRecord, TokumeiError, type SchemaSpec, type SealedRecord } from '../src/index.ts';
-import { matchesSearch } from '../src/server.ts';
+import { createKeyring, defineSchema, generateMemberKey, importMemberKey, openRecord, searchToken, sealRecord, TokumeiError, type SchemaSpec, type SealedRecord } from '../../src/index.ts';
+import { matchesSearch } from '../../src/server.ts';
 
 const schema = defineSchema({
   name: 'member',
@@ -234,7 +234,7 @@ describe('errors', () => {
 
 describe('entry points', () => {
   it('the browser entry does not export matchesSearch, and its source imports no node: module', async () => {
-    const browser = await import('../src/index.ts');
+    const browser = await import('../../src/index.ts');
     expect('matchesSearch' in browser).toBe(false);
     for (const file of ['format.ts', 'match.ts', 'normalize.ts', 'token.ts', 'hmac-midstate.ts']) {
       expect(readFileSync(new URL(`../src/search/${file}`, import.meta.url), 'utf8')).not.toMatch(/from 'node:/);

@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { Aes256Gcm, CipherSuite, DhkemP256HkdfSha256, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { describe, expect, it } from 'vitest';
-import { AEAD_AES128GCM, AEAD_AES256GCM, KEM_P256, KEM_X25519, type KemId, type Suite } from '../src/delivery/hpke.ts';
-import { generateRecipientKeyPair, openBase, type RecipientKeyPair } from '../src/delivery/open.ts';
-import { toBase64url } from '../src/internal/bytes.ts';
-import { sealBase } from '../src/server/hpke-seal.ts';
+import { AEAD_AES128GCM, AEAD_AES256GCM, KEM_P256, KEM_X25519, type KemId, type Suite } from '../../src/delivery/hpke.ts';
+import { generateRecipientKeyPair, openBase, type RecipientKeyPair } from '../../src/delivery/open.ts';
+import { toBase64url } from '../../src/internal/bytes.ts';
+import { sealBase } from '../../src/server/hpke-seal.ts';
 
 interface Vector {
   source: string;
@@ -25,7 +25,7 @@ interface Vector {
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-const load = (name: string): Vector => JSON.parse(readFileSync(new URL(`./vectors/${name}`, import.meta.url), 'utf8')) as Vector;
+const load = (name: string): Vector => JSON.parse(readFileSync(new URL(`../vectors/${name}`, import.meta.url), 'utf8')) as Vector;
 
 /** Imports the vector's fixed recipient private key into WebCrypto (JWK), as the browser holds one. */
 async function importRecipient(kem: KemId, skRm: Uint8Array, pkRm: Uint8Array): Promise<RecipientKeyPair> {

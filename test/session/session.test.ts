@@ -1,5 +1,5 @@
 // Session lifecycle in Node (memory persistence): every wipe trigger, the wipe itself, events,
-// timers and listeners. IndexedDB persistence is in session.store.test.ts; the real browser in
+// timers and listeners. IndexedDB persistence is in session/device-store.test.ts; the real browser in
 // test/browser/.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -16,7 +16,7 @@ import {
   type KeyProvider,
   type MemberKey,
   type Session,
-} from '../src/index.ts';
+} from '../../src/index.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity' } });
 
@@ -311,7 +311,7 @@ describe('Node processes', () => {
   it('an open session (timers, cross-tab channel) does not keep the process alive', async () => {
     const { spawnSync } = await import('node:child_process');
     // Runs the built package (npm test builds first), as a Node user of tokumei would.
-    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const dist = new URL('../../dist/index.js', import.meta.url).href;
     const script = `const t = await import(${JSON.stringify(dist)});
       const s = await t.openSession({ keyProvider: t.memoryKeyProvider([t.generateMemberKey()]), revocationCheckMs: 1000 });
       console.log(s.state);`;
@@ -323,7 +323,7 @@ describe('Node processes', () => {
 
 describe('the wipe zeroes what the session owned', () => {
   it('every key and derived subkey buffer is zero after logoff, and on every other trigger', async () => {
-    const { keyMaterial } = await import('../src/keys/member-key.ts');
+    const { keyMaterial } = await import('../../src/keys/member-key.ts');
     for (const trigger of ['logoff', 'revoked', 'remote-logoff'] as const) {
       const { provider, handed } = trackingProvider([newKey('M1.v1'), newKey('M2.v1')]);
       const s = await open({ keyProvider: provider, revocationCheckMs: 10, crossTab: trigger === 'remote-logoff' });

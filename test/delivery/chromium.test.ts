@@ -7,14 +7,14 @@
 import { hkdfSync } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SUBKEY_LABELS } from '../src/keys/subkeys.ts';
-import { sealRecord, defineSchema, type SealedRecord } from '../src/index.ts';
-import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore, type KeyEnvironment } from '../src/server.ts';
-import { launchChromium, type LaunchedChromium } from './browser/chromium.ts';
-import { scanChromium, scanFiles } from './browser/residue.ts';
-import { servePage, type PageServer } from './browser/server.ts';
+import { SUBKEY_LABELS } from '../../src/keys/subkeys.ts';
+import { sealRecord, defineSchema, type SealedRecord } from '../../src/index.ts';
+import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore, type KeyEnvironment } from '../../src/server.ts';
+import { launchChromium, type LaunchedChromium } from '../browser/chromium.ts';
+import { scanChromium, scanFiles } from '../browser/residue.ts';
+import { servePage, type PageServer } from '../browser/server.ts';
 
-declare const tkd: import('./delivery.chromium.page.ts').DeliveryPageApi;
+declare const tkd: import('./chromium.page.ts').DeliveryPageApi;
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity', address: 'identity' } });
 let env: KeyEnvironment;
@@ -36,7 +36,7 @@ beforeAll(async () => {
   sealed = sealRecord(ring, schema, { id: 'M000001', fullName: '鈴木 一郎', address: '大阪府大阪市北区1-2-3' }, { recordId: 'M000001' });
   ring.destroy();
   const handler = keyEnvironmentHandler(env, { path: '/key-env/session' });
-  server = await servePage(new URL('./delivery.chromium.page.ts', import.meta.url).pathname, { handler });
+  server = await servePage(new URL('./chromium.page.ts', import.meta.url).pathname, { handler });
 });
 
 afterAll(async () => {
