@@ -1,7 +1,7 @@
-// Packaging gates (issue 7 §4), run against the built dist/ (`npm test` builds first):
+// Packaging gates, run against the built dist/ (`npm test` builds first):
 // publint and @arethetypeswrong/cli must be clean, the browser surface must stay within its
 // gzip budget (test/size.mjs, also `npm run size`), and the typedoc reference must build
-// without a warning (issue 7 §1).
+// without a warning.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// `npm run size` (issue 7 §4): the browser surface a portal page ships — openSession,
+// `npm run size` (the packaging gates): the browser surface a portal page ships — openSession,
 // httpKeyProvider, defineSchema, openRecord, sealRecord, TokumeiError, imported from the built
 // dist/index.js — bundled with esbuild --minify for the browser, then gzipped. Fails (exit 1)
 // above the budget. Names not yet exported by dist/index.js are listed, not faked.

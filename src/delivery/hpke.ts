@@ -143,7 +143,7 @@ export function sealWithSharedSecret(suite: Suite, sharedSecret: Uint8Array, inf
 /**
  * Open with sequence number 0. Throws (noble's error) when the tag does not verify; no
  * plaintext is produced in that case. The returned plaintext is a fresh array the caller owns:
- * give it more than 64 bytes if it holds secrets, so V8 allocates it off-heap (DESIGN §6).
+ * give it more than 64 bytes if it holds secrets, so V8 allocates it off-heap (docs/threat-model.md §7).
  */
 export function openWithSharedSecret(suite: Suite, sharedSecret: Uint8Array, info: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
   const { key, baseNonce } = keySchedule(suite, sharedSecret, info);

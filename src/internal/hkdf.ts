@@ -1,6 +1,6 @@
 // HKDF-SHA256 (RFC 5869) producing exactly 32 bytes into an off-heap buffer the caller owns.
 // noble's `hkdf` returns its output and PRK as fresh small arrays, which V8 keeps on the JS
-// heap where a scavenge may copy them (DESIGN §6); `digestInto` lets every secret intermediate
+// heap where a scavenge may copy them (docs/threat-model.md §7); `digestInto` lets every secret intermediate
 // live in an off-heap buffer that is wiped in `finally`.
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';

@@ -6,7 +6,7 @@
  * Allocates a buffer for secret bytes *off the V8 heap*. V8 keeps typed arrays of ≤ 64 bytes
  * inside the JS heap, and copies them out (leaving the old bytes behind as garbage) the first
  * time anything reads `.buffer`; an explicit `ArrayBuffer` is always off-heap and stays put, so
- * `fill(0)` really wipes it (DESIGN §6).
+ * `fill(0)` really wipes it (docs/threat-model.md §7).
  */
 export function allocSecret(length: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(length));

@@ -1,4 +1,4 @@
-// Per-purpose subkeys of a member key (DESIGN §3): one member key never serves two purposes.
+// Per-purpose subkeys of a member key (docs/format.md §1): one member key never serves two purposes.
 import { allocSecret, utf8 } from '../internal/bytes.ts';
 import { hkdfSha256Into } from '../internal/hkdf.ts';
 

@@ -1,4 +1,4 @@
-// Keyed pseudonyms for the attribute domain (DESIGN §1): attribute records (checkups, vitals,
+// Keyed pseudonyms for the attribute domain (docs/threat-model.md §1): attribute records (checkups, vitals,
 // steps) are filed under a pseudonym that only a holder of the link key can connect to a member.
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -76,7 +76,7 @@ export function pseudonym(linkKey: Uint8Array, subjectId: string, options: Pseud
   const purposeKey = allocSecret(32);
   const out = new Uint8Array(32); // the pseudonym itself: public
   try {
-    // One key per purpose (DESIGN §3): a pseudonym under one purpose says nothing about another.
+    // One key per purpose (docs/format.md §1): a pseudonym under one purpose says nothing about another.
     hkdfSha256Into(purposeKey, linkKey, EMPTY, utf8(PURPOSE_LABEL + purpose));
     hmac.create(sha256, purposeKey).update(utf8(subjectId)).digestInto(out);
     return toBase64url(out);

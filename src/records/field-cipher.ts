@@ -16,7 +16,7 @@ import { MAX_VALUE_BYTES, pad, unpaddedLength } from './padding.ts';
  */
 export function sealField(source: KeySource, ctx: FieldContext, value: string, nonce: Uint8Array): string {
   // G3: 96 random bits per value, far below the 2^32 limit per key because each member has a
-  // key of their own (DESIGN §3).
+  // key of their own (docs/format.md §1).
   return encryptField(sealingKey(source), ctx, value, nonce);
 }
 

@@ -1,67 +1,18 @@
 // The key environment: member keys (created, rotated, retired, wrapped under the master key),
 // sealed key delivery to a browser session, and the session registry (revocation, logoff).
-import { TokumeiError } from '../errors.ts';
-import { astring, fillRandom, allocSecret, fromBase64url, randomBytes, toBase64url, wipe } from '../internal/bytes.ts';
+import { astring } from '../internal/bytes.ts';
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
-import { adoptMemberKey, assertKeyId, MEMBER_KEY_LENGTH, randomKeyId, type MemberKey } from '../keys/member-key.ts';
+import { adoptMemberKey, type MemberKey } from '../keys/member-key.ts';
 import type { SessionStatus } from '../session/key-provider.ts';
-import { deliveryInfo, DELIVERY_PROTOCOL, encodeKeyringPayload, MAX_DELIVERED_KEYS, suiteFor, type PayloadKey } from '../delivery/payload.ts';
-import { sealBase } from './hpke-seal.ts';
-import type { MemberKeyStore, WrappedMemberKey } from './key-store.ts';
-import type { MasterKey } from './master-key.ts';
-import { memorySessionRegistry, type SessionRegistry } from './sessions.ts';
-import { unwrapEntry, wrapEntry } from './wrap.ts';
+import { assertMemberId, deliver, type Authenticated, type DeliveryContext, type DeliveryEvent, type DeliveryRequest, type DeliveryResponse } from './delivery/deliver.ts';
+import type { MasterKey } from './master-keys/master-key.ts';
+import { unwrapEntry } from './master-keys/wrap.ts';
+import { activeVersions, addVersion, keyringEntries, publicFacts, type KeyVersion } from './member-keys/versions.ts';
+import { memorySessionRegistry, type SessionRegistry } from './sessions/registry.ts';
+import type { MemberKeyStore, WrappedMemberKey } from './stores/member-key-store.ts';
 
-/** The public facts about one key version (everything but the wrapped key). */
-export type KeyVersion = Omit<WrappedMemberKey, 'wrapped'>;
-
-/** Who a bearer token belongs to, as the caller's `authenticate` function decides. */
-export interface Authenticated {
-  /** The member signing in. */
-  memberId: string;
-  /** Members whose records this member may read (e.g. dependants): their keys are delivered too. */
-  dependants?: readonly string[];
-  /** The token's own expiry (ms since the epoch); the session never outlives it. */
-  expiresAt?: number;
-}
-
-/** What the browser POSTs, and the token from its `Authorization: Bearer` header. */
-export interface DeliveryRequest {
-  /** The bearer token (without the `Bearer ` prefix); `undefined` when none was sent. */
-  token: string | undefined;
-  /** The parsed JSON body: `{ protocol, kem, publicKey }` (docs/key-delivery.md §2). */
-  body: unknown;
-}
-
-/** The JSON the key environment answers (docs/key-delivery.md §2). */
-export interface DeliveryResponse {
-  /** `"tokumei-key-delivery/1"`. */
-  protocol: typeof DELIVERY_PROTOCOL;
-  /** The KEM the browser asked for. */
-  kem: 'P-256' | 'X25519';
-  /** The new session's id (`s1.` and 22 base64url characters). */
-  sessionId: string;
-  /** The member whose keyring this is. */
-  memberId: string;
-  /** The session's absolute expiry, ms since the epoch. */
-  expiresAt: number;
-  /** base64url of the HPKE `enc` (the ephemeral public key). */
-  enc: string;
-  /** base64url of the sealed keyring payload (ciphertext ‖ tag). */
-  ciphertext: string;
-}
-
-/** What {@link KeyEnvironmentOptions.onDeliver} is told: public facts only, never a key. */
-export interface DeliveryEvent {
-  /** The new session. */
-  sessionId: string;
-  /** The member who signed in. */
-  memberId: string;
-  /** The key ids delivered (own versions first, then dependants'). */
-  keyIds: string[];
-  /** The session's absolute expiry, ms since the epoch. */
-  expiresAt: number;
-}
+export type { Authenticated, DeliveryEvent, DeliveryRequest, DeliveryResponse } from './delivery/deliver.ts';
+export type { KeyVersion } from './member-keys/versions.ts';
 
 /** Options of {@link createKeyEnvironment}. */
 export interface KeyEnvironmentOptions {
@@ -97,28 +48,6 @@ export interface KeyEnvironmentOptions {
 }
 
 const DEFAULT_LIFETIME_MS = 8 * 60 * 60_000;
-const MAX_ID_CHARS = 256;
-
-function authError(cause?: unknown): TokumeiError {
-  return new TokumeiError('ERR_AUTH', 'the bearer token was refused', cause === undefined ? undefined : { cause });
-}
-
-function formatError(message: string): TokumeiError {
-  return new TokumeiError('ERR_FORMAT', message);
-}
-
-function assertMemberId(memberId: unknown): asserts memberId is string {
-  astring('memberId', memberId, true);
-  if (memberId.length > MAX_ID_CHARS) throw new RangeError(`"memberId" expected at most ${MAX_ID_CHARS} characters, got length=${memberId.length}`);
-}
-
-const publicFacts = ({ wrapped: _, ...rest }: WrappedMemberKey): KeyVersion => rest;
-
-function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += bytes[i]!.toString(16).padStart(2, '0');
-  return s;
-}
 
 /**
  * The key environment's toolkit. Create one with {@link createKeyEnvironment}; serve it over
@@ -140,11 +69,8 @@ export class KeyEnvironment {
   readonly #masters: Map<string, MasterKey>;
   readonly #store: MemberKeyStore;
   readonly #sessions: SessionRegistry;
-  readonly #authenticate: KeyEnvironmentOptions['authenticate'];
-  readonly #lifetimeMs: number;
-  readonly #onDeliver: KeyEnvironmentOptions['onDeliver'];
-  readonly #keyLog: KeyEnvironmentOptions['unsafeKeyLog'];
   readonly #now: () => number;
+  readonly #delivery: DeliveryContext;
 
   /** @internal Use {@link createKeyEnvironment}. */
   constructor(options: KeyEnvironmentOptions) {
@@ -152,31 +78,22 @@ export class KeyEnvironment {
     this.#masters = new Map([...(options.previousMasterKeys ?? []), options.masterKey].map((m) => [m.id, m]));
     this.#store = options.store;
     this.#sessions = options.sessions ?? memorySessionRegistry();
-    this.#authenticate = options.authenticate;
-    this.#lifetimeMs = options.sessionLifetimeMs ?? DEFAULT_LIFETIME_MS;
-    this.#onDeliver = options.onDeliver;
-    this.#keyLog = options.unsafeKeyLog;
     this.#now = options.now ?? Date.now;
+    this.#delivery = {
+      store: this.#store,
+      sessions: this.#sessions,
+      authenticate: options.authenticate,
+      lifetimeMs: options.sessionLifetimeMs ?? DEFAULT_LIFETIME_MS,
+      now: this.#now,
+      unwrap: (entry) => this.#unwrap(entry),
+      onDeliver: options.onDeliver,
+      keyLog: options.unsafeKeyLog,
+    };
   }
 
   /** Unwraps an entry under whichever known master key wrapped it. */
   #unwrap(entry: WrappedMemberKey): Promise<Uint8Array> {
     return unwrapEntry(this.#masters.get(entry.masterKeyId) ?? this.#masterKey, entry);
-  }
-
-  async #addVersion(memberId: string, keyId: string | undefined): Promise<KeyVersion> {
-    const id = keyId ?? randomKeyId();
-    assertKeyId(id);
-    const existing = await this.#store.versions(memberId);
-    const version = existing.reduce((max, e) => Math.max(max, e.version), 0) + 1;
-    const key = fillRandom(allocSecret(MEMBER_KEY_LENGTH));
-    try {
-      const entry = await wrapEntry(this.#masterKey, { memberId, keyId: id, version, createdAt: this.#now(), state: 'active' }, key);
-      await this.#store.put(entry);
-      return publicFacts(entry);
-    } finally {
-      wipe(key);
-    }
   }
 
   /**
@@ -195,9 +112,9 @@ export class KeyEnvironment {
    */
   async createMemberKey(memberId: string, options: { keyId?: string } = {}): Promise<KeyVersion> {
     assertMemberId(memberId);
-    const active = (await this.#store.versions(memberId)).filter((e) => e.state === 'active');
+    const active = await activeVersions(this.#store, memberId);
     if (active.length > 0) return publicFacts(active[active.length - 1]!);
-    return this.#addVersion(memberId, options.keyId);
+    return addVersion(this.#store, this.#masterKey, memberId, options.keyId, this.#now());
   }
 
   /**
@@ -216,7 +133,7 @@ export class KeyEnvironment {
    */
   async rotateMemberKey(memberId: string, options: { keyId?: string } = {}): Promise<KeyVersion> {
     assertMemberId(memberId);
-    return this.#addVersion(memberId, options.keyId);
+    return addVersion(this.#store, this.#masterKey, memberId, options.keyId, this.#now());
   }
 
   /**
@@ -233,7 +150,7 @@ export class KeyEnvironment {
    */
   async retireKeyVersion(memberId: string, keyId: string): Promise<void> {
     assertMemberId(memberId);
-    const active = (await this.#store.versions(memberId)).filter((e) => e.state === 'active');
+    const active = await activeVersions(this.#store, memberId);
     const i = active.findIndex((e) => e.keyId === keyId);
     if (i < 0 || i === active.length - 1) throw new RangeError(`"keyId" expected an older active key version of the member, got "${String(keyId)}"`);
     await this.#store.put({ ...active[i]!, state: 'retired' });
@@ -251,32 +168,6 @@ export class KeyEnvironment {
   async keyVersions(memberId: string): Promise<KeyVersion[]> {
     assertMemberId(memberId);
     return (await this.#store.versions(memberId)).map(publicFacts);
-  }
-
-  /** Active entries of the member (own, newest last) and of dependants, for a keyring. */
-  async #entriesFor(memberId: string, dependants: readonly string[]): Promise<{ entries: WrappedMemberKey[]; primary: number }> {
-    const own = (await this.#store.versions(memberId)).filter((e) => e.state === 'active');
-    if (own.length === 0) throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'the member has no key');
-    const entries = [...own];
-    const seen = new Set([memberId]);
-    for (const d of dependants) {
-      if (seen.has(d)) continue;
-      seen.add(d);
-      entries.push(...(await this.#store.versions(d)).filter((e) => e.state === 'active'));
-    }
-    if (entries.length > MAX_DELIVERED_KEYS) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `more than ${MAX_DELIVERED_KEYS} keys to deliver`);
-    return { entries, primary: own.length - 1 };
-  }
-
-  /** Unwraps entries into off-heap buffers, runs `use`, and wipes them all in `finally`. */
-  async #withKeys<T>(entries: readonly WrappedMemberKey[], use: (keys: PayloadKey[]) => T): Promise<T> {
-    const keys: PayloadKey[] = [];
-    try {
-      for (const e of entries) keys.push({ keyId: e.keyId, key: await this.#unwrap(e) });
-      return use(keys);
-    } finally {
-      for (const k of keys) wipe(k.key);
-    }
   }
 
   /**
@@ -297,7 +188,7 @@ export class KeyEnvironment {
    */
   async openKeyring(memberId: string, options: { dependants?: readonly string[] } = {}): Promise<Keyring> {
     assertMemberId(memberId);
-    const { entries, primary } = await this.#entriesFor(memberId, options.dependants ?? []);
+    const { entries, primary } = await keyringEntries(this.#store, memberId, options.dependants ?? []);
     const keys: MemberKey[] = [];
     let ok = false;
     try {
@@ -332,67 +223,8 @@ export class KeyEnvironment {
    * const response = await env.deliverKeys({ token, body: JSON.parse(requestBody) });
    * ```
    */
-  async deliverKeys(request: DeliveryRequest): Promise<DeliveryResponse> {
-    const { token, body } = request;
-    if (typeof token !== 'string' || token.length === 0) throw authError();
-    const who = await this.#authenticate(token); // its own ERR_AUTH, or an internal error, propagates
-    if (who === null || typeof who !== 'object') throw authError();
-    assertMemberId(who.memberId); // a broken `authenticate` is an internal error (HTTP 500), not a refusal
-    if (typeof body !== 'object' || body === null) throw formatError('the delivery request must be a JSON object');
-    const { protocol, kem, publicKey, sessionId: resume } = body as Record<string, unknown>;
-    if (protocol !== DELIVERY_PROTOCOL) throw formatError('unsupported key delivery protocol');
-    const suite = suiteFor(kem);
-    if (suite === undefined) throw formatError('unsupported KEM');
-    const pkR = typeof publicKey === 'string' ? fromBase64url(publicKey) : undefined;
-    if (pkR === undefined) throw formatError('publicKey must be base64url');
-
-    if (resume !== undefined && typeof resume !== 'string') throw formatError('sessionId must be a string');
-
-    const { memberId } = who;
-    const now = this.#now();
-    let sessionId: string;
-    let expiresAt: number;
-    if (resume === undefined) {
-      expiresAt = Math.min(now + this.#lifetimeMs, who.expiresAt ?? Number.MAX_SAFE_INTEGER);
-      if (expiresAt <= now) throw authError();
-      sessionId = `s1.${toBase64url(randomBytes(16))}`;
-    } else {
-      // Resume (a reload or a second tab in IndexedDB mode): the same session's keyring again,
-      // to this request's fresh ephemeral key — only while the session lives, and only for the
-      // member it belongs to. A logged-off, revoked, expired or unknown session is refused.
-      const s = await this.#sessions.get(resume);
-      if (s === undefined || s.revoked !== undefined || s.expiresAt <= now || s.memberId !== memberId) {
-        throw new TokumeiError('ERR_REVOKED', 'the session cannot be resumed');
-      }
-      ({ sessionId, expiresAt } = s);
-    }
-    const { entries, primary } = await this.#entriesFor(memberId, who.dependants ?? []);
-    const info = deliveryInfo(memberId, sessionId, expiresAt);
-
-    const sealed = await this.#withKeys(entries, (keys) => {
-      const payload = encodeKeyringPayload(keys, primary);
-      try {
-        const out = sealBase(suite, pkR, info, new Uint8Array(0), payload);
-        if (this.#keyLog !== undefined) for (const k of keys) this.#keyLog(`MEMBER_KEY ${k.keyId} ${hex(k.key)}`);
-        return out;
-      } catch (err) {
-        if (err instanceof RangeError) throw formatError('publicKey is not a valid public key of the KEM');
-        throw err;
-      } finally {
-        wipe(payload);
-      }
-    });
-    if (resume === undefined) await this.#sessions.add({ sessionId, memberId, createdAt: now, expiresAt });
-    this.#onDeliver?.({ sessionId, memberId, keyIds: entries.map((e) => e.keyId), expiresAt });
-    return {
-      protocol: DELIVERY_PROTOCOL,
-      kem: kem as 'P-256' | 'X25519',
-      sessionId,
-      memberId,
-      expiresAt,
-      enc: toBase64url(sealed.enc),
-      ciphertext: toBase64url(sealed.ciphertext),
-    };
+  deliverKeys(request: DeliveryRequest): Promise<DeliveryResponse> {
+    return deliver(this.#delivery, request);
   }
 
   /**

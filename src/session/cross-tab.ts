@@ -1,5 +1,5 @@
 // Telling the other tabs of this origin that the member logged off (or was revoked), so every
-// tab wipes its keys (DESIGN G5). BroadcastChannel where it exists; otherwise a `storage` event,
+// tab wipes its keys (G5, docs/threat-model.md §4). BroadcastChannel where it exists; otherwise a `storage` event,
 // which every other same-origin tab receives when one writes to localStorage.
 // A message is only the reason — no secret, no session id: logoff in one tab ends every tab.
 

@@ -1,4 +1,4 @@
-// IndexedDB persistence of a session (DESIGN G6) — and why it holds no key at all.
+// IndexedDB persistence of a session (G6, docs/threat-model.md §4) — and why it holds no key at all.
 //
 // Measured in Chromium (docs/sessions.md §5): IndexedDB lives in LevelDB, which keeps deleted
 // records in its log and table files long after `delete()`, and a non-extractable CryptoKey

@@ -1,5 +1,5 @@
 // Launching Debian's Chromium through playwright-core for real-browser tests, and finding every
-// process of one instance so its memory can be scanned (DESIGN §6). Never downloads a browser.
+// process of one instance so its memory can be scanned (docs/threat-model.md §7). Never downloads a browser.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

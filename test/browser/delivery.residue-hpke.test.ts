@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64url, toBase64url } from '../../src/internal/bytes.ts';
 import { deliveryInfo, DELIVERY_PROTOCOL, encodeKeyringPayload, suiteFor } from '../../src/delivery/payload.ts';
 import { kemSharedSecret } from '../../src/delivery/hpke.ts';
-import { sealBase } from '../../src/server/hpke-seal.ts';
+import { sealBase } from '../../src/server/delivery/hpke-seal.ts';
 import { launchChromium, type LaunchedChromium } from './chromium.ts';
 import { scanChromium, scanFiles } from './residue.ts';
 import { servePage, type PageServer } from './server.ts';

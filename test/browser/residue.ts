@@ -1,4 +1,4 @@
-// Residue scans (G4, DESIGN §6): search the memory of live processes and every file of a
+// Residue scans (G4, docs/threat-model.md §5 and §7): search the memory of live processes and every file of a
 // directory tree for needles (key bytes). Runs as root on Linux; unreadable regions and files
 // are skipped, so a scan must always be paired with a positive control that finds the needle.
 import { open, readdir, readFile } from 'node:fs/promises';

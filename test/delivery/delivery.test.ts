@@ -9,9 +9,9 @@ import { fromBase64url, toBase64url } from '../../src/internal/bytes.ts';
 import { defineSchema } from '../../src/records/schema.ts';
 import { openRecord, sealRecord } from '../../src/records/record.ts';
 import { createKeyEnvironment, type DeliveryEvent, type KeyEnvironment } from '../../src/server/key-environment.ts';
-import { keyEnvironmentHandler } from '../../src/server/http.ts';
-import { memoryKeyStore } from '../../src/server/key-store.ts';
-import { localMasterKey } from '../../src/server/master-key.ts';
+import { keyEnvironmentHandler } from '../../src/server/http/handler.ts';
+import { memoryKeyStore } from '../../src/server/stores/member-key-store.ts';
+import { localMasterKey } from '../../src/server/master-keys/local.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity' } });
 const TOKENS: Record<string, { memberId: string; dependants?: string[] }> = {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { AEAD_AES128GCM, AEAD_AES256GCM, KEM_P256, KEM_X25519, type KemId, type Suite } from '../../src/delivery/hpke.ts';
 import { generateRecipientKeyPair, openBase, type RecipientKeyPair } from '../../src/delivery/open.ts';
 import { toBase64url } from '../../src/internal/bytes.ts';
-import { sealBase } from '../../src/server/hpke-seal.ts';
+import { sealBase } from '../../src/server/delivery/hpke-seal.ts';
 
 interface Vector {
   source: string;

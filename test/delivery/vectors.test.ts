@@ -9,7 +9,7 @@ import { openBase } from '../../src/delivery/open.ts';
 import { decodeKeyringPayload, deliveryInfo, encodeKeyringPayload, suiteFor } from '../../src/delivery/payload.ts';
 import { fromBase64url, toBase64url } from '../../src/internal/bytes.ts';
 import { keyMaterial } from '../../src/keys/member-key.ts';
-import { sealBase } from '../../src/server/hpke-seal.ts';
+import { sealBase } from '../../src/server/delivery/hpke-seal.ts';
 
 interface DeliveryVector {
   kem: 'P-256' | 'X25519';

@@ -36,11 +36,11 @@ vi.mock('@noble/ciphers/aes.js', async (importOriginal) => {
 
 const { httpKeyProvider } = await import('../../src/delivery/http-key-provider.ts');
 const { createKeyEnvironment } = await import('../../src/server/key-environment.ts');
-const { memoryKeyStore } = await import('../../src/server/key-store.ts');
-const { localMasterKey } = await import('../../src/server/master-key.ts');
+const { memoryKeyStore } = await import('../../src/server/stores/member-key-store.ts');
+const { localMasterKey } = await import('../../src/server/master-keys/local.ts');
 const { keyMaterial } = await import('../../src/keys/member-key.ts');
 const { fromBase64url, toBase64url } = await import('../../src/internal/bytes.ts');
-const { sealBase } = await import('../../src/server/hpke-seal.ts');
+const { sealBase } = await import('../../src/server/delivery/hpke-seal.ts');
 const { deliveryInfo, suiteFor, PAYLOAD_BLOCK } = await import('../../src/delivery/payload.ts');
 const { TokumeiError } = await import('../../src/errors.ts');
 

@@ -3,9 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyEnvironment } from '../../src/server/key-environment.ts';
-import { keyEnvironmentHandler } from '../../src/server/http.ts';
-import { memoryKeyStore } from '../../src/server/key-store.ts';
-import { localMasterKey } from '../../src/server/master-key.ts';
+import { keyEnvironmentHandler } from '../../src/server/http/handler.ts';
+import { memoryKeyStore } from '../../src/server/stores/member-key-store.ts';
+import { localMasterKey } from '../../src/server/master-keys/local.ts';
 
 let server: Server;
 let origin: string;

@@ -9,10 +9,12 @@ import { TokumeiError } from '../../src/errors.ts';
 import { openRecord, sealRecord, type SealedRecord } from '../../src/records/record.ts';
 import { defineSchema } from '../../src/records/schema.ts';
 import { createKeyEnvironment } from '../../src/server/key-environment.ts';
-import { fileKeyStore, memoryKeyStore, type MemberKeyStore, type WrappedMemberKey } from '../../src/server/key-store.ts';
-import { createMasterKeyFile, localMasterKey, masterKeyFromEnv, masterKeyFromFile, type MasterKey } from '../../src/server/master-key.ts';
-import { reencryptRecords, type RecordCollection } from '../../src/server/reencrypt.ts';
-import { rewrapAll } from '../../src/server/rewrap.ts';
+import { fileKeyStore } from '../../src/server/stores/file-store.ts';
+import { memoryKeyStore, type MemberKeyStore, type WrappedMemberKey } from '../../src/server/stores/member-key-store.ts';
+import { createMasterKeyFile, localMasterKey, masterKeyFromEnv, masterKeyFromFile } from '../../src/server/master-keys/local.ts';
+import type { MasterKey } from '../../src/server/master-keys/master-key.ts';
+import { reencryptRecords, type RecordCollection } from '../../src/server/rotation/reencrypt.ts';
+import { rewrapAll } from '../../src/server/rotation/rewrap.ts';
 import { decodeEnvelope } from '../../src/records/envelope.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tokumei-server-'));

@@ -1,6 +1,6 @@
 // The separation audit: reads each environment's storage and checks that the data environment
 // holds no plaintext identity value and no key, and that the key environment holds no identity
-// ciphertext and no attribute data (DESIGN §1). The plaintexts are regenerated from the seed,
+// ciphertext and no attribute data (docs/threat-model.md §1). The plaintexts are regenerated from the seed,
 // the keys unwrapped from the key environment — the audit is the one program allowed both.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';

@@ -1,10 +1,10 @@
 // Wrapping one member key under a master key, bound to its entry (internal).
-import { decryptionFailed } from '../errors.ts';
-import { allocSecret, fromBase64url, toBase64url, utf8, wipe } from '../internal/bytes.ts';
-import { MEMBER_KEY_LENGTH } from '../keys/member-key.ts';
-import type { WrappedMemberKey } from './key-store.ts';
+import { decryptionFailed } from '../../errors.ts';
+import { allocSecret, fromBase64url, toBase64url, utf8, wipe } from '../../internal/bytes.ts';
+import { MEMBER_KEY_LENGTH } from '../../keys/member-key.ts';
+import type { WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { MasterKey } from './master-key.ts';
-import { TokumeiError } from '../errors.ts';
+import { TokumeiError } from '../../errors.ts';
 
 const WRAP_LABEL = 'tokumei/v1/member-key-wrap';
 

@@ -1,7 +1,7 @@
 // A node:http request handler for the key environment's three endpoints (docs/key-delivery.md §2).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TokumeiError } from '../errors.ts';
-import type { KeyEnvironment } from './key-environment.ts';
+import { TokumeiError } from '../../errors.ts';
+import type { KeyEnvironment } from '../key-environment.ts';
 
 /** Options of {@link keyEnvironmentHandler}. */
 export interface KeyEnvironmentHandlerOptions {

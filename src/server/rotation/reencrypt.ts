@@ -1,10 +1,10 @@
 // Moving sealed records to a member's newest key version (G9: interruptible, resumable, every
 // record readable throughout).
-import { ainteger } from '../internal/bytes.ts';
-import { sealingKey, type KeySource } from '../keys/keyring.ts';
-import { decodeEnvelope } from '../records/envelope.ts';
-import { openRecord, sealRecord, type SealedRecord } from '../records/record.ts';
-import type { Schema } from '../records/schema.ts';
+import { ainteger } from '../../internal/bytes.ts';
+import { sealingKey, type KeySource } from '../../keys/keyring.ts';
+import { decodeEnvelope } from '../../records/envelope.ts';
+import { openRecord, sealRecord, type SealedRecord } from '../../records/record.ts';
+import type { Schema } from '../../records/schema.ts';
 
 /** One sealed record and its id. */
 export interface StoredRecord {

@@ -1,9 +1,9 @@
 // Re-wrapping every member key under a new master key (G9: no data is touched).
-import { TokumeiError } from '../errors.ts';
-import { ainteger, equalBytes, wipe } from '../internal/bytes.ts';
-import type { MemberKeyStore, WrappedMemberKey } from './key-store.ts';
-import type { MasterKey } from './master-key.ts';
-import { unwrapEntry, wrapEntry } from './wrap.ts';
+import { TokumeiError } from '../../errors.ts';
+import { ainteger, equalBytes, wipe } from '../../internal/bytes.ts';
+import type { MemberKeyStore, WrappedMemberKey } from '../stores/member-key-store.ts';
+import type { MasterKey } from '../master-keys/master-key.ts';
+import { unwrapEntry, wrapEntry } from '../master-keys/wrap.ts';
 
 /** Options of {@link rewrapAll}. */
 export interface RewrapOptions {

@@ -1,8 +1,8 @@
 // The sender side of HPKE base mode in the key environment: Encap with node:crypto (fast and
 // synchronous) and a single-shot Seal (RFC 9180 §4.1, §5.2). Node only.
 import { createECDH, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { wipe } from '../internal/bytes.ts';
-import { isAllZero, kemSharedSecret, KEM_P256, publicKeyLength, sealWithSharedSecret, type KemId, type Suite } from '../delivery/hpke.ts';
+import { wipe } from '../../internal/bytes.ts';
+import { isAllZero, kemSharedSecret, KEM_P256, publicKeyLength, sealWithSharedSecret, type KemId, type Suite } from '../../delivery/hpke.ts';
 
 // DER prefix of an X25519 PrivateKeyInfo (RFC 8410 §7), for the RFC's fixed test keys only.
 const X25519_PKCS8 = /* @__PURE__ */ Buffer.from('302e020100300506032b656e04220420', 'hex');

@@ -1,29 +1,10 @@
-// The master key that wraps every member key at rest in the key environment. An interface, so
-// that an HSM or a cloud KMS can stand behind it, and a local AES-256-GCM implementation for
-// development, tests and the demo. Node only.
+// The local master key: AES-256-GCM under a key held in a node:crypto `KeyObject`, from raw
+// bytes, an environment variable or a key file — for development, tests and the demo. Node only.
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes as nodeRandomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { decryptionFailed } from '../errors.ts';
-import { abytes, allocSecret, astring, toBase64url, wipe } from '../internal/bytes.ts';
-
-/**
- * Wraps and unwraps member keys. Implement it over an HSM or a KMS (`Encrypt`/`Decrypt` with
- * the `context` as encryption context / AAD); {@link localMasterKey} is the local one.
- *
- * A wrapped value is opaque to the rest of the toolkit; `context` binds it to one member key
- * (member id, key id, version), so a wrapped key moved to another entry does not unwrap.
- */
-export interface MasterKey {
-  /** A public identifier of this master key, stored next to every key it wraps. */
-  readonly id: string;
-  /** Wraps (encrypts and authenticates) `plaintext`, bound to `context`. */
-  wrap(plaintext: Uint8Array, context: Uint8Array): Promise<Uint8Array>;
-  /**
-   * Unwraps a value from {@link MasterKey.wrap}. Returns a buffer the caller owns and wipes.
-   * Must throw `TokumeiError` `ERR_DECRYPTION_FAILED` when the value or context does not match.
-   */
-  unwrap(wrapped: Uint8Array, context: Uint8Array): Promise<Uint8Array>;
-}
+import { decryptionFailed } from '../../errors.ts';
+import { abytes, allocSecret, astring, toBase64url, wipe } from '../../internal/bytes.ts';
+import type { MasterKey } from './master-key.ts';
 
 const WRAP_VERSION = 1;
 const IV_LENGTH = 12;
@@ -164,7 +145,7 @@ export function masterKeyFromFile(path: string, options: { id?: string } = {}): 
   const raw = readFileSync(path);
   let bytes: Uint8Array | undefined;
   try {
-    // A raw key goes straight into an off-heap buffer: never a small fresh heap array (DESIGN §6).
+    // A raw key goes straight into an off-heap buffer: never a small fresh heap array (docs/threat-model.md §7).
     if (raw.length === 32) (bytes = allocSecret(32)).set(raw);
     else bytes = parseHexKey(path, raw.toString('latin1'));
     return localMasterKey(bytes, options);

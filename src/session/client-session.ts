@@ -1,0 +1,257 @@
+// The open session: holds the keyring, runs every wipe trigger, and wipes once (#wipe).
+import { TokumeiError } from '../errors.ts';
+import type { Keyring } from '../keys/keyring.ts';
+import { openRecord, sealRecord, type PlainRecord, type RecordOptions, type SealedRecord } from '../records/record.ts';
+import type { Schema } from '../records/schema.ts';
+import { listenCrossTab, postCrossTab, type CrossTabListener } from './cross-tab.ts';
+import type { DeviceStore } from './device-store.ts';
+import { MAX_TIMER_MS, typeName, type CheckedOptions } from './options.ts';
+import type { Session, SessionEventMap, SessionPersistence, SessionState, WipedEvent, WipeReason } from './types.ts';
+
+// Rewrite the stored idle expiry at most this often while the member is active.
+const MAX_TOUCH_INTERVAL_MS = 60_000;
+
+function closedError(): TokumeiError {
+  return new TokumeiError('ERR_SESSION_CLOSED', 'the session has been wiped: sign in again');
+}
+
+function unrefTimer(t: ReturnType<typeof setTimeout>): void {
+  // Node: an open session must not keep the process alive on its own.
+  (t as { unref?: () => void }).unref?.();
+}
+
+type Listener = (event: WipedEvent) => void;
+
+/** The {@link Session} `openSession` returns (internal). */
+export class ClientSession implements Session {
+  readonly sessionId: string;
+  readonly expiresAt: number;
+  readonly persistence: SessionPersistence;
+  readonly resumed: boolean;
+  #opts: CheckedOptions;
+  #keyring: Keyring;
+  #store: DeviceStore | undefined;
+  #state: SessionState = 'open';
+  #reason: WipeReason | undefined;
+  #listeners = new Set<Listener>();
+  #lastActivity: number;
+  #lastTouch = 0;
+  #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  #revocationTimer: ReturnType<typeof setInterval> | undefined;
+  #checking = false;
+  #abort = new AbortController();
+  #crossTab: CrossTabListener | undefined;
+  #domListeners: (() => void)[] = [];
+  #storageDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    opts: CheckedOptions,
+    keyring: Keyring,
+    sessionId: string,
+    expiresAt: number,
+    store: DeviceStore | undefined,
+    persistence: SessionPersistence,
+    resumed: boolean,
+  ) {
+    this.#opts = opts;
+    this.#keyring = keyring;
+    this.sessionId = sessionId;
+    this.expiresAt = expiresAt;
+    this.#store = store;
+    this.persistence = persistence;
+    this.resumed = resumed;
+    this.#lastActivity = Date.now();
+    this.#start();
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get wipeReason(): WipeReason | undefined {
+    return this.#reason;
+  }
+
+  async openRecord(schema: Schema, sealed: SealedRecord, options: RecordOptions): Promise<PlainRecord> {
+    const ring = await this.#live();
+    this.#activity();
+    return openRecord(ring, schema, sealed, options);
+  }
+
+  async sealRecord(schema: Schema, record: PlainRecord, options: RecordOptions): Promise<SealedRecord> {
+    const ring = await this.#live();
+    this.#activity();
+    return sealRecord(ring, schema, record, options);
+  }
+
+  async logoff(): Promise<void> {
+    if (this.#state === 'open') return this.#wipe('logoff');
+    // Already wiped (idle, pagehide, …): still end the session everywhere else.
+    await this.#store?.removeSession(this.sessionId);
+    postCrossTab('logoff');
+    this.#notifyLogoff();
+  }
+
+  on<E extends keyof SessionEventMap>(event: E, listener: (event: SessionEventMap[E]) => void): () => void {
+    if (event !== 'wiped') throw new RangeError(`"event" expected 'wiped', got '${String(event)}'`);
+    if (typeof listener !== 'function') throw new TypeError(`"listener" expected function, got ${typeName(listener)}`);
+    if (this.#state === 'closed') return () => undefined; // `wiped` has fired already; see `state`
+    const l = listener as Listener;
+    this.#listeners.add(l);
+    return () => {
+      this.#listeners.delete(l);
+    };
+  }
+
+  /** Starts every timer and listener of the session; #wipe removes them all. */
+  #start(): void {
+    this.#schedule();
+    const o = this.#opts;
+    if (o.crossTab) {
+      this.#crossTab = listenCrossTab((reason) => void this.#wipe(reason === 'logoff' ? 'remote-logoff' : 'revoked'));
+    }
+    if (typeof addEventListener === 'function') {
+      if (o.wipeOnPagehide) this.#listen('pagehide', () => void this.#wipe('pagehide'));
+      for (const type of o.activityEvents) this.#listen(type, () => this.#activity());
+    }
+    const { checkSession } = o.keyProvider;
+    if (o.revocationCheckMs !== undefined && typeof checkSession === 'function') {
+      this.#revocationTimer = setInterval(() => void this.#checkRevoked(), o.revocationCheckMs);
+      unrefTimer(this.#revocationTimer);
+    }
+  }
+
+  #listen(type: string, handler: () => void): void {
+    const listener: EventListener = () => handler();
+    // Keep the remover found now: #wipe must undo exactly what was done here.
+    const remove = globalThis.removeEventListener;
+    addEventListener(type, listener, { capture: true, passive: true });
+    this.#domListeners.push(() => remove.call(globalThis, type, listener, { capture: true }));
+  }
+
+  async #checkRevoked(): Promise<void> {
+    if (this.#checking || this.#state === 'closed') return;
+    this.#checking = true;
+    try {
+      const status = await this.#opts.keyProvider.checkSession!(this.sessionId, { signal: this.#abort.signal });
+      if (status === 'revoked') await this.#wipe('revoked');
+    } catch {
+      // The key environment could not be reached: try again at the next check. Idle and
+      // absolute expiry still bound the session.
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  #idleDeadline(): number {
+    return this.#lastActivity + this.#opts.idleTimeoutMs;
+  }
+
+  /** Arms one timer for the nearer of the idle and absolute deadlines. */
+  #schedule(): void {
+    clearTimeout(this.#deadlineTimer);
+    const next = Math.min(this.expiresAt, this.#idleDeadline());
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now()));
+    this.#deadlineTimer = setTimeout(() => void this.#onDeadline(), delay);
+    unrefTimer(this.#deadlineTimer);
+  }
+
+  async #onDeadline(): Promise<void> {
+    if (this.#state === 'closed') return;
+    const reason = await this.#expiry();
+    if (reason !== undefined) await this.#wipe(reason);
+    else if (this.state === 'open') this.#schedule(); // not wiped during the await
+  }
+
+  /**
+   * Whether a deadline has passed. In IndexedDB mode another tab may have kept the session
+   * active: its stored idle expiry counts too. (That field is read without authentication;
+   * only same-origin script can write it, and such script could use the keys directly.)
+   */
+  async #expiry(): Promise<WipeReason | undefined> {
+    const now = Date.now();
+    if (now >= this.expiresAt) return 'expired';
+    if (now < this.#idleDeadline()) return undefined;
+    const shared = await this.#store?.idleExpiry(this.sessionId);
+    if (shared !== undefined && shared > Date.now()) {
+      this.#lastActivity = Math.max(this.#lastActivity, shared - this.#opts.idleTimeoutMs);
+      return undefined;
+    }
+    return 'idle';
+  }
+
+  /** The keyring, after checking the deadlines (timers may run late in background tabs). */
+  async #live(): Promise<Keyring> {
+    if (this.#state === 'closed') throw closedError();
+    const reason = await this.#expiry();
+    if (reason !== undefined) await this.#wipe(reason);
+    // `state`, not `#state`: a wipe may have happened during the await above.
+    if (this.state === 'closed') throw closedError();
+    return this.#keyring;
+  }
+
+  #activity(): void {
+    if (this.#state === 'closed') return;
+    const now = Date.now();
+    this.#lastActivity = now;
+    const store = this.#store;
+    if (store === undefined || now - this.#lastTouch < Math.min(MAX_TOUCH_INTERVAL_MS, this.#opts.idleTimeoutMs / 4)) return;
+    this.#lastTouch = now;
+    void store.touch({ sessionId: this.sessionId, expiresAt: this.expiresAt, idleExpiresAt: Math.min(this.expiresAt, now + this.#opts.idleTimeoutMs) });
+  }
+
+  #notifyLogoff(): void {
+    const notify = this.#opts.keyProvider.notifyLogoff;
+    if (typeof notify !== 'function') return;
+    // Best effort and never awaited: the wipe does not wait for the network.
+    Promise.resolve()
+      .then(() => notify.call(this.#opts.keyProvider, this.sessionId))
+      .catch(() => undefined);
+  }
+
+  /**
+   * The one wipe every trigger ends in: destroy the keyring (zeroing every key and subkey),
+   * wipe the IndexedDB wrapping key, remove every timer and listener, fire `wiped` once; then
+   * remove or keep the stored entry according to the reason, and tell other tabs.
+   */
+  #wipe(reason: WipeReason): Promise<void> {
+    if (this.#state === 'closed') return this.#storageDone;
+    this.#state = 'closed';
+    this.#reason = reason;
+    this.#keyring.destroy();
+    clearTimeout(this.#deadlineTimer);
+    clearInterval(this.#revocationTimer);
+    this.#abort.abort();
+    this.#crossTab?.close();
+    this.#crossTab = undefined;
+    for (const remove of this.#domListeners) remove();
+    this.#domListeners = [];
+
+    this.#storageDone = this.#afterWipe(reason);
+    if (reason === 'logoff') this.#notifyLogoff();
+
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const l of listeners) {
+      try {
+        l({ reason });
+      } catch (err) {
+        // Like EventTarget: one listener's error neither stops the others nor the wipe.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+    return this.#storageDone;
+  }
+
+  async #afterWipe(reason: WipeReason): Promise<void> {
+    const store = this.#store;
+    // pagehide keeps the entry: a reload (or a page restored from the back/forward cache) resumes
+    // from it. An idle tab removes it only if no other tab kept the session active.
+    if (store !== undefined && reason !== 'pagehide') {
+      await store.removeSession(this.sessionId, reason === 'idle' ? Date.now() : undefined);
+    }
+    if (reason === 'logoff' || reason === 'revoked') postCrossTab(reason);
+  }
+}

@@ -1,0 +1,88 @@
+// The options of `openSession`, and their boundary check.
+import { ainteger, astring } from '../internal/bytes.ts';
+import type { KeyProvider } from './key-provider.ts';
+import type { SessionPersistence } from './types.ts';
+
+/** Options of {@link openSession}. */
+export interface SessionOptions {
+  /** Where the keyring comes from at sign-in (`httpKeyProvider`, or `memoryKeyProvider` in tests). */
+  keyProvider: KeyProvider;
+  /**
+   * `'memory'` (default): the keyring lives in this tab only; a reload signs in again.
+   * `'indexeddb'`: the session (its id and expiries — never a key) is stored, so a reload or a
+   * second tab resumes it without a new sign-in: the key provider re-delivers that session's
+   * keyring, which the key environment refuses once the session ended (docs/sessions.md).
+   */
+  persistence?: SessionPersistence;
+  /** With `'indexeddb'`: use `'memory'` instead when IndexedDB fails, rather than rejecting. */
+  fallback?: 'memory';
+  /** Wipe after this long without activity (default 15 minutes). */
+  idleTimeoutMs?: number;
+  /** Wipe this long after sign-in at the latest (default 8 hours; the key environment may set less). */
+  maxLifetimeMs?: number;
+  /** Wipe when another tab of the origin logs off (default `true`). */
+  crossTab?: boolean;
+  /** Wipe on `pagehide`: tab close, navigation, entering the back/forward cache (default `true`). */
+  wipeOnPagehide?: boolean;
+  /** User-input events (on `window`) that count as activity, e.g. `['pointerdown', 'keydown']`. Default none. */
+  activityEvents?: readonly string[];
+  /** Ask the key provider every this many ms whether the session was revoked. Default: never. */
+  revocationCheckMs?: number;
+  /** Aborts the key fetch at sign-in. */
+  signal?: AbortSignal;
+}
+
+const DEFAULT_IDLE_MS = 15 * 60_000;
+const DEFAULT_LIFETIME_MS = 8 * 60 * 60_000;
+const MAX_MS = Number.MAX_SAFE_INTEGER;
+/** setTimeout's limit; longer waits are re-armed. */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+/** Options after the boundary check, with defaults applied (internal). */
+export interface CheckedOptions {
+  keyProvider: KeyProvider;
+  persistence: SessionPersistence;
+  fallback: boolean;
+  idleTimeoutMs: number;
+  maxLifetimeMs: number;
+  crossTab: boolean;
+  wipeOnPagehide: boolean;
+  activityEvents: readonly string[];
+  revocationCheckMs: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** `null` or the `typeof` of a value, for error messages. */
+export function typeName(value: unknown): string {
+  return value === null ? 'null' : typeof value;
+}
+
+/** The boundary check of {@link SessionOptions}: TypeError / RangeError naming the option. */
+export function checkOptions(o: SessionOptions): CheckedOptions {
+  if (typeof o !== 'object' || o === null) throw new TypeError(`"options" expected object, got ${typeName(o)}`);
+  const { keyProvider, persistence = 'memory', fallback, idleTimeoutMs = DEFAULT_IDLE_MS, maxLifetimeMs = DEFAULT_LIFETIME_MS } = o;
+  const { revocationCheckMs, activityEvents = [], crossTab = true, wipeOnPagehide = true } = o;
+  if (typeof keyProvider?.fetchKeys !== 'function') throw new TypeError(`"keyProvider" expected KeyProvider, got ${typeName(keyProvider)}`);
+  if (persistence !== 'memory' && persistence !== 'indexeddb') throw new RangeError(`"persistence" expected 'memory' or 'indexeddb', got '${String(persistence)}'`);
+  if (fallback !== undefined && fallback !== 'memory') throw new RangeError(`"fallback" expected 'memory', got '${String(fallback)}'`);
+  ainteger('idleTimeoutMs', idleTimeoutMs, 1, MAX_MS);
+  ainteger('maxLifetimeMs', maxLifetimeMs, 1, MAX_MS);
+  if (revocationCheckMs !== undefined) ainteger('revocationCheckMs', revocationCheckMs, 1, MAX_TIMER_MS);
+  if (!Array.isArray(activityEvents)) throw new TypeError(`"activityEvents" expected string[], got ${typeName(activityEvents)}`);
+  for (const e of activityEvents) astring('activityEvents[]', e, true);
+  for (const [name, v] of [['crossTab', crossTab], ['wipeOnPagehide', wipeOnPagehide]] as const) {
+    if (typeof v !== 'boolean') throw new TypeError(`"${name}" expected boolean, got ${typeName(v)}`);
+  }
+  return {
+    keyProvider,
+    persistence,
+    fallback: fallback === 'memory',
+    idleTimeoutMs,
+    maxLifetimeMs,
+    crossTab,
+    wipeOnPagehide,
+    activityEvents: [...activityEvents],
+    revocationCheckMs,
+    signal: o.signal,
+  };
+}

@@ -1,0 +1,74 @@
+// The public types of a client session: its state, wipe reasons, events and interface.
+import type { PlainRecord, RecordOptions, SealedRecord } from '../records/record.ts';
+import type { Schema } from '../records/schema.ts';
+
+/** Why a session was wiped. */
+export type WipeReason = 'logoff' | 'idle' | 'expired' | 'pagehide' | 'remote-logoff' | 'revoked';
+
+/** `open` while the keyring is held; `closed` once it has been wiped (for good). */
+export type SessionState = 'open' | 'closed';
+
+/** Where a session keeps its keyring between page loads. */
+export type SessionPersistence = 'memory' | 'indexeddb';
+
+/** The payload of the `wiped` event. */
+export interface WipedEvent {
+  /** Which trigger wiped the session. */
+  reason: WipeReason;
+}
+
+/** Events a session emits. */
+export interface SessionEventMap {
+  /** The keyring was wiped; fired once. */
+  wiped: WipedEvent;
+}
+
+/**
+ * A signed-in member's session. Holds their keyring (own key, dependants' keys, older versions)
+ * until a wipe: `logoff()`, `pagehide`, idle timeout, absolute lifetime, logoff in another tab,
+ * or revocation. After a wipe every call rejects with `TokumeiError` `ERR_SESSION_CLOSED`.
+ * Open one with {@link openSession}; see docs/sessions.md.
+ *
+ * @example
+ * ```ts
+ * import { openSession, type Session } from 'tokumei';
+ * const session: Session = await openSession({ keyProvider });
+ * const off = session.on('wiped', ({ reason }) => showSignedOut(reason));
+ * const me = await session.openRecord(memberSchema, sealed, { recordId: 'M000001' });
+ * if (session.state === 'open') await session.logoff();
+ * off();
+ * ```
+ */
+export interface Session {
+  /** `'open'` or `'closed'`. */
+  readonly state: SessionState;
+  /** Why the session was wiped, once it has been. */
+  readonly wipeReason: WipeReason | undefined;
+  /** The key environment's id of this session (public). */
+  readonly sessionId: string;
+  /** Absolute expiry, ms since the epoch. */
+  readonly expiresAt: number;
+  /** Where the keyring is kept: `'memory'` also when `'indexeddb'` fell back. */
+  readonly persistence: SessionPersistence;
+  /** Whether this session resumed a session stored in IndexedDB (same session id) rather than starting a new one. */
+  readonly resumed: boolean;
+  /**
+   * Opens a sealed record with the session's keyring (each value's key id picks the key).
+   * Counts as activity.
+   * @throws TokumeiError `ERR_SESSION_CLOSED`, and everything `openRecord` throws
+   */
+  openRecord(schema: Schema, sealed: SealedRecord, options: RecordOptions): Promise<PlainRecord>;
+  /**
+   * Seals a record (a member's own edit) with the keyring's primary key. Counts as activity.
+   * @throws TokumeiError `ERR_SESSION_CLOSED`, and everything `sealRecord` throws
+   */
+  sealRecord(schema: Schema, record: PlainRecord, options: RecordOptions): Promise<SealedRecord>;
+  /**
+   * Wipes the keyring, removes the stored entry, tells the other tabs and (best effort, not
+   * awaited) the key environment. Also does the storage and cross-tab part when the session
+   * was already wiped (a member pressing "log off" after an idle wipe), and then resolves.
+   */
+  logoff(): Promise<void>;
+  /** Listens for `wiped` (fired once). @returns a function that removes the listener */
+  on<E extends keyof SessionEventMap>(event: E, listener: (event: SessionEventMap[E]) => void): () => void;
+}
