@@ -204,9 +204,10 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
       }
     }
     secrets.push({ label: 'link key', bytes: await storage.linkKey() });
-    // The local master key file holds 64 hex digits (createMasterKeyFile).
-    const masterText = readFileSync(join(dataDir, KEY_ENV_DIR, 'master.key'), 'latin1').trim();
-    secrets.push({ label: 'master key', bytes: new Uint8Array(Buffer.from(masterText, 'hex')) });
+    // The local master key file's "key: <64 hex digits>" line (createMasterKeyFile); the audit
+    // is a test tool, so it may read the key as text.
+    const masterHex = /^key: ([0-9a-f]{64})$/m.exec(readFileSync(join(dataDir, KEY_ENV_DIR, 'master.key'), 'latin1'))?.[1] ?? '';
+    secrets.push({ label: 'master key', bytes: new Uint8Array(Buffer.from(masterHex, 'hex')) });
     const needles: { bytes: Uint8Array; label: string }[] = [];
     for (const s of secrets) {
       const b = Buffer.from(s.bytes);

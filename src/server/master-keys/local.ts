@@ -1,9 +1,10 @@
 // The local master key: AES-256-GCM under a key held in a node:crypto `KeyObject`, from raw
-// bytes, an environment variable or a key file — for development, tests and the demo. Node only.
+// bytes or an environment variable (key files: key-file.ts) — for development, tests and the
+// demo. Node only.
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes as nodeRandomBytes, type KeyObject } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { decryptionFailed } from '../../errors.ts';
 import { abytes, allocSecret, astring, toBase64url, wipe } from '../../internal/bytes.ts';
+import { hexToSecret } from './hex.ts';
 import type { MasterKey } from './master-key.ts';
 
 const WRAP_VERSION = 1;
@@ -92,18 +93,13 @@ export function localMasterKey(key: Uint8Array, options: { id?: string } = {}): 
   return new LocalMasterKey(keyObject, id);
 }
 
-/** Parses 64 hex digits (surrounding whitespace allowed) into a fresh buffer, never echoing it. */
-function parseHexKey(name: string, text: string): Uint8Array {
-  const t = text.trim();
-  if (!/^[0-9a-fA-F]{64}$/.test(t)) throw new RangeError(`"${name}" expected 64 hex digits, got length=${t.length}`);
-  const out = allocSecret(32);
-  for (let i = 0; i < 32; i++) out[i] = parseInt(t.substr(i * 2, 2), 16);
-  return out;
-}
-
 /**
- * The local master key from an environment variable holding 64 hex digits. The value is never
- * logged or echoed in an error.
+ * The local master key from an environment variable holding 64 hex digits (surrounding
+ * whitespace allowed). The digits are decoded one character code at a time into an off-heap
+ * buffer, and the value is never logged or echoed in an error. An environment variable is a
+ * string by nature: its value stays in `process.env` and in the process's initial environment
+ * (`/proc/PID/environ`) for the life of the process, where no one can wipe it. Prefer
+ * {@link masterKeyFromFile}, or a master key in an HSM (`pkcs11MasterKey`).
  *
  * @param name - the variable's name; `TOKUMEI_MASTER_KEY` by default
  * @param options - `id`, as in {@link localMasterKey}
@@ -118,62 +114,15 @@ function parseHexKey(name: string, text: string): Uint8Array {
 export function masterKeyFromEnv(name = 'TOKUMEI_MASTER_KEY', options: { id?: string } = {}): MasterKey {
   const value = process.env[name];
   if (value === undefined) throw new TypeError(`"${name}" expected an environment variable with 64 hex digits, got undefined`);
-  const bytes = parseHexKey(name, value);
+  let start = 0;
+  let end = value.length;
+  while (start < end && value.charCodeAt(start) <= 0x20) start++;
+  while (end > start && value.charCodeAt(end - 1) <= 0x20) end--;
+  const bytes = end - start === 64 ? hexToSecret((i) => value.charCodeAt(i), start, 32) : undefined;
+  if (bytes === undefined) throw new RangeError(`"${name}" expected 64 hex digits, got length=${end - start}`);
   try {
     return localMasterKey(bytes, options);
   } finally {
     wipe(bytes);
-  }
-}
-
-/**
- * The local master key from a file holding 64 hex digits (as {@link createMasterKeyFile}
- * writes) or exactly 32 raw bytes.
- *
- * @param path - the file
- * @param options - `id`, as in {@link localMasterKey}
- * @returns the master key
- * @throws RangeError when the file holds neither form; the `fs` error when it cannot be read
- * @example
- * ```ts
- * import { masterKeyFromFile } from 'tokumei/server';
- * const master = masterKeyFromFile('/run/secrets/tokumei-master-key');
- * ```
- */
-export function masterKeyFromFile(path: string, options: { id?: string } = {}): MasterKey {
-  astring('path', path, true);
-  const raw = readFileSync(path);
-  let bytes: Uint8Array | undefined;
-  try {
-    // A raw key goes straight into an off-heap buffer: never a small fresh heap array (docs/threat-model.md §7).
-    if (raw.length === 32) (bytes = allocSecret(32)).set(raw);
-    else bytes = parseHexKey(path, raw.toString('latin1'));
-    return localMasterKey(bytes, options);
-  } finally {
-    wipe(raw, bytes);
-  }
-}
-
-/**
- * Writes a fresh random master key (64 hex digits and a newline) to a new file with mode 0600.
- * Refuses to overwrite an existing file.
- *
- * @param path - the file to create
- * @throws the `fs` error (`EEXIST` when the file exists)
- * @example
- * ```ts
- * import { createMasterKeyFile, masterKeyFromFile } from 'tokumei/server';
- * createMasterKeyFile('./data/master.key');
- * const master = masterKeyFromFile('./data/master.key');
- * ```
- */
-export function createMasterKeyFile(path: string): void {
-  astring('path', path, true);
-  const key = nodeRandomBytes(32);
-  const text = Buffer.from(`${key.toString('hex')}\n`, 'latin1');
-  try {
-    writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
-  } finally {
-    wipe(key, text);
   }
 }
