@@ -1,4 +1,13 @@
-// Entry `tokumei` (browser and Node). Re-exports only; no logic, nothing runs at import.
+/**
+ * The portal page's side of tokumei (browsers and Node): sign in and hold a member's keyring in a
+ * session (`openSession`, `httpKeyProvider`), open and seal identity records (`defineSchema`,
+ * `openRecord`, `sealRecord`), make search tokens, and the typed errors (`TokumeiError`).
+ *
+ * Re-exports only; no logic, nothing runs at import.
+ *
+ * @packageDocumentation
+ * @module tokumei
+ */
 export { TokumeiError, type TokumeiErrorCode } from './errors.ts';
 export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type FieldSpec, type SearchMode } from './records/schema.ts';
 export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type RecordOptions } from './records/record.ts';

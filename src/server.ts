@@ -1,5 +1,14 @@
-// Entry `tokumei/server` (Node): the producer's and key environment's toolkit.
-// Re-exports only; no logic, nothing runs at import.
+/**
+ * The key environment's toolkit (Node): member keys wrapped under a master key, sealed key
+ * delivery to a browser session over HTTP, session revocation, re-wrapping and re-encryption;
+ * and what producers and the data environment need: sealing records in a trusted back office,
+ * keyed pseudonyms, matching search tokens.
+ *
+ * Re-exports only; no logic, nothing runs at import.
+ *
+ * @packageDocumentation
+ * @module tokumei/server
+ */
 export { TokumeiError, type TokumeiErrorCode } from './errors.ts';
 export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type FieldSpec, type SearchMode } from './records/schema.ts';
 export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type RecordOptions } from './records/record.ts';
