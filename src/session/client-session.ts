@@ -3,7 +3,7 @@ import { TokumeiError } from '../errors.ts';
 import type { Keyring } from '../keys/keyring.ts';
 import { openRecord, sealRecord, type PlainRecord, type RecordOptions, type SealedRecord } from '../records/record.ts';
 import type { Schema } from '../records/schema.ts';
-import { listenCrossTab, postCrossTab, type CrossTabListener } from './cross-tab.ts';
+import { listenCrossTab, postCrossTab, type CrossTabListener, type CrossTabMessage, type CrossTabReason } from './cross-tab.ts';
 import type { DeviceStore } from './device-store.ts';
 import { MAX_TIMER_MS, typeName, type CheckedOptions } from './options.ts';
 import type { Session, SessionEventMap, SessionPersistence, SessionState, WipedEvent, WipeReason } from './types.ts';
@@ -28,6 +28,10 @@ export class ClientSession implements Session {
   readonly expiresAt: number;
   readonly persistence: SessionPersistence;
   readonly resumed: boolean;
+  readonly closed: Promise<WipeReason>;
+  #closed!: (reason: WipeReason) => void;
+  /** The primary key's id (public): a logoff names it so the member's other tabs wipe too. */
+  #keyId: string;
   #opts: CheckedOptions;
   #keyring: Keyring;
   #store: DeviceStore | undefined;
@@ -60,6 +64,8 @@ export class ClientSession implements Session {
     this.#store = store;
     this.persistence = persistence;
     this.resumed = resumed;
+    this.closed = new Promise((resolve) => (this.#closed = resolve));
+    this.#keyId = keyring.primary.keyId;
     this.#lastActivity = Date.now();
     this.#start();
   }
@@ -88,18 +94,22 @@ export class ClientSession implements Session {
     if (this.#state === 'open') return this.#wipe('logoff');
     // Already wiped (idle, pagehide, …): still end the session everywhere else.
     await this.#store?.removeSession(this.sessionId);
-    postCrossTab('logoff');
+    this.#post('logoff');
     this.#notifyLogoff();
   }
 
   on<E extends keyof SessionEventMap>(event: E, listener: (event: SessionEventMap[E]) => void): () => void {
     if (event !== 'wiped') throw new RangeError(`"event" expected 'wiped', got '${String(event)}'`);
     if (typeof listener !== 'function') throw new TypeError(`"listener" expected function, got ${typeName(listener)}`);
-    if (this.#state === 'closed') return () => undefined; // `wiped` has fired already; see `state`
-    const l = listener as Listener;
-    this.#listeners.add(l);
+    let l: Listener | undefined = listener as Listener;
+    if (this.#state === 'closed') {
+      // `wiped` has fired already: tell this late listener too, once.
+      const reason = this.#reason!;
+      queueMicrotask(() => l?.({ reason }));
+    } else this.#listeners.add(l);
     return () => {
-      this.#listeners.delete(l);
+      if (l !== undefined) this.#listeners.delete(l);
+      l = undefined;
     };
   }
 
@@ -108,7 +118,7 @@ export class ClientSession implements Session {
     this.#schedule();
     const o = this.#opts;
     if (o.crossTab) {
-      this.#crossTab = listenCrossTab((reason) => void this.#wipe(reason === 'logoff' ? 'remote-logoff' : 'revoked'));
+      this.#crossTab = listenCrossTab(o.namespace, (m) => this.#onCrossTab(m));
     }
     if (typeof addEventListener === 'function') {
       if (o.wipeOnPagehide) this.#listen('pagehide', () => void this.#wipe('pagehide'));
@@ -119,6 +129,20 @@ export class ClientSession implements Session {
       this.#revocationTimer = setInterval(() => void this.#checkRevoked(), o.revocationCheckMs);
       unrefTimer(this.#revocationTimer);
     }
+  }
+
+  /**
+   * A message from another tab: a logoff of this session or of this member (same primary key
+   * id: the member's other tabs, whatever their session), or a revocation of this session.
+   */
+  #onCrossTab(m: CrossTabMessage): void {
+    if (m.sessionId === this.sessionId || (m.reason === 'logoff' && m.keyId === this.#keyId)) {
+      void this.#wipe(m.reason === 'logoff' ? 'remote-logoff' : 'revoked');
+    }
+  }
+
+  #post(reason: CrossTabReason): void {
+    postCrossTab(this.#opts.namespace, { reason, sessionId: this.sessionId, keyId: this.#keyId });
   }
 
   #listen(type: string, handler: () => void): void {
@@ -229,6 +253,7 @@ export class ClientSession implements Session {
 
     this.#storageDone = this.#afterWipe(reason);
     if (reason === 'logoff') this.#notifyLogoff();
+    this.#closed(reason);
 
     const listeners = [...this.#listeners];
     this.#listeners.clear();
@@ -252,6 +277,6 @@ export class ClientSession implements Session {
     if (store !== undefined && reason !== 'pagehide') {
       await store.removeSession(this.sessionId, reason === 'idle' ? Date.now() : undefined);
     }
-    if (reason === 'logoff' || reason === 'revoked') postCrossTab(reason);
+    if (reason === 'logoff' || reason === 'revoked') this.#post(reason);
   }
 }

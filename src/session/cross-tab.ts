@@ -1,16 +1,33 @@
-// Telling the other tabs of this origin that the member logged off (or was revoked), so every
-// tab wipes its keys (G5, docs/threat-model.md §4). BroadcastChannel where it exists; otherwise a `storage` event,
-// which every other same-origin tab receives when one writes to localStorage.
-// A message is only the reason — no secret, no session id: logoff in one tab ends every tab.
+// Telling the other tabs of this origin that a member logged off (or a session was revoked), so
+// their tabs wipe their keys (G5, docs/threat-model.md §4). BroadcastChannel where it exists;
+// otherwise a `storage` event, which every other same-origin tab receives when one writes to
+// localStorage. Channel and storage key are scoped by the session's `namespace`, and a message
+// names its session and its member key id (public facts, no secret), so a tab wipes only for
+// its own session or its own member (client-session.ts) — two portals, or two members, on one
+// origin never wipe each other.
 
 /** What a tab tells the others. */
 export type CrossTabReason = 'logoff' | 'revoked';
 
-const CHANNEL = 'tokumei/session';
-const STORAGE_KEY = 'tokumei/session-signal';
+/** A message between tabs: public facts only. */
+export interface CrossTabMessage {
+  reason: CrossTabReason;
+  /** The key environment's session id (public). */
+  sessionId: string;
+  /** The key id of the member's primary key (public: it is in every value sealed under it). */
+  keyId: string;
+}
 
-function parse(data: unknown): CrossTabReason | undefined {
-  return data === 'logoff' || data === 'revoked' ? data : undefined;
+function parse(data: unknown): CrossTabMessage | undefined {
+  const m = data as Partial<CrossTabMessage> | null | undefined;
+  return (m?.reason === 'logoff' || m?.reason === 'revoked') && typeof m.sessionId === 'string' && typeof m.keyId === 'string'
+    ? { reason: m.reason, sessionId: m.sessionId, keyId: m.keyId }
+    : undefined;
+}
+
+/** The channel name (and localStorage key) of a namespace. */
+function channelName(namespace: string | undefined): string {
+  return namespace === undefined ? 'tokumei/session' : `tokumei/session/${namespace}`;
 }
 
 function storage(): Storage | undefined {
@@ -27,25 +44,30 @@ export interface CrossTabListener {
 }
 
 /**
- * Listens for messages from other tabs. Returns `undefined` where neither BroadcastChannel nor
- * `storage` events exist (Node without a DOM): there are no other tabs to hear from.
+ * Listens for messages from other tabs of `namespace`. Returns `undefined` where neither
+ * BroadcastChannel nor `storage` events exist (Node without a DOM): there are no other tabs.
  */
-export function listenCrossTab(onMessage: (reason: CrossTabReason) => void): CrossTabListener | undefined {
+export function listenCrossTab(namespace: string | undefined, onMessage: (message: CrossTabMessage) => void): CrossTabListener | undefined {
+  const name = channelName(namespace);
   const deliver = (data: unknown): void => {
-    const reason = parse(data);
-    if (reason !== undefined) onMessage(reason);
+    const message = parse(data);
+    if (message !== undefined) onMessage(message);
   };
   if (typeof BroadcastChannel === 'function') {
-    const channel = new BroadcastChannel(CHANNEL);
+    const channel = new BroadcastChannel(name);
     channel.onmessage = (event: MessageEvent) => deliver(event.data);
     // Node: an open channel must not keep the process alive on its own.
     (channel as { unref?: () => void }).unref?.();
     return { close: () => channel.close() };
   }
   if (typeof addEventListener === 'function' && storage() !== undefined) {
-    // The value is `<reason> <random>`: the random part makes every signal a change.
     const onStorage = (event: StorageEvent): void => {
-      if (event.key === STORAGE_KEY) deliver(event.newValue?.split(' ')[0]);
+      if (event.key !== name || event.newValue === null) return;
+      try {
+        deliver(JSON.parse(event.newValue));
+      } catch {
+        // not ours
+      }
     };
     addEventListener('storage', onStorage);
     return { close: () => removeEventListener('storage', onStorage) };
@@ -53,18 +75,20 @@ export function listenCrossTab(onMessage: (reason: CrossTabReason) => void): Cro
   return undefined;
 }
 
-/** Tells every other tab of this origin. Best effort: never throws. */
-export function postCrossTab(reason: CrossTabReason): void {
+/** Tells every other tab of `namespace` on this origin. Best effort: never throws. */
+export function postCrossTab(namespace: string | undefined, message: CrossTabMessage): void {
+  const name = channelName(namespace);
   try {
     if (typeof BroadcastChannel === 'function') {
-      const channel = new BroadcastChannel(CHANNEL);
-      channel.postMessage(reason);
+      const channel = new BroadcastChannel(name);
+      channel.postMessage(message);
       channel.close();
       return;
     }
     const s = storage();
-    s?.setItem(STORAGE_KEY, `${reason} ${Math.random()}`);
-    s?.removeItem(STORAGE_KEY);
+    // The random part makes every signal a change, so a repeated message still fires `storage`.
+    s?.setItem(name, JSON.stringify({ ...message, n: Math.random() }));
+    s?.removeItem(name);
   } catch {
     // Quota or a closed channel: the other tabs still wipe at their own idle or absolute expiry.
   }

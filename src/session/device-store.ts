@@ -38,7 +38,8 @@ interface StoredEntry extends EntryMeta {
   mac: Uint8Array;
 }
 
-const connections = /* @__PURE__ */ new WeakMap<IDBFactory, UseStore>();
+// One connection per IndexedDB factory and database name.
+const connections = /* @__PURE__ */ new WeakMap<IDBFactory, Map<string, UseStore>>();
 
 function unavailable(cause: unknown): TokumeiError {
   return new TokumeiError('ERR_STORAGE_UNAVAILABLE', 'IndexedDB is unavailable', { cause });
@@ -64,22 +65,30 @@ function macInput(meta: EntryMeta): Uint8Array<ArrayBuffer> {
  */
 export class DeviceStore {
   #store: UseStore;
+  #name: string;
   #deviceKey: CryptoKey | undefined;
 
-  private constructor(store: UseStore) {
+  private constructor(store: UseStore, name: string) {
     this.#store = store;
+    this.#name = name;
   }
 
-  /** Opens the `tokumei`/`session` store. @throws TokumeiError `ERR_STORAGE_UNAVAILABLE` */
-  static open(): DeviceStore {
+  /**
+   * Opens the `session` store of database `tokumei`, or `tokumei/<namespace>`.
+   * @throws TokumeiError `ERR_STORAGE_UNAVAILABLE`
+   */
+  static open(namespace?: string): DeviceStore {
     try {
       if (typeof indexedDB === 'undefined') throw new Error('no indexedDB');
-      // One connection per IDBFactory, made on first use (never at import) and reused by later
+      const name = namespace === undefined ? 'tokumei' : `tokumei/${namespace}`;
+      // One connection per database, made on first use (never at import) and reused by later
       // sessions, like idb-keyval's own default store; dropped after a failure so that a lost
       // connection is reopened next time.
-      let store = connections.get(indexedDB);
-      if (store === undefined) connections.set(indexedDB, (store = createStore('tokumei', 'session')));
-      return new DeviceStore(store);
+      let byName = connections.get(indexedDB);
+      if (byName === undefined) connections.set(indexedDB, (byName = new Map()));
+      let store = byName.get(name);
+      if (store === undefined) byName.set(name, (store = createStore(name, 'session')));
+      return new DeviceStore(store, name);
     } catch (err) {
       throw unavailable(err);
     }
@@ -89,7 +98,8 @@ export class DeviceStore {
     try {
       return await op();
     } catch (err) {
-      if (typeof indexedDB !== 'undefined' && connections.get(indexedDB) === this.#store) connections.delete(indexedDB);
+      const byName = typeof indexedDB === 'undefined' ? undefined : connections.get(indexedDB);
+      if (byName?.get(this.#name) === this.#store) byName.delete(this.#name);
       throw unavailable(err);
     }
   }

@@ -20,7 +20,17 @@ export interface SessionOptions {
   idleTimeoutMs?: number;
   /** Wipe this long after sign-in at the latest (default 8 hours; the key environment may set less). */
   maxLifetimeMs?: number;
-  /** Wipe when another tab of the origin logs off (default `true`). */
+  /**
+   * Keeps this portal's sessions apart from others on the same origin: scopes the cross-tab
+   * channel and the IndexedDB database (`tokumei/<namespace>`). 1–64 characters of
+   * `A–Z a–z 0–9 . _ -`; it is written to the device, so it must not name a person. Default: none
+   * (channel `tokumei/session`, database `tokumei`).
+   */
+  namespace?: string;
+  /**
+   * Wipe when another tab of the same namespace logs off the same session or the same member
+   * (the same primary key id), or the same session was revoked (default `true`).
+   */
   crossTab?: boolean;
   /** Wipe on `pagehide`: tab close, navigation, entering the back/forward cache (default `true`). */
   wipeOnPagehide?: boolean;
@@ -35,6 +45,7 @@ export interface SessionOptions {
 const DEFAULT_IDLE_MS = 15 * 60_000;
 const DEFAULT_LIFETIME_MS = 8 * 60 * 60_000;
 const MAX_MS = Number.MAX_SAFE_INTEGER;
+const NAMESPACE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** setTimeout's limit; longer waits are re-armed. */
 export const MAX_TIMER_MS = 0x7fffffff;
 
@@ -42,6 +53,7 @@ export const MAX_TIMER_MS = 0x7fffffff;
 export interface CheckedOptions {
   keyProvider: KeyProvider;
   persistence: SessionPersistence;
+  namespace: string | undefined;
   fallback: boolean;
   idleTimeoutMs: number;
   maxLifetimeMs: number;
@@ -61,9 +73,13 @@ export function typeName(value: unknown): string {
 export function checkOptions(o: SessionOptions): CheckedOptions {
   if (typeof o !== 'object' || o === null) throw new TypeError(`"options" expected object, got ${typeName(o)}`);
   const { keyProvider, persistence = 'memory', fallback, idleTimeoutMs = DEFAULT_IDLE_MS, maxLifetimeMs = DEFAULT_LIFETIME_MS } = o;
-  const { revocationCheckMs, activityEvents = [], crossTab = true, wipeOnPagehide = true } = o;
+  const { revocationCheckMs, activityEvents = [], crossTab = true, wipeOnPagehide = true, namespace } = o;
   if (typeof keyProvider?.fetchKeys !== 'function') throw new TypeError(`"keyProvider" expected KeyProvider, got ${typeName(keyProvider)}`);
   if (persistence !== 'memory' && persistence !== 'indexeddb') throw new RangeError(`"persistence" expected 'memory' or 'indexeddb', got '${String(persistence)}'`);
+  if (namespace !== undefined) astring('namespace', namespace);
+  if (namespace !== undefined && !NAMESPACE_PATTERN.test(namespace)) {
+    throw new RangeError(`"namespace" expected 1-64 characters of [A-Za-z0-9._-], got length=${namespace.length}`);
+  }
   if (fallback !== undefined && fallback !== 'memory') throw new RangeError(`"fallback" expected 'memory', got '${String(fallback)}'`);
   ainteger('idleTimeoutMs', idleTimeoutMs, 1, MAX_MS);
   ainteger('maxLifetimeMs', maxLifetimeMs, 1, MAX_MS);
@@ -76,6 +92,7 @@ export function checkOptions(o: SessionOptions): CheckedOptions {
   return {
     keyProvider,
     persistence,
+    namespace,
     fallback: fallback === 'memory',
     idleTimeoutMs,
     maxLifetimeMs,

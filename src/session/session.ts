@@ -72,7 +72,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   let stored: EntryMeta | undefined;
   if (persistence === 'indexeddb') {
     try {
-      store = DeviceStore.open();
+      store = DeviceStore.open(opts.namespace);
       // A stale entry is removed here, before the key provider is asked anything.
       stored = await store.readLive(Date.now());
     } catch (err) {

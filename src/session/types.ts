@@ -52,6 +52,8 @@ export interface Session {
   readonly persistence: SessionPersistence;
   /** Whether this session resumed a session stored in IndexedDB (same session id) rather than starting a new one. */
   readonly resumed: boolean;
+  /** Resolves with the reason once the session has been wiped (already resolved after a wipe); never rejects. */
+  readonly closed: Promise<WipeReason>;
   /**
    * Opens a sealed record with the session's keyring (each value's key id picks the key).
    * Counts as activity.
@@ -69,6 +71,10 @@ export interface Session {
    * was already wiped (a member pressing "log off" after an idle wipe), and then resolves.
    */
   logoff(): Promise<void>;
-  /** Listens for `wiped` (fired once). @returns a function that removes the listener */
+  /**
+   * Listens for `wiped` (fired once). A listener added after the wipe is called on the next
+   * microtask, with the same reason, unless removed first.
+   * @returns a function that removes the listener
+   */
   on<E extends keyof SessionEventMap>(event: E, listener: (event: SessionEventMap[E]) => void): () => void;
 }

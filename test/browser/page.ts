@@ -30,6 +30,7 @@ export interface SignInOptions {
   persistence?: 'memory' | 'indexeddb';
   idleTimeoutMs?: number;
   activityEvents?: string[];
+  namespace?: string;
 }
 
 let session: Session | undefined;
@@ -45,15 +46,17 @@ const api = {
     const options: SessionOptions = { keyProvider, persistence: o.persistence ?? 'memory' };
     if (o.idleTimeoutMs !== undefined) options.idleTimeoutMs = o.idleTimeoutMs;
     if (o.activityEvents !== undefined) options.activityEvents = o.activityEvents;
+    if (o.namespace !== undefined) options.namespace = o.namespace;
     session = await openSession(options);
     session.on('wiped', ({ reason }) => events.push(reason));
     return { resumed: session.resumed, persistence: session.persistence };
   },
   /** Signs in through the key environment: HPKE delivery over HTTP (`httpKeyProvider`). */
-  async signInHttp(o: { url: string; token: string; persistence?: 'memory' | 'indexeddb'; idleTimeoutMs?: number }): Promise<{ resumed: boolean }> {
+  async signInHttp(o: { url: string; token: string; persistence?: 'memory' | 'indexeddb'; idleTimeoutMs?: number; namespace?: string }): Promise<{ resumed: boolean }> {
     const keyProvider = httpKeyProvider({ url: o.url, getToken: () => o.token });
     const options: SessionOptions = { keyProvider, persistence: o.persistence ?? 'memory' };
     if (o.idleTimeoutMs !== undefined) options.idleTimeoutMs = o.idleTimeoutMs;
+    if (o.namespace !== undefined) options.namespace = o.namespace;
     session = await openSession(options);
     session.on('wiped', ({ reason }) => events.push(reason));
     return { resumed: session.resumed };

@@ -32,7 +32,9 @@ afterEach(async () => {
   if (page !== undefined && !page.isClosed()) {
     await page.goto(`${server.origin}/app`);
     await page.waitForFunction(() => 'tk' in globalThis);
-    await page.evaluate(() => indexedDB.deleteDatabase('tokumei'));
+    await page.evaluate(async () => {
+      for (const { name } of await indexedDB.databases()) if (name?.startsWith('tokumei')) indexedDB.deleteDatabase(name);
+    });
   }
   for (const p of pages.splice(0)) await p.close();
 });
@@ -52,7 +54,7 @@ function signInOptions(persistence: 'memory' | 'indexeddb', extra: Partial<SignI
 }
 
 /** Signs in (or resumes) through the key environment, in IndexedDB mode. */
-function viaKeyEnv(extra: { idleTimeoutMs?: number } = {}) {
+function viaKeyEnv(extra: { idleTimeoutMs?: number; namespace?: string } = {}) {
   return { url: `${server.origin}${KEY_ENV_PATH}`, token: TOKEN, persistence: 'indexeddb' as const, ...extra };
 }
 
@@ -103,6 +105,41 @@ describe('sessions in Chromium', () => {
     await a.evaluate(() => tk.logoff());
     await b.waitForFunction(() => tk.status().events.length > 0);
     expect(await b.evaluate(() => tk.status())).toMatchObject({ state: 'closed', events: ['remote-logoff'] });
+  });
+
+  it('two portals (namespaces) on one origin: logoff in one reaches its own tabs only, and each keeps its own stored session', async () => {
+    const portalA = await newApp();
+    const portalA2 = await newApp();
+    const portalB = await newApp();
+    await portalA.evaluate((o) => tk.signInHttp(o), viaKeyEnv({ namespace: 'portal-a' }));
+    expect((await portalA2.evaluate((o) => tk.signInHttp(o), viaKeyEnv({ namespace: 'portal-a' }))).resumed).toBe(true);
+    expect((await portalB.evaluate((o) => tk.signInHttp(o), viaKeyEnv({ namespace: 'portal-b' }))).resumed).toBe(false); // its own database
+    expect(await portalA.evaluate(async () => (await indexedDB.databases()).map((d) => d.name).sort())).toEqual(['tokumei/portal-a', 'tokumei/portal-b']);
+    await portalA.evaluate(() => tk.logoff());
+    await portalA2.waitForFunction(() => tk.status().events.length > 0); // positive control
+    expect(await portalA2.evaluate(() => tk.status())).toMatchObject({ state: 'closed', events: ['remote-logoff'] });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await portalB.evaluate(() => tk.status())).toMatchObject({ state: 'open', events: [] });
+    // Portal B's reload still resumes its own session.
+    await reloadApp(portalB);
+    expect((await portalB.evaluate((o) => tk.signInHttp(o), viaKeyEnv({ namespace: 'portal-b' }))).resumed).toBe(true);
+  });
+
+  it("another member's logoff (storage events, no BroadcastChannel) leaves this member's tab open", async () => {
+    const noChannel = () => {
+      delete (globalThis as { BroadcastChannel?: unknown }).BroadcastChannel;
+    };
+    const alice = await newApp(noChannel);
+    const alice2 = await newApp(noChannel);
+    const bob = await newApp(noChannel);
+    const bobKey = testKey('M000009.v1');
+    await alice.evaluate((o) => tk.signIn(o), signInOptions('memory'));
+    await alice2.evaluate((o) => tk.signIn(o), signInOptions('memory'));
+    await bob.evaluate((o) => tk.signIn(o), { keys: [[bobKey.seed, bobKey.keyId]] as [string, string][] });
+    await alice.evaluate(() => tk.logoff());
+    await alice2.waitForFunction(() => tk.status().events.length > 0); // positive control
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await bob.evaluate(() => tk.status())).toMatchObject({ state: 'open', events: [] });
   });
 
   it('a page restored from the back/forward cache has no live keys, and resumes from IndexedDB', async () => {

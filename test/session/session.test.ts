@@ -215,10 +215,13 @@ describe('openSession (memory)', () => {
     expect(s.wipeReason).toBe('revoked');
   });
 
-  it('logoff in another tab wipes this one (BroadcastChannel)', async () => {
-    const a = await open({ keyProvider: memoryKeyProvider([generateMemberKey()]) });
-    const b = await open({ keyProvider: memoryKeyProvider([generateMemberKey()]) });
-    const solo = await open({ keyProvider: memoryKeyProvider([generateMemberKey()]), crossTab: false });
+  it("the member's logoff in another tab wipes this one (BroadcastChannel), unless crossTab is off", async () => {
+    const key = generateMemberKey();
+    // Two tabs of one member: two sessions (memory mode), the same member key.
+    const a = await open({ keyProvider: memoryKeyProvider([key]) });
+    const b = await open({ keyProvider: memoryKeyProvider([key]) });
+    expect(a.sessionId).not.toBe(b.sessionId);
+    const solo = await open({ keyProvider: memoryKeyProvider([key]), crossTab: false });
     const wiped = new Promise((resolve) => b.on('wiped', resolve));
     await a.logoff();
     expect(await wiped).toEqual({ reason: 'remote-logoff' });
@@ -325,7 +328,8 @@ describe('the wipe zeroes what the session owned', () => {
   it('every key and derived subkey buffer is zero after logoff, and on every other trigger', async () => {
     const { keyMaterial } = await import('../../src/keys/member-key.ts');
     for (const trigger of ['logoff', 'revoked', 'remote-logoff'] as const) {
-      const { provider, handed } = trackingProvider([newKey('M1.v1'), newKey('M2.v1')]);
+      const keys = [newKey('M1.v1'), newKey('M2.v1')];
+      const { provider, handed } = trackingProvider(keys);
       const s = await open({ keyProvider: provider, revocationCheckMs: 10, crossTab: trigger === 'remote-logoff' });
       await s.sealRecord(schema, { id: 'a', fullName: 'x' }, { recordId: 'a' }); // derives the field subkey
       const ring = handed[0]!;
@@ -335,7 +339,7 @@ describe('the wipe zeroes what the session owned', () => {
       const wiped = new Promise((r) => s.on('wiped', r));
       if (trigger === 'logoff') await s.logoff();
       else if (trigger === 'revoked') provider.revoke();
-      else await (await openSession({ keyProvider: memoryKeyProvider([generateMemberKey()]) })).logoff();
+      else await (await openSession({ keyProvider: memoryKeyProvider([keys[0]!]) })).logoff();
       expect(await wiped).toEqual({ reason: trigger });
       expect(buffers.every((b) => b.every((x) => x === 0))).toBe(true);
     }
