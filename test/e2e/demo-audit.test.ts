@@ -11,6 +11,7 @@ import { openKeyEnvironmentStorage } from '../../examples/portal/key-env/storage
 import type { DemoConfig } from '../../examples/portal/seed/config.ts';
 import { generateMember } from '../../examples/portal/seed/generate.ts';
 import { keyMaterial } from '../../src/keys/member-key.ts';
+import { envelopeShapeProblem } from '../../examples/portal/data-env/envelope-shape.ts';
 
 const DEMO = new URL('../../examples/portal/demo.mjs', import.meta.url).pathname;
 let dataDir: string;
@@ -49,6 +50,20 @@ async function auditWith(path: string, text: string | Buffer): Promise<AuditRepo
 
 const identityFile = (id: string): string => join(dataDir, 'data-env/identities', `${id}.json`);
 
+/**
+ * A forgery a careless or dishonest writer could store: the header of a real envelope (version,
+ * key id) and a nonce, then the plaintext padded to its bucket as the "ciphertext", and 16 bytes
+ * as the "tag" — base64url like any sealed value.
+ */
+function disguise(real: string, plaintext: string): string {
+  const body = Buffer.from(real.slice(4), 'base64url');
+  const header = body.subarray(0, 2 + body[1]! + 12);
+  const padded = Buffer.alloc(64);
+  padded.write(plaintext);
+  padded[Buffer.byteLength(plaintext)] = 0x80;
+  return `tk1.${Buffer.concat([header, padded, Buffer.alloc(16, 7)]).toString('base64url')}`;
+}
+
 describe('npm run demo:audit', () => {
   it('passes on a fresh seed and says what it checked', async () => {
     const report = await auditDemo(dataDir);
@@ -59,6 +74,7 @@ describe('npm run demo:audit', () => {
     let people = 0;
     for (let n = 1; n <= config.members; n++) people += 1 + generateMember(config.seed, n, config.seedYear).dependants.length;
     expect(text).toContain(`PASS  no key — checked ${people} member keys, the link key and the master key`);
+    expect(text).toContain(`PASS  every envelope opens — checked ${people * 6} of ${people * 6} envelopes opened`);
     expect(text).toContain('Audit passed');
   });
 
@@ -80,7 +96,35 @@ describe('npm run demo:audit', () => {
     const m = generateMember(config.seed, 8, config.seedYear);
     const record = JSON.parse(readFileSync(identityFile(m.memberId), 'utf8')) as Record<string, unknown>;
     const report = await auditWith(identityFile(m.memberId), JSON.stringify({ ...record, birthDate: `tk1.${m.identity.birthDate}` }));
-    expect(failed(report)).toEqual(['data: no plaintext identity value']);
+    expect(failed(report)).toEqual(['data: no plaintext identity value', 'data: every envelope opens']);
+  });
+
+  it('fails on plaintext disguised as a well-formed envelope (base64url, right key id, bucket length)', async () => {
+    const m = generateMember(config.seed, 11, config.seedYear);
+    const record = JSON.parse(readFileSync(identityFile(m.memberId), 'utf8')) as Record<string, string>;
+    const disguised = disguise(record.fullName!, m.identity.fullName);
+    // It has every property a sealed value shows without its key: the shape check of the data
+    // environment accepts it, and no plaintext search can see the name inside the base64url.
+    expect(envelopeShapeProblem(disguised)).toBeUndefined();
+    expect(disguised).not.toContain(m.identity.fullName);
+    const report = await auditWith(identityFile(m.memberId), JSON.stringify({ ...record, fullName: disguised }));
+    expect(failed(report)).toEqual(['data: every envelope opens']);
+    const text = formatReport(report);
+    expect(text).toContain(`FAIL  every envelope opens`);
+    expect(text).toContain(`data-env/identities/${m.memberId}.json: field "fullName" does not open under the record's own key (ERR_DECRYPTION_FAILED)`);
+    expect(text).not.toContain(disguised);
+  });
+
+  it('fails on a sealed value moved to another record, or kept outside any identity record', async () => {
+    const from = JSON.parse(readFileSync(identityFile('M000012'), 'utf8')) as Record<string, string>;
+    const to = JSON.parse(readFileSync(identityFile('M000013'), 'utf8')) as Record<string, string>;
+    // Moved: a real envelope, but sealed for M000012 under M000012's key.
+    const moved = await auditWith(identityFile('M000013'), JSON.stringify({ ...to, phone: from.phone }));
+    expect(failed(moved)).toEqual(['data: every envelope opens']);
+    // Kept elsewhere: nothing says where it belongs, so nothing can authenticate it.
+    const stray = await auditWith(join(dataDir, 'data-env/attributes', 'planted.json'), JSON.stringify({ note: from.phone }));
+    expect(failed(stray)).toEqual(['data: every envelope opens']);
+    expect(formatReport(stray)).toContain('data-env/attributes/planted.json: 1 envelope(s) outside any identity field');
   });
 
   it('fails on a member key in the data environment, in any encoding', async () => {

@@ -95,6 +95,65 @@ describe('the demo portal in Chromium', () => {
     expect(await page.content()).not.toContain(m.identity.fullName);
   }, 60_000);
 
+  it('runs under a CSP without inline styles and with Trusted Types, and the browser enforces it', async () => {
+    const m = demo.member(memberWithDependants(90));
+    const page = await newPage();
+    // Recorded from the first script on, before the portal's own.
+    await page.addInitScript(() => {
+      const seen: string[] = [];
+      (window as unknown as { cspViolations: string[] }).cspViolations = seen;
+      document.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.effectiveDirective} ${e.blockedURI}`));
+    });
+    const response = await page.goto(demo.url);
+    const csp = response!.headers()['content-security-policy']!;
+    expect(csp).toContain("require-trusted-types-for 'script'");
+    expect(csp).toContain("style-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).not.toContain('unsafe-eval');
+    await signIn(page, m.memberId);
+    await page.getByTestId(`dependant-${m.dependants[0]!.recordId}`).click();
+    await page.getByTestId('dependant-detail').waitFor();
+    await page.locator('.uplot').first().waitFor(); // the checkup chart drew
+    await page.getByTestId('vitals-weight').fill('70.1');
+    await page.getByTestId('vitals-systolic').fill('120');
+    await page.getByTestId('vitals-diastolic').fill('80');
+    await page.getByTestId('vitals-submit').click();
+    await expect.poll(() => page.getByTestId('vitals-saved').textContent()).toContain('保存しました');
+    const violations = (): Promise<string[]> => page.evaluate(() => [...(window as unknown as { cspViolations: string[] }).cspViolations]);
+    expect(await violations()).toEqual([]);
+
+    // The positive control, in the same page: an HTML string, an inline style attribute and a
+    // script made from a string are each refused, and the listener sees the violations.
+    const refused = await page.evaluate(() => {
+      const out: string[] = [];
+      try {
+        document.body.insertAdjacentHTML('beforeend', '<b>x</b>');
+        out.push('html accepted');
+      } catch (e) {
+        out.push((e as Error).name);
+      }
+      const el = document.createElement('div');
+      el.setAttribute('style', 'color: red');
+      document.body.append(el);
+      out.push(getComputedStyle(el).color);
+      const script = document.createElement('script');
+      try {
+        script.textContent = 'window.inlineRan = true';
+        document.body.append(script);
+        out.push(String((window as unknown as { inlineRan?: boolean }).inlineRan === true));
+      } catch (e) {
+        out.push((e as Error).name);
+      }
+      return out;
+    });
+    expect(refused[0]).toBe('TypeError');
+    expect(refused[1]).not.toBe('rgb(255, 0, 0)');
+    expect(refused[2]).toBe('TypeError');
+    await expect.poll(async () => (await violations()).map((v) => v.split(' ')[0]).sort()).toEqual(['require-trusted-types-for', 'require-trusted-types-for', 'style-src-attr']);
+    await page.getByTestId('logoff').click();
+    expect(await signedOutReason(page)).toBe('logoff');
+  }, 60_000);
+
   it('fits a phone screen, with the vitals form first and touch-sized inputs', async () => {
     const page = await newPage();
     await page.setViewportSize({ width: 390, height: 844 });
@@ -195,6 +254,10 @@ describe('the demo portal in Chromium', () => {
 
     const plaintext = await api(`/data-env/persons/${m.memberId}`, { method: 'PUT', headers: auth, body: JSON.stringify({ ...sealed, address: '東京都港区1-1' }) });
     expect(plaintext.status).toBe(400);
+    // Plaintext dressed up as an envelope is refused too: it is not shaped like a sealed value.
+    const dressed = await api(`/data-env/persons/${m.memberId}`, { method: 'PUT', headers: auth, body: JSON.stringify({ ...sealed, address: `tk1.${Buffer.from('東京都港区1-1').toString('base64url')}` }) });
+    expect(dressed.status).toBe(400);
+    expect(await dressed.json()).toEqual({ error: 'field "address" must be a sealed value: envelope version byte is not 1' });
     expect(readFileSync(join(demo.dataDir, 'data-env/identities', `${m.memberId}.json`), 'utf8')).not.toContain('東京都港区1-1');
     expect((await api('/data-env/persons/M000081', { headers: auth })).status).toBe(403);
     expect((await api(`/data-env/persons/${m.memberId}`)).status).toBe(401);
@@ -225,7 +288,7 @@ describe('the demo portal in Chromium', () => {
     const after = await scanProcessMemory(chromiumPids(browser!.userDataDir), needles);
     expect(after.perNeedle).toEqual(needles.map(() => 0));
     expect(await scanFiles(browser!.userDataDir, needles)).toEqual({ hits: 0, files: [] });
-  }, 90_000);
+  }, 240_000);
 
   it('passes the separation audit after the browser wrote to the data environment, and stops cleanly on Ctrl-C', async () => {
     const audit = spawnSync(process.execPath, [new URL('../../examples/portal/demo.mjs', import.meta.url).pathname, 'audit'], {

@@ -1,7 +1,9 @@
 // The separation audit: reads each environment's storage and checks that the data environment
-// holds no plaintext identity value and no key, and that the key environment holds no identity
-// ciphertext and no attribute data (docs/threat-model.md §1). The plaintexts are regenerated from the seed,
-// the keys unwrapped from the key environment — the audit is the one program allowed both.
+// holds no plaintext identity value and no key, and that every value that looks sealed opens
+// with the member key it names (so a plaintext dressed up as an envelope cannot pass), and that
+// the key environment holds no identity ciphertext and no attribute data (docs/threat-model.md
+// §1). The plaintexts are regenerated from the seed, the keys unwrapped from the key
+// environment — the audit is the one program allowed both.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 // The audit needs the raw key bytes to search for them: it uses tokumei's internal accessor,
@@ -12,6 +14,7 @@ import { KEY_ENV_DIR, openKeyEnvironmentStorage } from '../key-env/storage.ts';
 import { DEMO_CONFIG_FILE, type DemoConfig } from '../seed/config.ts';
 import { generateMember, identityValuesOf } from '../seed/generate.ts';
 import { IDENTITY_FIELDS } from '../shared/schemas.ts';
+import { ENVELOPE_SHAPE as ENVELOPE, openEveryEnvelope, type FoundEnvelope } from './envelopes.ts';
 
 /** One check: what was looked at, and what was found that should not be there. */
 export interface AuditCheck {
@@ -80,7 +83,6 @@ function stringsOf(f: StoredFile): string[] {
   return [text];
 }
 
-const ENVELOPE = /^tk1\.[A-Za-z0-9_-]+$/;
 const NUMERIC = /[0-9-]{8,}/g;
 
 /**
@@ -139,11 +141,16 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
     nicknames.add(m.nickname);
   }
   const sealedValues: string[] = [];
+  const foundEnvelopes: FoundEnvelope[] = [];
   const pseudonyms: string[] = [];
   const plainByFile: { file: StoredFile; plain: string }[] = [];
   for (const f of dataFiles) {
     const strings = stringsOf(f);
-    sealedValues.push(...strings.filter((s) => ENVELOPE.test(s)));
+    for (const s of strings) {
+      if (!ENVELOPE.test(s)) continue;
+      sealedValues.push(s);
+      foundEnvelopes.push({ value: s, where: rel(f) });
+    }
     plainByFile.push({ file: f, plain: strings.filter((s) => !ENVELOPE.test(s)).join('\u0000') });
     if (f.path.includes(join(DATA_ENV_DIRS.attributes))) pseudonyms.push(f.path.slice(f.path.lastIndexOf('/') + 1, -5));
   }
@@ -223,6 +230,18 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
     checks.push({ environment: 'data', name: 'no key', checked: `${count(secrets.length - 2)} member keys, the link key and the master key, each as raw bytes, hex, base64 and base64url`, violations });
   } finally {
     for (const s of secrets) s.bytes.fill(0);
+  }
+
+  // Data environment, check 4: every envelope authenticates. Each is opened with the key it
+  // names, as the field and record it is stored in: a plaintext dressed up as `tk1.` and
+  // base64url, or a sealed value moved elsewhere, fails here even though it looks sealed.
+  {
+    const identityDir = join(dataDir, DATA_ENV_DIRS.identities);
+    const records = dataFiles
+      .filter((f) => f.path.startsWith(identityDir))
+      .map((f) => ({ recordId: f.path.slice(f.path.lastIndexOf('/') + 1, -5), record: JSON.parse(f.bytes.toString('utf8')) as Record<string, unknown>, where: rel(f) }));
+    const { opened, violations } = await openEveryEnvelope(records, foundEnvelopes, (id) => storage.env.openKeyring(id));
+    checks.push({ environment: 'data', name: 'every envelope opens', checked: `${count(opened)} of ${count(foundEnvelopes.length)} envelopes opened with the member key each names, as the field and record it is stored in`, violations });
   }
 
   // Key environment, check 1: no identity ciphertext ("tk1." or the tail of any sealed value).

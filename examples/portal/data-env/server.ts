@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { IDENTITY_FIELDS } from '../shared/schemas.ts';
 import { announce, bearerToken, HttpError, readJson, sendJson, serve, ssoVerifier } from '../shared/http.ts';
 import { JsonDir } from '../shared/json-dir.ts';
+import { envelopeShapeProblem } from './envelope-shape.ts';
 import { DATA_ENV_DIRS, type AttributeRecord, type StoredIdentity, type VitalsEntry } from './records.ts';
 import { healthPoints, rankDepartments } from './ranking.ts';
 
@@ -41,9 +42,10 @@ function checkSealed(stored: StoredIdentity, body: Record<string, unknown>): voi
     if (JSON.stringify(body[f]) !== JSON.stringify(stored[f])) throw new HttpError(400, `field "${f}" cannot change`);
   }
   for (const f of IDENTITY_FIELDS) {
-    const v = body[f];
-    // The data environment never accepts an identity value in the clear.
-    if (typeof v !== 'string' || !v.startsWith('tk1.')) throw new HttpError(400, `field "${f}" must be a sealed value`);
+    // The data environment never accepts an identity value in the clear, nor anything that is
+    // not shaped like a sealed one (docs/format.md §3).
+    const problem = envelopeShapeProblem(body[f]);
+    if (problem !== undefined) throw new HttpError(400, `field "${f}" must be a sealed value: ${problem}`);
   }
   const allowed = new Set<string>(['id', 'relation', 'dependants', 'holder', ...IDENTITY_FIELDS]);
   for (const k of Object.keys(body)) if (!allowed.has(k)) throw new HttpError(400, `unknown field "${k}"`);
