@@ -14,6 +14,7 @@
  * | `ERR_DESTROYED` | a key handle or keyring was used after `destroy()`. |
  * | `ERR_TIMEOUT` | an operation against the key environment did not finish in time. |
  * | `ERR_REVOKED` | the key environment has revoked the session. |
+ * | `ERR_CONFLICT` | a write to the key environment's store was refused because what it would change is taken or changed meanwhile (a key id that exists, a key version another writer added first, an entry updated concurrently); nothing was written. |
  */
 export type TokumeiErrorCode =
   | 'ERR_DECRYPTION_FAILED'
@@ -25,7 +26,8 @@ export type TokumeiErrorCode =
   | 'ERR_SCHEMA'
   | 'ERR_DESTROYED'
   | 'ERR_TIMEOUT'
-  | 'ERR_REVOKED';
+  | 'ERR_REVOKED'
+  | 'ERR_CONFLICT';
 
 /**
  * The one error family for runtime and domain failures. A caller's programming mistake (a key

@@ -21,7 +21,8 @@ export { createKeyEnvironment, KeyEnvironment, type KeyEnvironmentOptions, type 
 export type { MasterKey } from './server/master-keys/master-key.ts';
 export { localMasterKey, masterKeyFromEnv } from './server/master-keys/local.ts';
 export { masterKeyFromFile, createMasterKeyFile, upgradeMasterKeyFile } from './server/master-keys/key-file.ts';
-export { memoryKeyStore, type MemberKeyStore, type WrappedMemberKey } from './server/stores/member-key-store.ts';
+export type { MemberKeyStore, WrappedMemberKey, NewMemberKey, MemberKeyChange } from './server/stores/member-key-store.ts';
+export { memoryKeyStore } from './server/stores/memory-store.ts';
 export { fileKeyStore } from './server/stores/file-store.ts';
 export { memorySessionRegistry, type SessionRegistry, type SessionRecord } from './server/sessions/registry.ts';
 export { rewrapAll, type RewrapOptions, type RewrapResult } from './server/rotation/rewrap.ts';

@@ -68,14 +68,18 @@ export function encodeKeyringPayload(keys: readonly PayloadKey[], primaryIndex: 
   if (keys.length < 1 || keys.length > MAX_DELIVERED_KEYS) throw new RangeError(`"keys" expected 1-${MAX_DELIVERED_KEYS} keys, got length=${keys.length}`);
   if (!Number.isInteger(primaryIndex) || primaryIndex < 0 || primaryIndex >= keys.length) throw new RangeError(`"primaryIndex" expected integer in [0, ${keys.length - 1}], got ${primaryIndex}`);
   let n = 3;
-  for (const k of keys) n += 1 + k.keyId.length + MEMBER_KEY_LENGTH;
+  // Every key id is checked before the buffer exists: a malformed one never leaves key bytes
+  // behind in a half-written payload.
+  for (const k of keys) {
+    if (!KEY_ID_PATTERN.test(k.keyId)) throw new RangeError(`"keyId" expected 1-64 characters of [A-Za-z0-9._:-], got length=${k.keyId.length}`);
+    n += 1 + k.keyId.length + MEMBER_KEY_LENGTH;
+  }
   const out = allocSecret(Math.ceil(n / PAYLOAD_BLOCK) * PAYLOAD_BLOCK);
   out[0] = PAYLOAD_VERSION;
   out[1] = keys.length;
   out[2] = primaryIndex;
   let o = 3;
   for (const k of keys) {
-    if (!KEY_ID_PATTERN.test(k.keyId)) throw new RangeError(`"keyId" expected 1-64 characters of [A-Za-z0-9._:-], got length=${k.keyId.length}`);
     out[o++] = k.keyId.length;
     for (let i = 0; i < k.keyId.length; i++) out[o++] = k.keyId.charCodeAt(i); // ASCII by the pattern
     out.set(k.key, o);

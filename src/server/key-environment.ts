@@ -1,15 +1,16 @@
 // The key environment: member keys (created, rotated, retired, wrapped under the master key),
 // sealed key delivery to a browser session, and the session registry (revocation, logoff).
+import { TokumeiError } from '../errors.ts';
 import { astring } from '../internal/bytes.ts';
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
 import { adoptMemberKey, type MemberKey } from '../keys/member-key.ts';
 import type { SessionStatus } from '../session/key-provider.ts';
-import { assertMemberId, deliver, type Authenticated, type DeliveryContext, type DeliveryEvent, type DeliveryRequest, type DeliveryResponse } from './delivery/deliver.ts';
+import { deliver, type Authenticated, type DeliveryContext, type DeliveryEvent, type DeliveryRequest, type DeliveryResponse } from './delivery/deliver.ts';
 import type { MasterKey } from './master-keys/master-key.ts';
 import { unwrapEntry } from './master-keys/wrap.ts';
-import { activeVersions, addVersion, keyringEntries, publicFacts, type KeyVersion } from './member-keys/versions.ts';
+import { activeVersions, addVersion, changeState, keyringEntries, publicFacts, type KeyVersion } from './member-keys/versions.ts';
 import { memorySessionRegistry, type SessionRegistry } from './sessions/registry.ts';
-import type { MemberKeyStore, WrappedMemberKey } from './stores/member-key-store.ts';
+import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from './stores/member-key-store.ts';
 
 export type { Authenticated, DeliveryEvent, DeliveryRequest, DeliveryResponse } from './delivery/deliver.ts';
 export type { KeyVersion } from './member-keys/versions.ts';
@@ -48,6 +49,7 @@ export interface KeyEnvironmentOptions {
 }
 
 const DEFAULT_LIFETIME_MS = 8 * 60 * 60_000;
+const MAX_RETIRE_ATTEMPTS = 8;
 
 /**
  * The key environment's toolkit. Create one with {@link createKeyEnvironment}; serve it over
@@ -104,7 +106,8 @@ export class KeyEnvironment {
    * @param options - `keyId` for a new key (a random `k1.…` id by default; key ids appear in
    *   every sealed value, so do not put a member id in them)
    * @returns the current key version
-   * @throws RangeError for a malformed member id or key id
+   * @throws RangeError for a malformed member id or key id; TokumeiError `ERR_CONFLICT` when
+   *   `keyId` already exists in the store (nothing is written)
    * @example
    * ```ts
    * const { keyId } = await env.createMemberKey('M000001');
@@ -112,9 +115,7 @@ export class KeyEnvironment {
    */
   async createMemberKey(memberId: string, options: { keyId?: string } = {}): Promise<KeyVersion> {
     assertMemberId(memberId);
-    const active = await activeVersions(this.#store, memberId);
-    if (active.length > 0) return publicFacts(active[active.length - 1]!);
-    return addVersion(this.#store, this.#masterKey, memberId, options.keyId, this.#now());
+    return addVersion(this.#store, this.#masterKey, memberId, options.keyId, this.#now(), true);
   }
 
   /**
@@ -125,7 +126,8 @@ export class KeyEnvironment {
    * @param memberId - the member
    * @param options - `keyId` for the new version (random by default)
    * @returns the new key version
-   * @throws RangeError for a malformed member id or key id
+   * @throws RangeError for a malformed member id or key id; TokumeiError `ERR_CONFLICT` when
+   *   `keyId` already exists in the store (nothing is written)
    * @example
    * ```ts
    * const v2 = await env.rotateMemberKey('M000001');
@@ -142,7 +144,8 @@ export class KeyEnvironment {
    *
    * @param memberId - the member
    * @param keyId - an active version other than the newest
-   * @throws RangeError when `keyId` is not an older active version of this member
+   * @throws RangeError when `keyId` is not an older active version of this member;
+   *   TokumeiError `ERR_CONFLICT` when the entry kept changing meanwhile
    * @example
    * ```ts
    * await env.retireKeyVersion('M000001', v1.keyId);
@@ -150,10 +153,14 @@ export class KeyEnvironment {
    */
   async retireKeyVersion(memberId: string, keyId: string): Promise<void> {
     assertMemberId(memberId);
-    const active = await activeVersions(this.#store, memberId);
-    const i = active.findIndex((e) => e.keyId === keyId);
-    if (i < 0 || i === active.length - 1) throw new RangeError(`"keyId" expected an older active key version of the member, got "${String(keyId)}"`);
-    await this.#store.put({ ...active[i]!, state: 'retired' });
+    for (let attempt = 1; ; attempt++) {
+      const active = await activeVersions(this.#store, memberId);
+      const i = active.findIndex((e) => e.keyId === keyId);
+      if (i < 0 || i === active.length - 1) throw new RangeError(`"keyId" expected an older active key version of the member, got "${String(keyId)}"`);
+      // Compare-and-swap: a concurrent change (a re-wrap) makes this read again and decide again.
+      if ((await changeState(this.#store, this.#masterKey, (e) => this.#unwrap(e), active[i]!, 'retired')) !== undefined) return;
+      if (attempt === MAX_RETIRE_ATTEMPTS) throw new TokumeiError('ERR_CONFLICT', 'the key version kept changing while it was retired');
+    }
   }
 
   /**
@@ -314,7 +321,7 @@ export function createKeyEnvironment(options: KeyEnvironmentOptions): KeyEnviron
   const m = options.masterKey as Partial<MasterKey> | undefined;
   if (typeof m?.wrap !== 'function' || typeof m.unwrap !== 'function' || typeof m.id !== 'string') throw new TypeError('"masterKey" expected MasterKey');
   const s = options.store as Partial<MemberKeyStore> | undefined;
-  if (typeof s?.versions !== 'function' || typeof s.put !== 'function' || typeof s.list !== 'function') throw new TypeError('"store" expected MemberKeyStore');
+  if (typeof s?.versions !== 'function' || typeof s.insert !== 'function' || typeof s.update !== 'function' || typeof s.list !== 'function') throw new TypeError('"store" expected MemberKeyStore');
   if (typeof options.authenticate !== 'function') throw new TypeError(`"authenticate" expected function, got ${typeof options.authenticate}`);
   if (options.sessionLifetimeMs !== undefined && !(Number.isSafeInteger(options.sessionLifetimeMs) && options.sessionLifetimeMs > 0)) {
     throw new RangeError(`"sessionLifetimeMs" expected positive integer, got ${String(options.sessionLifetimeMs)}`);

@@ -10,7 +10,7 @@ import { defineSchema } from '../../src/records/schema.ts';
 import { openRecord, sealRecord } from '../../src/records/record.ts';
 import { createKeyEnvironment, type DeliveryEvent, type KeyEnvironment } from '../../src/server/key-environment.ts';
 import { keyEnvironmentHandler } from '../../src/server/http/handler.ts';
-import { memoryKeyStore } from '../../src/server/stores/member-key-store.ts';
+import { memoryKeyStore } from '../../src/server/stores/memory-store.ts';
 import { localMasterKey } from '../../src/server/master-keys/local.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity' } });

@@ -9,7 +9,7 @@ import { TokumeiError } from '../../src/errors.ts';
 import { keyMaterial } from '../../src/keys/member-key.ts';
 import { createKeyEnvironment, type KeyEnvironment } from '../../src/server/key-environment.ts';
 import { keyEnvironmentHandler } from '../../src/server/http/handler.ts';
-import { memoryKeyStore } from '../../src/server/stores/member-key-store.ts';
+import { memoryKeyStore } from '../../src/server/stores/memory-store.ts';
 import { localMasterKey } from '../../src/server/master-keys/local.ts';
 
 const TOKENS: Record<string, { memberId: string }> = { 'tok-alice': { memberId: 'alice' }, 'tok-carol': { memberId: 'carol' } };

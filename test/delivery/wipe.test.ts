@@ -36,7 +36,7 @@ vi.mock('@noble/ciphers/aes.js', async (importOriginal) => {
 
 const { httpKeyProvider } = await import('../../src/delivery/http-key-provider.ts');
 const { createKeyEnvironment } = await import('../../src/server/key-environment.ts');
-const { memoryKeyStore } = await import('../../src/server/stores/member-key-store.ts');
+const { memoryKeyStore } = await import('../../src/server/stores/memory-store.ts');
 const { localMasterKey } = await import('../../src/server/master-keys/local.ts');
 const { keyMaterial } = await import('../../src/keys/member-key.ts');
 const { fromBase64url, toBase64url } = await import('../../src/internal/bytes.ts');

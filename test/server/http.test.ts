@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyEnvironment } from '../../src/server/key-environment.ts';
 import { keyEnvironmentHandler } from '../../src/server/http/handler.ts';
-import { memoryKeyStore } from '../../src/server/stores/member-key-store.ts';
+import { memoryKeyStore } from '../../src/server/stores/memory-store.ts';
 import { localMasterKey } from '../../src/server/master-keys/local.ts';
 
 let server: Server;

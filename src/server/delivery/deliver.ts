@@ -1,11 +1,11 @@
 // Sealed key delivery (docs/key-delivery.md): authenticate the bearer token, register or resume
 // a session, and seal the member's keyring to the browser's ephemeral public key with HPKE.
 import { TokumeiError } from '../../errors.ts';
-import { astring, fromBase64url, randomBytes, toBase64url, wipe } from '../../internal/bytes.ts';
+import { fromBase64url, randomBytes, toBase64url, wipe } from '../../internal/bytes.ts';
 import { deliveryInfo, DELIVERY_PROTOCOL, encodeKeyringPayload, suiteFor } from '../../delivery/payload.ts';
 import { keyringEntries, withUnwrappedKeys } from '../member-keys/versions.ts';
 import type { SessionRegistry } from '../sessions/registry.ts';
-import type { MemberKeyStore, WrappedMemberKey } from '../stores/member-key-store.ts';
+import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from '../stores/member-key-store.ts';
 import { sealBase } from './hpke-seal.ts';
 
 /** Who a bearer token belongs to, as the caller's `authenticate` function decides. */
@@ -68,8 +68,6 @@ export interface DeliveryContext {
   keyLog: ((line: string) => void) | undefined;
 }
 
-const MAX_ID_CHARS = 256;
-
 /** The refusal of a credential: one message, whatever the reason. */
 export function authError(cause?: unknown): TokumeiError {
   return new TokumeiError('ERR_AUTH', 'the bearer token was refused', cause === undefined ? undefined : { cause });
@@ -77,12 +75,6 @@ export function authError(cause?: unknown): TokumeiError {
 
 function formatError(message: string): TokumeiError {
   return new TokumeiError('ERR_FORMAT', message);
-}
-
-/** Boundary check of a member id: a non-empty string of at most 256 characters. */
-export function assertMemberId(memberId: unknown): asserts memberId is string {
-  astring('memberId', memberId, true);
-  if (memberId.length > MAX_ID_CHARS) throw new RangeError(`"memberId" expected at most ${MAX_ID_CHARS} characters, got length=${memberId.length}`);
 }
 
 function hex(bytes: Uint8Array): string {

@@ -2,11 +2,12 @@
 import { decryptionFailed } from '../../errors.ts';
 import { allocSecret, fromBase64url, toBase64url, utf8, wipe } from '../../internal/bytes.ts';
 import { MEMBER_KEY_LENGTH } from '../../keys/member-key.ts';
-import type { WrappedMemberKey } from '../stores/member-key-store.ts';
+import type { MemberKeyChange, WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { MasterKey } from './master-key.ts';
 import { TokumeiError } from '../../errors.ts';
 
-const WRAP_LABEL = 'tokumei/v1/member-key-wrap';
+const WRAP_LABEL = 'tokumei/v1/member-key-entry';
+const STATE_BYTE = { active: 1, retired: 2 } as const;
 
 function lengthPrefixed(text: string): Uint8Array {
   const b = utf8(text);
@@ -18,26 +19,29 @@ function lengthPrefixed(text: string): Uint8Array {
 }
 
 /**
- * The master key's `context` for one entry: "tokumei/v1/member-key-wrap" ‖ 0x00 ‖
- * len16(memberId) ‖ memberId ‖ len16(keyId) ‖ keyId ‖ u32be(version). A wrapped key copied to
- * another member, key id or version does not unwrap.
+ * The master key's `context` for one entry: "tokumei/v1/member-key-entry" ‖ 0x00 ‖
+ * len16(memberId) ‖ memberId ‖ len16(keyId) ‖ keyId ‖ u32be(version) ‖ u8(state: 1 active,
+ * 2 retired). Everything that decides whether and to whom a key is delivered is bound: a wrapped
+ * key copied to another member, key id or version, or an entry whose state was edited in
+ * storage, does not unwrap.
  */
-export function wrapContext(entry: Pick<WrappedMemberKey, 'memberId' | 'keyId' | 'version'>): Uint8Array {
+export function wrapContext(entry: Pick<WrappedMemberKey, 'memberId' | 'keyId' | 'version' | 'state'>): Uint8Array {
   const label = utf8(WRAP_LABEL);
   const m = lengthPrefixed(entry.memberId);
   const k = lengthPrefixed(entry.keyId);
-  const out = new Uint8Array(label.length + 1 + m.length + k.length + 4);
+  const out = new Uint8Array(label.length + 1 + m.length + k.length + 5);
   out.set(label);
   out.set(m, label.length + 1);
   out.set(k, label.length + 1 + m.length);
-  new DataView(out.buffer).setUint32(out.length - 4, entry.version);
+  new DataView(out.buffer).setUint32(out.length - 5, entry.version);
+  out[out.length - 1] = STATE_BYTE[entry.state];
   return out;
 }
 
-/** Wraps `key` for `entry` under `master`. */
-export async function wrapEntry(master: MasterKey, entry: Omit<WrappedMemberKey, 'wrapped' | 'masterKeyId'>, key: Uint8Array): Promise<WrappedMemberKey> {
+/** Wraps `key` for an entry (with the state it is to have) under `master`. */
+export async function wrapFor(master: MasterKey, entry: Pick<WrappedMemberKey, 'memberId' | 'keyId' | 'version' | 'state'>, key: Uint8Array): Promise<MemberKeyChange> {
   const wrapped = await master.wrap(key, wrapContext(entry));
-  return { ...entry, masterKeyId: master.id, wrapped: toBase64url(wrapped) };
+  return { state: entry.state, masterKeyId: master.id, wrapped: toBase64url(wrapped) };
 }
 
 /**
@@ -45,7 +49,7 @@ export async function wrapEntry(master: MasterKey, entry: Omit<WrappedMemberKey,
  * @throws TokumeiError `ERR_KEY_UNAVAILABLE` when the entry is wrapped under another master key;
  *   `ERR_DECRYPTION_FAILED` when it does not unwrap
  */
-export async function unwrapEntry(master: MasterKey, entry: WrappedMemberKey): Promise<Uint8Array> {
+export async function unwrapEntry(master: MasterKey, entry: Pick<WrappedMemberKey, 'memberId' | 'keyId' | 'version' | 'state' | 'masterKeyId' | 'wrapped'>): Promise<Uint8Array> {
   if (entry.masterKeyId !== master.id) {
     throw new TokumeiError('ERR_KEY_UNAVAILABLE', `member key "${entry.keyId}" is wrapped under master key "${entry.masterKeyId}", not "${master.id}"`);
   }

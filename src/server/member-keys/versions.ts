@@ -5,31 +5,68 @@ import { allocSecret, fillRandom, wipe } from '../../internal/bytes.ts';
 import { assertKeyId, MEMBER_KEY_LENGTH, randomKeyId } from '../../keys/member-key.ts';
 import { MAX_DELIVERED_KEYS, type PayloadKey } from '../../delivery/payload.ts';
 import type { MasterKey } from '../master-keys/master-key.ts';
-import { wrapEntry } from '../master-keys/wrap.ts';
-import type { MemberKeyStore, WrappedMemberKey } from '../stores/member-key-store.ts';
+import { wrapFor } from '../master-keys/wrap.ts';
+import { checkStored, type MemberKeyStore, type WrappedMemberKey } from '../stores/member-key-store.ts';
 
-/** The public facts about one key version (everything but the wrapped key). */
-export type KeyVersion = Omit<WrappedMemberKey, 'wrapped'>;
+/** The public facts about one key version (everything but the wrapped key and the store's revision). */
+export type KeyVersion = Omit<WrappedMemberKey, 'wrapped' | 'revision'>;
 
-/** An entry without its wrapped key. */
-export const publicFacts = ({ wrapped: _, ...rest }: WrappedMemberKey): KeyVersion => rest;
+/** An entry without its wrapped key and revision. */
+export const publicFacts = ({ wrapped: _, revision: __, ...rest }: WrappedMemberKey): KeyVersion => rest;
 
-/** The member's active entries, oldest first. */
+/**
+ * The member's active entries, oldest first, each checked: an entry the store hands back
+ * malformed (or another member's) is `ERR_KEY_UNAVAILABLE` before any key is unwrapped.
+ */
 export async function activeVersions(store: MemberKeyStore, memberId: string): Promise<WrappedMemberKey[]> {
-  return (await store.versions(memberId)).filter((e) => e.state === 'active');
+  const entries = (await store.versions(memberId)).map(checkStored);
+  if (entries.some((e) => e.memberId !== memberId)) throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'the member key store returned another member\'s entry');
+  return entries.filter((e) => e.state === 'active');
 }
 
-/** Adds the member's next key version: a fresh random key, wrapped under `masterKey`. */
-export async function addVersion(store: MemberKeyStore, masterKey: MasterKey, memberId: string, keyId: string | undefined, createdAt: number): Promise<KeyVersion> {
+const MAX_ATTEMPTS = 8;
+
+const isConflict = (err: unknown): boolean => err instanceof TokumeiError && err.code === 'ERR_CONFLICT';
+
+/**
+ * Adds the member's next key version: a fresh random key, wrapped under `masterKey`, inserted
+ * as the version after the highest one. When a concurrent writer takes that version first, it
+ * reads again and takes the next (with `first`, it returns the member's newest active version
+ * instead, so two concurrent first calls give one key).
+ * @throws TokumeiError `ERR_CONFLICT` when `keyId` already exists in the store
+ */
+export async function addVersion(store: MemberKeyStore, masterKey: MasterKey, memberId: string, keyId: string | undefined, createdAt: number, first = false): Promise<KeyVersion> {
   const id = keyId ?? randomKeyId();
   assertKeyId(id);
-  const existing = await store.versions(memberId);
-  const version = existing.reduce((max, e) => Math.max(max, e.version), 0) + 1;
   const key = fillRandom(allocSecret(MEMBER_KEY_LENGTH));
   try {
-    const entry = await wrapEntry(masterKey, { memberId, keyId: id, version, createdAt, state: 'active' }, key);
-    await store.put(entry);
-    return publicFacts(entry);
+    for (let attempt = 1; ; attempt++) {
+      const existing = await store.versions(memberId);
+      const active = existing.filter((e) => e.state === 'active');
+      if (first && active.length > 0) return publicFacts(active[active.length - 1]!);
+      const version = existing.reduce((max, e) => Math.max(max, e.version), 0) + 1;
+      const wrapping = await wrapFor(masterKey, { memberId, keyId: id, version, state: 'active' }, key);
+      try {
+        return publicFacts(await store.insert({ memberId, keyId: id, version, createdAt, ...wrapping }));
+      } catch (err) {
+        // A taken key id is the caller's conflict; a taken version is a concurrent writer's.
+        if (!isConflict(err) || attempt === MAX_ATTEMPTS || (await store.get(id)) !== undefined) throw err;
+      }
+    }
+  } finally {
+    wipe(key);
+  }
+}
+
+/**
+ * Sets an entry's state by compare-and-swap, re-wrapping its key (the wrapping binds the state)
+ * under `masterKey`.
+ * @returns the updated entry, or `undefined` when the entry changed meanwhile (nothing written)
+ */
+export async function changeState(store: MemberKeyStore, masterKey: MasterKey, unwrap: (entry: WrappedMemberKey) => Promise<Uint8Array>, entry: WrappedMemberKey, state: WrappedMemberKey['state']): Promise<WrappedMemberKey | undefined> {
+  const key = await unwrap(entry);
+  try {
+    return await store.update(entry, await wrapFor(masterKey, { ...entry, state }, key));
   } finally {
     wipe(key);
   }

@@ -3,7 +3,7 @@ import { TokumeiError } from '../../errors.ts';
 import { ainteger, equalBytes, wipe } from '../../internal/bytes.ts';
 import type { MemberKeyStore, WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { MasterKey } from '../master-keys/master-key.ts';
-import { unwrapEntry, wrapEntry } from '../master-keys/wrap.ts';
+import { unwrapEntry, wrapFor } from '../master-keys/wrap.ts';
 
 /** Options of {@link rewrapAll}. */
 export interface RewrapOptions {
@@ -36,18 +36,18 @@ export interface RewrapResult {
  * not touched: member keys, key ids and every sealed value stay as they are (G9).
  *
  * Each entry is re-wrapped, checked (the new wrapped value unwraps to the same key) and written
- * with one atomic `put`, so the store is consistent after every entry. The pass can stop at any
- * point (`signal`, a crash): run it again and it skips what is done. At the end a verification
- * pass unwraps every entry under the new master key and counts them; the call fails unless that
- * count equals the number of entries. Afterwards `store.compact()` (when the store has one)
- * drops the old wrapped values.
+ * by compare-and-swap on its revision, so the store is consistent after every entry and a
+ * concurrent change of state (a retire) is never undone: only the wrapping changes. The pass can
+ * stop at any point (`signal`, a crash): run it again and it skips what is done. At the end a
+ * verification pass unwraps every entry under the new master key and counts them; the call fails
+ * unless that count equals the number of entries.
  *
  * @param store - the member-key store
  * @param options - see {@link RewrapOptions}
  * @returns the counts, verified
  * @throws TokumeiError `ERR_KEY_UNAVAILABLE` when an entry is under none of the given master
  *   keys or the verified count does not match; `ERR_DECRYPTION_FAILED` when an entry does not
- *   unwrap; the signal's reason when aborted
+ *   unwrap; `ERR_CONFLICT` when an entry kept changing under it; the signal's reason when aborted
  * @example
  * ```ts
  * import { masterKeyFromFile, rewrapAll } from 'tokumei/server';
@@ -75,18 +75,8 @@ export async function rewrapAll(store: MemberKeyStore, options: RewrapOptions): 
     }
     const old = byId.get(entry.masterKeyId);
     if (old === undefined) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `member key "${entry.keyId}" is wrapped under unknown master key "${entry.masterKeyId}"`);
-    let key: Uint8Array | undefined;
-    let check: Uint8Array | undefined;
-    try {
-      key = await unwrapEntry(old, entry);
-      const next = await wrapEntry(to, entry, key);
-      check = await unwrapEntry(to, next);
-      if (!equalBytes(key, check)) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `re-wrapped member key "${entry.keyId}" does not unwrap to the same key`);
-      await store.put(next);
-      rewrapped++;
-    } finally {
-      wipe(key, check);
-    }
+    if (await rewrapOne(store, entry, old, to, byId)) rewrapped++;
+    else alreadyCurrent++;
   }
 
   let verified = 0;
@@ -98,8 +88,40 @@ export async function rewrapAll(store: MemberKeyStore, options: RewrapOptions): 
     verified++;
   }
   if (verified !== total) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `only ${verified} of ${total} member keys are under the new master key`);
-  await store.compact?.();
   return { total, rewrapped, alreadyCurrent, verified };
+}
+
+const MAX_ATTEMPTS = 8;
+
+/**
+ * Re-wraps one entry by compare-and-swap: only the wrapping changes, never the state. When the
+ * entry changed meanwhile (a retire, a re-wrap by another instance), it is read again and the
+ * pass decides again, so a concurrent state change is never undone.
+ * @returns `true` when this call re-wrapped it, `false` when it was already under `to`
+ */
+async function rewrapOne(store: MemberKeyStore, first: WrappedMemberKey, old: MasterKey, to: MasterKey, byId: ReadonlyMap<string, MasterKey>): Promise<boolean> {
+  let entry: WrappedMemberKey | undefined = first;
+  let from = old;
+  for (let attempt = 1; ; attempt++) {
+    let key: Uint8Array | undefined;
+    let check: Uint8Array | undefined;
+    try {
+      key = await unwrapEntry(from, entry);
+      const next = await wrapFor(to, entry, key); // the same state as read
+      check = await unwrapEntry(to, { ...entry, ...next });
+      if (!equalBytes(key, check)) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `re-wrapped member key "${entry.keyId}" does not unwrap to the same key`);
+      if ((await store.update(entry, next)) !== undefined) return true;
+    } finally {
+      wipe(key, check);
+    }
+    if (attempt === MAX_ATTEMPTS) throw new TokumeiError('ERR_CONFLICT', `member key "${first.keyId}" kept changing while it was re-wrapped`);
+    entry = await store.get(first.keyId);
+    if (entry === undefined) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `member key "${first.keyId}" disappeared from the store`);
+    if (entry.masterKeyId === to.id) return false;
+    const m = byId.get(entry.masterKeyId);
+    if (m === undefined) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `member key "${entry.keyId}" is wrapped under unknown master key "${entry.masterKeyId}"`);
+    from = m;
+  }
 }
 
 /** Every entry of the store in key id order, one `list` batch at a time. */

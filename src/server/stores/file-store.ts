@@ -1,17 +1,16 @@
 // A member-key store in one append-only file of JSON lines, indexed in memory (demo, small
 // deployments).
-import { appendFile, open, readFile, rename, truncate } from 'node:fs/promises';
+import { appendFile, readFile, truncate } from 'node:fs/promises';
 import { TokumeiError } from '../../errors.ts';
 import { astring } from '../../internal/bytes.ts';
-import { assertWrappedMemberKey, copy, MemoryKeyStore, type MemberKeyStore, type WrappedMemberKey } from './member-key-store.ts';
+import { assertMemberKeyChange, assertNewMemberKey, assertWrappedMemberKey, copy, insertConflict, type MemberKeyStore, type WrappedMemberKey } from './member-key-store.ts';
 
 /**
  * A store backed by one append-only file of JSON lines (one {@link WrappedMemberKey} per line,
  * the last line for a key id wins), loaded into memory when opened. A line cut short by a crash
- * is ignored; `compact()` rewrites the file with only the current entries (write to a temporary
- * file, fsync, rename). For the demo and small deployments; use a database in production.
+ * is ignored. For the demo and small deployments; use a database in production.
  *
- * @param path - the file; created on the first `put` when missing
+ * @param path - the file; created on the first write when missing
  * @returns the opened store
  * @throws TokumeiError `ERR_FORMAT` when a line other than the last is not a valid entry
  * @example
@@ -22,7 +21,7 @@ import { assertWrappedMemberKey, copy, MemoryKeyStore, type MemberKeyStore, type
  */
 export async function fileKeyStore(path: string): Promise<MemberKeyStore> {
   astring('path', path, true);
-  const index = new MemoryKeyStore();
+  const byKeyId = new Map<string, WrappedMemberKey>();
   let text = '';
   try {
     text = await readFile(path, 'utf8');
@@ -36,10 +35,11 @@ export async function fileKeyStore(path: string): Promise<MemberKeyStore> {
     try {
       const entry = JSON.parse(line) as unknown;
       assertWrappedMemberKey(entry);
-      index.apply(entry);
+      const old = byKeyId.get(entry.keyId);
+      if (old !== undefined && (old.memberId !== entry.memberId || old.version !== entry.version)) throw insertConflict('keyId');
+      byKeyId.set(entry.keyId, entry);
     } catch (cause) {
-      if (i === last) return; // an append cut short by a crash: that put never completed
-      if (cause instanceof TokumeiError) throw cause;
+      if (i === last) return; // an append cut short by a crash: that write never completed
       throw new TokumeiError('ERR_FORMAT', `line ${i + 1} of the member key store is not a valid entry`, { cause });
     }
   });
@@ -47,32 +47,39 @@ export async function fileKeyStore(path: string): Promise<MemberKeyStore> {
     // Drop a line cut short by a crash, so the next append starts on a line of its own.
     await truncate(path, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1), 'utf8'));
   }
-  let writes: Promise<void> = Promise.resolve();
-  const serial = (task: () => Promise<void>): Promise<void> => (writes = writes.then(task, task));
+  let writes: Promise<unknown> = Promise.resolve();
+  const serial = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = writes.then(task, task);
+    writes = run.catch(() => undefined);
+    return run;
+  };
+  const write = async (entry: WrappedMemberKey): Promise<WrappedMemberKey> => {
+    await appendFile(path, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    byKeyId.set(entry.keyId, entry); // visible only once in the log
+    return copy(entry);
+  };
+  const all = (): WrappedMemberKey[] => [...byKeyId.values()];
 
   return {
-    versions: (memberId) => index.versions(memberId),
-    list: (options) => index.list(options),
-    count: () => index.count(),
-    async put(entry: WrappedMemberKey): Promise<void> {
-      assertWrappedMemberKey(entry);
-      const line = `${JSON.stringify(copy(entry))}\n`;
+    versions: async (memberId) => all().filter((e) => e.memberId === memberId).sort((a, b) => a.version - b.version).map(copy),
+    get: async (keyId) => (byKeyId.has(keyId) ? copy(byKeyId.get(keyId)!) : undefined),
+    list: async ({ after, limit }) => all().filter((e) => after === undefined || e.keyId > after).sort((a, b) => (a.keyId < b.keyId ? -1 : 1)).slice(0, limit).map(copy),
+    count: async () => byKeyId.size,
+    insert(entry) {
+      assertNewMemberKey(entry);
       return serial(async () => {
-        await appendFile(path, line, { mode: 0o600 });
-        index.apply(entry); // visible only once durable in the log
+        if (byKeyId.has(entry.keyId)) throw insertConflict('keyId');
+        if (all().some((e) => e.memberId === entry.memberId && e.version === entry.version)) throw insertConflict('version');
+        const { memberId, keyId, version, createdAt, state, masterKeyId, wrapped } = entry;
+        return write({ memberId, keyId, version, createdAt, state, masterKeyId, wrapped, revision: 1 });
       });
     },
-    compact(): Promise<void> {
+    update(current, change) {
+      assertMemberKeyChange(change);
       return serial(async () => {
-        const tmp = `${path}.compact-${process.pid}`;
-        const file = await open(tmp, 'w', 0o600);
-        try {
-          await file.writeFile(index.all().map((e) => `${JSON.stringify(e)}\n`).join(''));
-          await file.sync();
-        } finally {
-          await file.close();
-        }
-        await rename(tmp, path);
+        const e = byKeyId.get(current.keyId);
+        if (e === undefined || e.revision !== current.revision) return undefined;
+        return write({ ...e, state: change.state, masterKeyId: change.masterKeyId, wrapped: change.wrapped, revision: e.revision + 1 });
       });
     },
   };
