@@ -7,7 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
-export const BUDGET_BYTES = 16 * 1024;
+// 16.5 KB: 16 KB held the library until sessions gained namespace scoping (+0.25 KB: a channel
+// and database per namespace, messages naming session and member) and idle warnings with
+// default activity events (+0.25 KB); no existing part of the page's code could give the room
+// back without a feature (measured per module with esbuild's metafile).
+export const BUDGET_BYTES = 16.5 * 1024;
 export const SURFACE = ['openSession', 'httpKeyProvider', 'defineSchema', 'openRecord', 'sealRecord', 'TokumeiError'];
 
 /** Bundles and measures the browser surface; returns sizes in bytes and the names measured. */

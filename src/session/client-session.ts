@@ -6,7 +6,7 @@ import type { Schema } from '../records/schema.ts';
 import { listenCrossTab, postCrossTab, type CrossTabListener, type CrossTabMessage, type CrossTabReason } from './cross-tab.ts';
 import type { DeviceStore } from './device-store.ts';
 import { MAX_TIMER_MS, typeName, type CheckedOptions } from './options.ts';
-import type { Session, SessionEventMap, SessionPersistence, SessionState, WipedEvent, WipeReason } from './types.ts';
+import type { Session, SessionEventMap, SessionPersistence, SessionState, WipeReason } from './types.ts';
 
 // Rewrite the stored idle expiry at most this often while the member is active.
 const MAX_TOUCH_INTERVAL_MS = 60_000;
@@ -20,7 +20,7 @@ function unrefTimer(t: ReturnType<typeof setTimeout>): void {
   (t as { unref?: () => void }).unref?.();
 }
 
-type Listener = (event: WipedEvent) => void;
+type Listener = (event: never) => void;
 
 /** The {@link Session} `openSession` returns (internal). */
 export class ClientSession implements Session {
@@ -37,8 +37,10 @@ export class ClientSession implements Session {
   #store: DeviceStore | undefined;
   #state: SessionState = 'open';
   #reason: WipeReason | undefined;
-  #listeners = new Set<Listener>();
+  #listeners: Record<string, Set<Listener>> = { wiped: new Set(), 'idle-warning': new Set(), active: new Set() };
   #lastActivity: number;
+  /** An `idle-warning` was fired and no activity has come since. */
+  #warned = false;
   #lastTouch = 0;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   #revocationTimer: ReturnType<typeof setInterval> | undefined;
@@ -78,6 +80,14 @@ export class ClientSession implements Session {
     return this.#reason;
   }
 
+  get idleDeadline(): number {
+    return this.#lastActivity + this.#opts.idleTimeoutMs;
+  }
+
+  touch(): void {
+    this.#activity();
+  }
+
   async openRecord(schema: Schema, sealed: SealedRecord, options: RecordOptions): Promise<PlainRecord> {
     const ring = await this.#live();
     this.#activity();
@@ -99,16 +109,18 @@ export class ClientSession implements Session {
   }
 
   on<E extends keyof SessionEventMap>(event: E, listener: (event: SessionEventMap[E]) => void): () => void {
-    if (event !== 'wiped') throw new RangeError(`"event" expected 'wiped', got '${String(event)}'`);
+    const set = Object.hasOwn(this.#listeners, event) ? this.#listeners[event]! : undefined;
+    if (set === undefined) throw new RangeError(`"event" expected 'wiped', 'idle-warning' or 'active', got '${String(event)}'`);
     if (typeof listener !== 'function') throw new TypeError(`"listener" expected function, got ${typeName(listener)}`);
     let l: Listener | undefined = listener as Listener;
-    if (this.#state === 'closed') {
+    if (this.#state === 'open') set.add(l);
+    else if (event === 'wiped') {
       // `wiped` has fired already: tell this late listener too, once.
       const reason = this.#reason!;
-      queueMicrotask(() => l?.({ reason }));
-    } else this.#listeners.add(l);
+      queueMicrotask(() => l?.({ reason } as never));
+    }
     return () => {
-      if (l !== undefined) this.#listeners.delete(l);
+      if (l !== undefined) set.delete(l);
       l = undefined;
     };
   }
@@ -167,14 +179,17 @@ export class ClientSession implements Session {
     }
   }
 
-  #idleDeadline(): number {
-    return this.#lastActivity + this.#opts.idleTimeoutMs;
+  /** When the idle warning is due: never when given already, off, or the absolute expiry comes first. */
+  #warnAt(): number {
+    const { idleWarningMs } = this.#opts;
+    const deadline = this.idleDeadline;
+    return this.#warned || idleWarningMs === 0 || deadline >= this.expiresAt ? Infinity : deadline - idleWarningMs;
   }
 
-  /** Arms one timer for the nearer of the idle and absolute deadlines. */
+  /** Arms one timer for the nearest of the idle warning, the idle and the absolute deadlines. */
   #schedule(): void {
     clearTimeout(this.#deadlineTimer);
-    const next = Math.min(this.expiresAt, this.#idleDeadline());
+    const next = Math.min(this.expiresAt, this.idleDeadline, this.#warnAt());
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now()));
     this.#deadlineTimer = setTimeout(() => void this.#onDeadline(), delay);
     unrefTimer(this.#deadlineTimer);
@@ -183,8 +198,13 @@ export class ClientSession implements Session {
   async #onDeadline(): Promise<void> {
     if (this.#state === 'closed') return;
     const reason = await this.#expiry();
-    if (reason !== undefined) await this.#wipe(reason);
-    else if (this.state === 'open') this.#schedule(); // not wiped during the await
+    if (reason !== undefined) return this.#wipe(reason);
+    if (this.state === 'closed') return; // wiped during the await
+    if (Date.now() >= this.#warnAt()) {
+      this.#warned = true;
+      this.#emit('idle-warning', { idleDeadline: this.idleDeadline });
+    }
+    this.#schedule();
   }
 
   /**
@@ -195,13 +215,10 @@ export class ClientSession implements Session {
   async #expiry(): Promise<WipeReason | undefined> {
     const now = Date.now();
     if (now >= this.expiresAt) return 'expired';
-    if (now < this.#idleDeadline()) return undefined;
+    if (now < Math.min(this.idleDeadline, this.#warnAt())) return undefined;
     const shared = await this.#store?.idleExpiry(this.sessionId);
-    if (shared !== undefined && shared > Date.now()) {
-      this.#lastActivity = Math.max(this.#lastActivity, shared - this.#opts.idleTimeoutMs);
-      return undefined;
-    }
-    return 'idle';
+    if (shared !== undefined && shared > this.idleDeadline) this.#activity(shared - this.#opts.idleTimeoutMs);
+    return Date.now() < this.idleDeadline ? undefined : 'idle';
   }
 
   /** The keyring, after checking the deadlines (timers may run late in background tabs). */
@@ -214,11 +231,17 @@ export class ClientSession implements Session {
     return this.#keyring;
   }
 
-  #activity(): void {
+  /** Activity now, or (`at`) another tab's activity then, read from the stored entry. */
+  #activity(at?: number): void {
     if (this.#state === 'closed') return;
     const now = Date.now();
-    this.#lastActivity = now;
+    this.#lastActivity = at ?? now;
+    if (this.#warned) {
+      this.#warned = false;
+      this.#emit('active', { idleDeadline: this.idleDeadline });
+    }
     const store = this.#store;
+    if (at !== undefined) return;
     if (store === undefined || now - this.#lastTouch < Math.min(MAX_TOUCH_INTERVAL_MS, this.#opts.idleTimeoutMs / 4)) return;
     this.#lastTouch = now;
     void store.touch({ sessionId: this.sessionId, expiresAt: this.expiresAt, idleExpiresAt: Math.min(this.expiresAt, now + this.#opts.idleTimeoutMs) });
@@ -255,11 +278,15 @@ export class ClientSession implements Session {
     if (reason === 'logoff') this.#notifyLogoff();
     this.#closed(reason);
 
-    const listeners = [...this.#listeners];
-    this.#listeners.clear();
-    for (const l of listeners) {
+    this.#emit('wiped', { reason });
+    for (const set of Object.values(this.#listeners)) set.clear();
+    return this.#storageDone;
+  }
+
+  #emit<E extends keyof SessionEventMap>(event: E, payload: SessionEventMap[E]): void {
+    for (const l of [...this.#listeners[event]!]) {
       try {
-        l({ reason });
+        l(payload as never);
       } catch (err) {
         // Like EventTarget: one listener's error neither stops the others nor the wipe.
         queueMicrotask(() => {
@@ -267,7 +294,6 @@ export class ClientSession implements Session {
         });
       }
     }
-    return this.#storageDone;
   }
 
   async #afterWipe(reason: WipeReason): Promise<void> {

@@ -19,10 +19,10 @@ export interface CrossTabMessage {
 }
 
 function parse(data: unknown): CrossTabMessage | undefined {
-  const m = data as Partial<CrossTabMessage> | null | undefined;
-  return (m?.reason === 'logoff' || m?.reason === 'revoked') && typeof m.sessionId === 'string' && typeof m.keyId === 'string'
-    ? { reason: m.reason, sessionId: m.sessionId, keyId: m.keyId }
-    : undefined;
+  // Only same-origin script can post here; the reason is checked, the ids are compared by the
+  // receiver with `===`, so a malformed message matches nothing.
+  const m = data as CrossTabMessage | null | undefined;
+  return m?.reason === 'logoff' || m?.reason === 'revoked' ? m : undefined;
 }
 
 /** The channel name (and localStorage key) of a namespace. */

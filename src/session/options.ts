@@ -34,7 +34,17 @@ export interface SessionOptions {
   crossTab?: boolean;
   /** Wipe on `pagehide`: tab close, navigation, entering the back/forward cache (default `true`). */
   wipeOnPagehide?: boolean;
-  /** User-input events (on `window`) that count as activity, e.g. `['pointerdown', 'keydown']`. Default none. */
+  /**
+   * Fire `idle-warning` this long before an idle wipe; `0`: never. Less than `idleTimeoutMs`.
+   * Default 60 s, or a quarter of `idleTimeoutMs` if that is shorter.
+   */
+  idleWarningMs?: number;
+  /**
+   * User-input events (listened to on `window`, capturing, passive) that count as activity.
+   * Default: pointer, key, input, wheel, scroll, touch and visibility —
+   * `['pointerdown', 'pointermove', 'keydown', 'input', 'wheel', 'scroll', 'touchstart', 'visibilitychange']`;
+   * `[]` for none (then only `touch()` and the session's own calls count).
+   */
   activityEvents?: readonly string[];
   /** Ask the key provider every this many ms whether the session was revoked. Default: never. */
   revocationCheckMs?: number;
@@ -43,6 +53,8 @@ export interface SessionOptions {
 }
 
 const DEFAULT_IDLE_MS = 15 * 60_000;
+const DEFAULT_WARNING_MS = 60_000;
+const DEFAULT_ACTIVITY_EVENTS = ['pointerdown', 'pointermove', 'keydown', 'input', 'wheel', 'scroll', 'touchstart', 'visibilitychange'];
 const DEFAULT_LIFETIME_MS = 8 * 60 * 60_000;
 const MAX_MS = Number.MAX_SAFE_INTEGER;
 const NAMESPACE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -50,18 +62,14 @@ const NAMESPACE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const MAX_TIMER_MS = 0x7fffffff;
 
 /** Options after the boundary check, with defaults applied (internal). */
-export interface CheckedOptions {
-  keyProvider: KeyProvider;
+export interface CheckedOptions extends SessionOptions {
   persistence: SessionPersistence;
-  namespace: string | undefined;
-  fallback: boolean;
   idleTimeoutMs: number;
+  idleWarningMs: number;
   maxLifetimeMs: number;
   crossTab: boolean;
   wipeOnPagehide: boolean;
   activityEvents: readonly string[];
-  revocationCheckMs: number | undefined;
-  signal: AbortSignal | undefined;
 }
 
 /** `null` or the `typeof` of a value, for error messages. */
@@ -73,7 +81,7 @@ export function typeName(value: unknown): string {
 export function checkOptions(o: SessionOptions): CheckedOptions {
   if (typeof o !== 'object' || o === null) throw new TypeError(`"options" expected object, got ${typeName(o)}`);
   const { keyProvider, persistence = 'memory', fallback, idleTimeoutMs = DEFAULT_IDLE_MS, maxLifetimeMs = DEFAULT_LIFETIME_MS } = o;
-  const { revocationCheckMs, activityEvents = [], crossTab = true, wipeOnPagehide = true, namespace } = o;
+  const { revocationCheckMs, activityEvents = DEFAULT_ACTIVITY_EVENTS, crossTab = true, wipeOnPagehide = true, namespace } = o;
   if (typeof keyProvider?.fetchKeys !== 'function') throw new TypeError(`"keyProvider" expected KeyProvider, got ${typeName(keyProvider)}`);
   if (persistence !== 'memory' && persistence !== 'indexeddb') throw new RangeError(`"persistence" expected 'memory' or 'indexeddb', got '${String(persistence)}'`);
   if (namespace !== undefined) astring('namespace', namespace);
@@ -83,23 +91,14 @@ export function checkOptions(o: SessionOptions): CheckedOptions {
   if (fallback !== undefined && fallback !== 'memory') throw new RangeError(`"fallback" expected 'memory', got '${String(fallback)}'`);
   ainteger('idleTimeoutMs', idleTimeoutMs, 1, MAX_MS);
   ainteger('maxLifetimeMs', maxLifetimeMs, 1, MAX_MS);
+  const { idleWarningMs = Math.min(DEFAULT_WARNING_MS, Math.floor(idleTimeoutMs / 4)) } = o;
+  ainteger('idleWarningMs', idleWarningMs, 0, idleTimeoutMs - 1);
   if (revocationCheckMs !== undefined) ainteger('revocationCheckMs', revocationCheckMs, 1, MAX_TIMER_MS);
   if (!Array.isArray(activityEvents)) throw new TypeError(`"activityEvents" expected string[], got ${typeName(activityEvents)}`);
   for (const e of activityEvents) astring('activityEvents[]', e, true);
   for (const [name, v] of [['crossTab', crossTab], ['wipeOnPagehide', wipeOnPagehide]] as const) {
     if (typeof v !== 'boolean') throw new TypeError(`"${name}" expected boolean, got ${typeName(v)}`);
   }
-  return {
-    keyProvider,
-    persistence,
-    namespace,
-    fallback: fallback === 'memory',
-    idleTimeoutMs,
-    maxLifetimeMs,
-    crossTab,
-    wipeOnPagehide,
-    activityEvents: [...activityEvents],
-    revocationCheckMs,
-    signal: o.signal,
-  };
+  // A copy, so that a caller changing their options object later changes nothing here.
+  return { ...o, persistence, idleTimeoutMs, idleWarningMs, maxLifetimeMs, crossTab, wipeOnPagehide, activityEvents: [...activityEvents] };
 }

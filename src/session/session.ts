@@ -57,9 +57,9 @@ function checkDelivered(keys: SessionKeys): void {
  *   persistence: 'indexeddb',
  *   fallback: 'memory',
  *   idleTimeoutMs: 15 * 60_000,
- *   activityEvents: ['pointerdown', 'keydown'],
  * });
  * session.on('wiped', ({ reason }) => showSignedOut(reason));
+ * session.on('idle-warning', () => askStillThere({ onStay: () => session.touch() }));
  * const me = await session.openRecord(memberSchema, sealed, { recordId: sealed.id });
  * await session.logoff();
  * ```
@@ -77,7 +77,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
       stored = await store.readLive(Date.now());
     } catch (err) {
       store = undefined;
-      if (!isStorageError(err) || !opts.fallback) throw err;
+      if (!isStorageError(err) || opts.fallback !== 'memory') throw err;
       persistence = 'memory';
     }
   }
@@ -112,7 +112,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
       await store.save(meta);
     } catch (err) {
       store = undefined;
-      if (!opts.fallback) {
+      if (opts.fallback !== 'memory') {
         keyring.destroy();
         throw err;
       }

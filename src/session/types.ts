@@ -17,11 +17,28 @@ export interface WipedEvent {
   reason: WipeReason;
 }
 
+/** The payload of the `idle-warning` and `active` events. */
+export interface IdleEvent {
+  /** When the session will be wiped for inactivity, in ms since the epoch (unless there is activity before). */
+  idleDeadline: number;
+}
+
 /** Events a session emits. */
 export interface SessionEventMap {
   /** The keyring was wiped; fired once. */
   wiped: WipedEvent;
+  /**
+   * `idleWarningMs` before an idle wipe: time to ask "still there?" (and call `touch()`), or to
+   * save form input. Fired once per quiet spell, and only when the idle deadline comes before
+   * the absolute expiry.
+   */
+  'idle-warning': IdleWarningEvent;
+  /** Activity after an `idle-warning`: the warning is over, the deadline has moved. */
+  active: IdleEvent;
 }
+
+/** The payload of the `idle-warning` event. */
+export type IdleWarningEvent = IdleEvent;
 
 /**
  * A signed-in member's session. Holds their keyring (own key, dependants' keys, older versions)
@@ -55,6 +72,13 @@ export interface Session {
   /** Resolves with the reason once the session has been wiped (already resolved after a wipe); never rejects. */
   readonly closed: Promise<WipeReason>;
   /**
+   * When the session will be wiped for inactivity (ms since the epoch), as this tab knows it; in
+   * IndexedDB mode another tab's activity can move it later. `expiresAt` may come first.
+   */
+  readonly idleDeadline: number;
+  /** Counts as activity now: moves the idle deadline (never `expiresAt`). Does nothing after a wipe. */
+  touch(): void;
+  /**
    * Opens a sealed record with the session's keyring (each value's key id picks the key).
    * Counts as activity.
    * @throws TokumeiError `ERR_SESSION_CLOSED`, and everything `openRecord` throws
@@ -72,8 +96,8 @@ export interface Session {
    */
   logoff(): Promise<void>;
   /**
-   * Listens for `wiped` (fired once). A listener added after the wipe is called on the next
-   * microtask, with the same reason, unless removed first.
+   * Listens for `wiped` (fired once), `idle-warning` or `active`. A `wiped` listener added after
+   * the wipe is called on the next microtask, with the same reason, unless removed first.
    * @returns a function that removes the listener
    */
   on<E extends keyof SessionEventMap>(event: E, listener: (event: SessionEventMap[E]) => void): () => void;

@@ -30,12 +30,17 @@ export interface SignInOptions {
   persistence?: 'memory' | 'indexeddb';
   idleTimeoutMs?: number;
   activityEvents?: string[];
+  idleWarningMs?: number;
   namespace?: string;
 }
 
 let session: Session | undefined;
 const events: string[] = [];
+/** `idle-warning` and `active` events: [name, ms after sign-in, idle deadline − sign-in]. */
+const idleEvents: [string, number, number][] = [];
+let signedInAt = 0;
 let restoredFromBfcache = false;
+let wipedAt: number | undefined;
 addEventListener('pageshow', (e) => {
   if ((e as PageTransitionEvent).persisted) restoredFromBfcache = true;
 });
@@ -47,8 +52,16 @@ const api = {
     if (o.idleTimeoutMs !== undefined) options.idleTimeoutMs = o.idleTimeoutMs;
     if (o.activityEvents !== undefined) options.activityEvents = o.activityEvents;
     if (o.namespace !== undefined) options.namespace = o.namespace;
+    if (o.idleWarningMs !== undefined) options.idleWarningMs = o.idleWarningMs;
+    signedInAt = Date.now();
     session = await openSession(options);
-    session.on('wiped', ({ reason }) => events.push(reason));
+    session.on('wiped', ({ reason }) => {
+      events.push(reason);
+      wipedAt = Date.now();
+    });
+    for (const name of ['idle-warning', 'active'] as const) {
+      session.on(name, ({ idleDeadline }) => idleEvents.push([name, Date.now() - signedInAt, idleDeadline - signedInAt]));
+    }
     return { resumed: session.resumed, persistence: session.persistence };
   },
   /** Signs in through the key environment: HPKE delivery over HTTP (`httpKeyProvider`). */
@@ -87,6 +100,13 @@ const api = {
   },
   status(): { state: string | undefined; sessionId: string | undefined; events: string[]; restoredFromBfcache: boolean } {
     return { state: session?.state, sessionId: session?.sessionId, events: [...events], restoredFromBfcache };
+  },
+  /** The idle events so far, and the session's idle deadline, relative to sign-in. */
+  idle(): { events: [string, number, number][]; deadline: number; wipedAfter: number | undefined } {
+    return { events: [...idleEvents], deadline: session!.idleDeadline - signedInAt, wipedAfter: wipedAt === undefined ? undefined : wipedAt - signedInAt };
+  },
+  touch(): void {
+    session!.touch();
   },
 };
 

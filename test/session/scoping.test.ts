@@ -92,7 +92,7 @@ describe('cross-tab logoff is scoped', () => {
     const key = generateMemberKey();
     const s = await tab(key);
     const channel = new BroadcastChannel('tokumei/session');
-    for (const junk of ['logoff', { reason: 'logoff' }, { reason: 'logoff', sessionId: s.sessionId }, { reason: 'wipe-all', sessionId: s.sessionId, keyId: key.keyId }, null]) {
+    for (const junk of ['logoff', { reason: 'logoff' }, { reason: 'logoff', sessionId: 'another' }, { reason: 'wipe-all', sessionId: s.sessionId, keyId: key.keyId }, null]) {
       channel.postMessage(junk);
     }
     await settle();

@@ -274,7 +274,7 @@ describe('page events (a DOM-like global EventTarget)', () => {
   });
 
   it('adds no pagehide listener when wipeOnPagehide is false', async () => {
-    const s = await open({ keyProvider: memoryKeyProvider([generateMemberKey()]), wipeOnPagehide: false });
+    const s = await open({ keyProvider: memoryKeyProvider([generateMemberKey()]), wipeOnPagehide: false, activityEvents: [] });
     expect(added).toBe(0);
     target.dispatchEvent(new Event('pagehide'));
     expect(s.state).toBe('open');
@@ -298,7 +298,7 @@ describe('openSession option checks', () => {
 
   it('rejects an unknown event name', async () => {
     const s = await open({ keyProvider });
-    expect(() => s.on('closed' as never, () => undefined)).toThrow(`"event" expected 'wiped', got 'closed'`);
+    expect(() => s.on('closed' as never, () => undefined)).toThrow(`"event" expected 'wiped', 'idle-warning' or 'active', got 'closed'`);
   });
 
   it('memoryKeyProvider hands out copies: the caller keeps its keys after a logoff', async () => {
