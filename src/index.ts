@@ -13,7 +13,7 @@ export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type Fiel
 export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type RecordOptions } from './records/record.ts';
 export { MemberKey, generateMemberKey, importMemberKey } from './keys/member-key.ts';
 export { Keyring, createKeyring, type KeySource } from './keys/keyring.ts';
-export { openSession, type Session, type SessionOptions, type SessionState, type SessionPersistence, type SessionEventMap, type WipedEvent, type WipeReason } from './session/session.ts';
+export { openSession, type Session, type SessionOptions, type SessionState, type SessionPersistence, type SessionEventMap, type WipedEvent, type IdleEvent, type WipeReason } from './session/session.ts';
 export { memoryKeyProvider, type MemoryKeyProvider, type MemoryKeyProviderOptions } from './session/memory-key-provider.ts';
 export type { KeyProvider, SessionKeys, SessionStatus } from './session/key-provider.ts';
 export { searchToken } from './search/token.ts';

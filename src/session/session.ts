@@ -11,7 +11,7 @@ import { checkOptions, type SessionOptions } from './options.ts';
 import type { Session, SessionPersistence } from './types.ts';
 
 export type { SessionOptions } from './options.ts';
-export type { Session, SessionEventMap, SessionPersistence, SessionState, WipedEvent, WipeReason } from './types.ts';
+export type { IdleEvent, Session, SessionEventMap, SessionPersistence, SessionState, WipedEvent, WipeReason } from './types.ts';
 
 const MAX_MS = Number.MAX_SAFE_INTEGER;
 

@@ -32,13 +32,11 @@ export interface SessionEventMap {
    * save form input. Fired once per quiet spell, and only when the idle deadline comes before
    * the absolute expiry.
    */
-  'idle-warning': IdleWarningEvent;
+  'idle-warning': IdleEvent;
   /** Activity after an `idle-warning`: the warning is over, the deadline has moved. */
   active: IdleEvent;
 }
 
-/** The payload of the `idle-warning` event. */
-export type IdleWarningEvent = IdleEvent;
 
 /**
  * A signed-in member's session. Holds their keyring (own key, dependants' keys, older versions)
