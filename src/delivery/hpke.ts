@@ -7,7 +7,7 @@
 // feeding the label parts to HMAC one by one, so no secret is ever concatenated into a fresh
 // array. Every output here is at most one SHA-256 block (32 bytes), which is all HPKE needs for
 // these suites (Nsecret = 32, Nk ≤ 32, Nn = 12).
-import { gcm } from '@noble/ciphers/aes.js';
+import { AesGcmKey } from '../keys/aes-gcm.ts';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { allocSecret, utf8, wipe } from '../internal/bytes.ts';
@@ -133,23 +133,29 @@ function keySchedule(suite: Suite, sharedSecret: Uint8Array, info: Uint8Array): 
  */
 export function sealWithSharedSecret(suite: Suite, sharedSecret: Uint8Array, info: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
   const { key, baseNonce } = keySchedule(suite, sharedSecret, info);
+  const aead = new AesGcmKey(key);
   try {
-    return gcm(key, baseNonce, aad).encrypt(plaintext);
+    return aead.seal(baseNonce, aad, plaintext);
   } finally {
+    aead.destroy();
     wipe(key, baseNonce);
   }
 }
 
 /**
- * Open with sequence number 0. Throws (noble's error) when the tag does not verify; no
- * plaintext is produced in that case. The returned plaintext is a fresh array the caller owns:
- * give it more than 64 bytes if it holds secrets, so V8 allocates it off-heap (docs/threat-model.md §7).
+ * Open with sequence number 0. Throws when the tag does not verify; no plaintext is produced in
+ * that case. The returned plaintext is a fresh off-heap buffer the caller owns and wipes.
  */
 export function openWithSharedSecret(suite: Suite, sharedSecret: Uint8Array, info: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  if (ciphertext.length < 16) throw new Error('hpke: ciphertext shorter than a tag');
   const { key, baseNonce } = keySchedule(suite, sharedSecret, info);
+  const aead = new AesGcmKey(key);
+  const out = allocSecret(ciphertext.length - 16);
   try {
-    return gcm(key, baseNonce, aad).decrypt(ciphertext);
+    if (!aead.open(baseNonce, aad, ciphertext, out)) throw new Error('hpke: the tag does not verify');
+    return out;
   } finally {
+    aead.destroy();
     wipe(key, baseNonce);
   }
 }

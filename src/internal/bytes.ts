@@ -95,12 +95,11 @@ export function toBase64url(bytes: Uint8Array): string {
  * alphabet, an impossible length (4n+1), or non-zero trailing bits — so every string has at most
  * one decoding and a changed character can never decode to the same bytes.
  */
-export function fromBase64url(text: string, leading = 0): Uint8Array | undefined {
+export function fromBase64url(text: string): Uint8Array | undefined {
   const len = text.length;
   if (len % 4 === 1) return undefined;
-  // `leading` spare bytes before the output let a caller align what follows (see envelope.ts).
-  const out = new Uint8Array(leading + Math.floor((len * 3) / 4));
-  let o = leading;
+  const out = new Uint8Array(Math.floor((len * 3) / 4));
+  let o = 0;
   let acc = 0;
   let bits = 0;
   for (let i = 0; i < len; i++) {
@@ -115,7 +114,7 @@ export function fromBase64url(text: string, leading = 0): Uint8Array | undefined
     }
   }
   if ((acc & ((1 << bits) - 1)) !== 0) return undefined; // non-canonical trailing bits
-  return leading === 0 ? out : out.subarray(leading);
+  return out;
 }
 
 /** Concatenates byte arrays into a new (heap) array. Not for secrets. */

@@ -1,5 +1,6 @@
 import { TokumeiError } from '../errors.ts';
 import { abytes, allocSecret, astring, copySecret, fillRandom, randomBytes, toBase64url, wipe } from '../internal/bytes.ts';
+import { AesGcmKey } from './aes-gcm.ts';
 import { deriveSubkey, type SubkeyPurpose } from './subkeys.ts';
 
 /** Length of a member key in bytes (AES-256). */
@@ -18,13 +19,15 @@ export function assertKeyId(keyId: unknown): asserts keyId is string {
 
 const CONSTRUCT = Symbol('MemberKey.construct');
 let material: (key: MemberKey, purpose: SubkeyPurpose | 'raw') => Uint8Array;
+let cipher: (key: MemberKey) => AesGcmKey;
 
 /**
  * An opaque handle on one member key. The 32 key bytes live in an off-heap buffer owned by the
  * handle; they are never exposed, turned into a string or copied into a small heap array.
  * Subkeys (one per purpose, by HKDF-SHA256) are derived on first use into off-heap buffers of
- * their own. {@link MemberKey.destroy} zeroes all of them; every later use throws
- * `ERR_DESTROYED` rather than working with a zeroed key.
+ * their own, and the field subkey's AES-GCM state (key schedule, hash subkey, GHASH tables) is
+ * computed once into another. {@link MemberKey.destroy} zeroes all of them; every later use
+ * throws `ERR_DESTROYED` rather than working with a zeroed key.
  *
  * Create one with {@link generateMemberKey} or {@link importMemberKey}.
  *
@@ -41,6 +44,7 @@ export class MemberKey {
   readonly keyId: string;
   #bytes: Uint8Array;
   #subkeys = new Map<SubkeyPurpose, Uint8Array>();
+  #cipher: AesGcmKey | undefined;
   #destroyed = false;
 
   /** @internal Use {@link generateMemberKey} or {@link importMemberKey}. */
@@ -61,6 +65,7 @@ export class MemberKey {
       }
       return sub;
     };
+    cipher = (key) => (key.#cipher ??= new AesGcmKey(material(key, 'field')));
   }
 
   /** Whether {@link MemberKey.destroy} has been called. */
@@ -77,6 +82,8 @@ export class MemberKey {
     this.#destroyed = true;
     wipe(this.#bytes, ...this.#subkeys.values());
     this.#subkeys.clear();
+    this.#cipher?.destroy();
+    this.#cipher = undefined;
   }
 
   /**
@@ -95,6 +102,15 @@ export class MemberKey {
  */
 export function keyMaterial(key: MemberKey, purpose: SubkeyPurpose | 'raw'): Uint8Array {
   return material(key, purpose);
+}
+
+/**
+ * The AES-256-GCM state of the key's field subkey, made on first use and kept until destroy().
+ * Internal, like {@link keyMaterial}.
+ * @throws TokumeiError `ERR_DESTROYED` after `destroy()`
+ */
+export function fieldCipher(key: MemberKey): AesGcmKey {
+  return cipher(key);
 }
 
 /** Wraps an off-heap buffer the library already owns (no copy). Internal. */

@@ -19,7 +19,10 @@ export interface Envelope {
   sealed: Uint8Array;
 }
 
-const MAX_ENVELOPE_CHARS = Math.ceil(((2 + 64 + NONCE_LENGTH + bucketLength(MAX_VALUE_BYTES) + TAG_LENGTH) * 4) / 3);
+/** The longest body: a 64-character key id and a value of MAX_VALUE_BYTES (docs/format.md §3). */
+export const MAX_BODY_BYTES: number = 2 + 64 + NONCE_LENGTH + bucketLength(MAX_VALUE_BYTES) + TAG_LENGTH;
+/** Its length in base64url characters: the limit applies to the body, after the `tk1.` prefix. */
+export const MAX_BODY_CHARS: number = Math.ceil((MAX_BODY_BYTES * 4) / 3);
 
 /** Serializes an envelope. */
 export function encodeEnvelope(keyId: string, nonce: Uint8Array, sealed: Uint8Array): string {
@@ -31,13 +34,6 @@ export function encodeEnvelope(keyId: string, nonce: Uint8Array, sealed: Uint8Ar
   bytes.set(nonce, 2 + id.length);
   bytes.set(sealed, 2 + id.length + nonce.length);
   return ENVELOPE_PREFIX + toBase64url(bytes);
-}
-
-const B64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-/** The 6-bit value of character `i` (0 when absent or invalid; only used to pick an alignment). */
-function b64urlCharValue(text: string, i: number): number {
-  const v = B64URL_ALPHABET.indexOf(text.charAt(i));
-  return v < 0 ? 0 : v;
 }
 
 function formatError(message: string): TokumeiError {
@@ -56,12 +52,10 @@ export function decodeEnvelope(value: unknown): Envelope {
     if (/^tk[0-9]+\./.test(value)) throw formatError('unsupported envelope version');
     throw formatError('not a tokumei envelope');
   }
-  if (value.length > MAX_ENVELOPE_CHARS) throw formatError('envelope too long');
+  // The limit is on the body, the prefix excluded (docs/format.md §6 step 2).
+  if (value.length - ENVELOPE_PREFIX.length > MAX_BODY_CHARS) throw formatError('envelope too long');
   const body = value.slice(ENVELOPE_PREFIX.length);
-  // Decode so that the ciphertext starts 4-byte aligned: noble copies unaligned input first.
-  // Byte 1 (the key id length) is in characters 1–2 of the body.
-  const idLenHint = ((b64urlCharValue(body, 1) & 15) << 4) | (b64urlCharValue(body, 2) >> 2);
-  const bytes = fromBase64url(body, (4 - ((2 + idLenHint + NONCE_LENGTH) & 3)) & 3);
+  const bytes = fromBase64url(body);
   if (bytes === undefined) {
     if (!/^[A-Za-z0-9_-]*$/.test(body)) throw formatError('envelope is not base64url');
     throw decryptionFailed();

@@ -1,10 +1,10 @@
 // Sealing and opening one identity value: AES-256-GCM under the member key's field subkey,
 // a fresh random 96-bit nonce per value, associated data from aad.ts (G1, G3).
-import { gcm } from '@noble/ciphers/aes.js';
 import { TokumeiError, decryptionFailed } from '../errors.ts';
-import { fromUtf8, utf8, wipe } from '../internal/bytes.ts';
+import { allocSecret, fromUtf8, utf8, wipe } from '../internal/bytes.ts';
+import { GCM_TAG_LENGTH } from '../keys/aes-gcm.ts';
 import { keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
-import { keyMaterial, type MemberKey } from '../keys/member-key.ts';
+import { fieldCipher, type MemberKey } from '../keys/member-key.ts';
 import { fieldAad, type FieldContext } from './aad.ts';
 import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { MAX_VALUE_BYTES, pad, unpaddedLength } from './padding.ts';
@@ -25,7 +25,7 @@ export function sealField(source: KeySource, ctx: FieldContext, value: string, n
  * (test/vectors/format-v1.json). Internal: no public function takes a nonce.
  */
 export function encryptField(key: MemberKey, ctx: FieldContext, value: string, nonce: Uint8Array): string {
-  const fieldKey = keyMaterial(key, 'field');
+  const cipher = fieldCipher(key);
   const encoded = utf8(value);
   let padded: Uint8Array | undefined;
   try {
@@ -33,7 +33,7 @@ export function encryptField(key: MemberKey, ctx: FieldContext, value: string, n
       throw new TokumeiError('ERR_FORMAT', `identity value "${ctx.fieldName}" exceeds ${MAX_VALUE_BYTES} UTF-8 bytes`);
     }
     padded = pad(encoded);
-    const sealed = gcm(fieldKey, nonce, fieldAad(ctx, key.keyId)).encrypt(padded);
+    const sealed = cipher.seal(nonce, fieldAad(ctx, key.keyId), padded);
     return encodeEnvelope(key.keyId, nonce, sealed);
   } finally {
     wipe(encoded, padded);
@@ -44,15 +44,11 @@ export function encryptField(key: MemberKey, ctx: FieldContext, value: string, n
 export function openField(source: KeySource, ctx: FieldContext, value: unknown): string {
   const env = decodeEnvelope(value);
   const key = keyFor(source, env.keyId);
-  const fieldKey = keyMaterial(key, 'field');
-  let padded: Uint8Array | undefined;
+  const cipher = fieldCipher(key);
+  const padded = allocSecret(env.sealed.length - GCM_TAG_LENGTH);
   try {
-    try {
-      // noble verifies the tag before decrypting: no unauthenticated plaintext is produced.
-      padded = gcm(fieldKey, env.nonce, fieldAad(ctx, env.keyId)).decrypt(env.sealed);
-    } catch {
-      throw decryptionFailed();
-    }
+    // The tag is verified before decrypting: no unauthenticated plaintext is produced.
+    if (!cipher.open(env.nonce, fieldAad(ctx, env.keyId), env.sealed, padded)) throw decryptionFailed();
     const n = unpaddedLength(padded);
     if (n < 0) throw decryptionFailed(); // authentic but not ours: treat as any other failure
     try {

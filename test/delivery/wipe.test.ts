@@ -18,20 +18,17 @@ vi.mock('../../src/internal/secret.ts', async (importOriginal) => {
   };
 });
 
-vi.mock('@noble/ciphers/aes.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('@noble/ciphers/aes.js')>();
-  const gcm = (key: Uint8Array, nonce: Uint8Array, aad?: Uint8Array) => {
-    const c = real.gcm(key, nonce, aad);
-    return {
-      encrypt: (plaintext: Uint8Array) => c.encrypt(plaintext),
-      decrypt: (ciphertext: Uint8Array) => {
-        const out = c.decrypt(ciphertext);
-        seen.plain.push(out);
-        return out;
-      },
-    };
-  };
-  return { ...real, gcm: Object.assign(gcm, { nonceLength: 12, tagLength: 16 }) };
+// What the AEAD opens is recorded (it must be wiped, and never produced when the tag fails).
+vi.mock('../../src/keys/aes-gcm.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/keys/aes-gcm.ts')>();
+  class Observed extends real.AesGcmKey {
+    override open(nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean {
+      const ok = super.open(nonce, aad, sealed, out);
+      if (ok) seen.plain.push(out);
+      return ok;
+    }
+  }
+  return { ...real, AesGcmKey: Observed };
 });
 
 const { httpKeyProvider } = await import('../../src/delivery/http-key-provider.ts');

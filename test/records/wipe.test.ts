@@ -4,7 +4,7 @@
 // which must be zero after destroy(). Buffers the caller owns must never be touched.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
-const seen = vi.hoisted(() => ({ allocated: [] as Uint8Array[], wiped: [] as Uint8Array[], cipherPlain: [] as Uint8Array[] }));
+const seen = vi.hoisted(() => ({ allocated: [] as Uint8Array[], wiped: [] as Uint8Array[], cipherPlain: [] as Uint8Array[], cipherAllocated: [] as Uint8Array[] }));
 
 vi.mock('../../src/internal/secret.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../src/internal/secret.ts')>();
@@ -22,23 +22,26 @@ vi.mock('../../src/internal/secret.ts', async (importOriginal) => {
   };
 });
 
-vi.mock('@noble/ciphers/aes.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('@noble/ciphers/aes.js')>();
-  const gcm = (key: Uint8Array, nonce: Uint8Array, aad?: Uint8Array) => {
-    const c = real.gcm(key, nonce, aad);
-    return {
-      encrypt: (plaintext: Uint8Array) => {
-        seen.cipherPlain.push(plaintext);
-        return c.encrypt(plaintext);
-      },
-      decrypt: (ciphertext: Uint8Array) => {
-        const out = c.decrypt(ciphertext);
-        seen.cipherPlain.push(out);
-        return out;
-      },
-    };
-  };
-  return { ...real, gcm: Object.assign(gcm, { nonceLength: 12, tagLength: 16 }) };
+// The field cipher: what goes in to be sealed and what comes out opened are recorded, and so is
+// every buffer its constructor allocates (the key schedule and tables the key keeps, scratch).
+vi.mock('../../src/keys/aes-gcm.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/keys/aes-gcm.ts')>();
+  class Observed extends real.AesGcmKey {
+    constructor(key: Uint8Array) {
+      const from = seen.allocated.length;
+      super(key);
+      seen.cipherAllocated.push(...seen.allocated.slice(from));
+    }
+    override seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+      seen.cipherPlain.push(plaintext);
+      return super.seal(nonce, aad, plaintext);
+    }
+    override open(nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean {
+      seen.cipherPlain.push(out);
+      return super.open(nonce, aad, sealed, out);
+    }
+  }
+  return { ...real, AesGcmKey: Observed };
 });
 
 const { defineSchema, generateMemberKey, importMemberKey, openRecord, sealRecord, createKeyring, TokumeiError } = await import('../../src/index.ts');
@@ -50,7 +53,21 @@ beforeEach(() => {
   seen.allocated.length = 0;
   seen.wiped.length = 0;
   seen.cipherPlain.length = 0;
+  seen.cipherAllocated.length = 0;
 });
+
+/** What a key keeps until destroy(): the raw key, its field subkey, the cipher state. */
+function kept(): Uint8Array[] {
+  const raw = seen.allocated[0]!;
+  const fieldKey = seen.allocated.find((b) => b.length === 32 && b !== raw && !isZero(b))!;
+  expect(fieldKey).toBeDefined();
+  // The cipher state (key schedule and GHASH tables) is the one large non-zero buffer; its
+  // scratch and running GHASH value are zero between calls.
+  const state = seen.cipherAllocated.filter((b) => !isZero(b));
+  expect(state).toHaveLength(1);
+  expect(state[0]!.buffer.byteLength).toBeGreaterThan(64 * 1024);
+  return [raw, fieldKey, ...state];
+}
 
 /** Buffers allocated during `fn` that must be zero afterwards (all but those the key keeps). */
 function transient(keep: Uint8Array[]): Uint8Array[] {
@@ -64,7 +81,7 @@ describe('wipe instrumentation', () => {
     const raw = seen.allocated[0]!;
     expect(raw.byteLength).toBe(32);
     expect(raw.buffer.byteLength).toBe(32); // its own ArrayBuffer: off the V8 heap
-    expect(isZero(raw)).toBe(false);
+    expect(isZero(raw!)).toBe(false);
     key.destroy();
     expect(isZero(raw)).toBe(true);
     expect(seen.wiped).toContain(raw);
@@ -76,22 +93,23 @@ describe('wipe instrumentation', () => {
     const opened = openRecord(key, schema, sealed, { recordId: 'a' });
     expect(opened.fullName).toBe('山田 太郎');
 
-    const [raw, fieldKey] = [seen.allocated[0]!, seen.allocated.find((b) => b.length === 32 && b !== seen.allocated[0] && !isZero(b))!];
-    expect(fieldKey).toBeDefined();
-    for (const b of transient([raw, fieldKey])) expect(isZero(b)).toBe(true); // PRK, salt, padded plaintexts
+    const keep = kept();
+    const [raw, fieldKey, state] = keep;
+    for (const b of transient(keep)) expect(isZero(b)).toBe(true); // PRK, salt, padded plaintexts, cipher scratch
     // The cipher saw 2 padded plaintexts going in and produced 2 coming out: all wiped.
     expect(seen.cipherPlain).toHaveLength(4);
     for (const b of seen.cipherPlain) expect(isZero(b)).toBe(true);
-    expect(isZero(raw)).toBe(false);
+    expect(isZero(raw!)).toBe(false);
     key.destroy();
-    expect(isZero(raw)).toBe(true);
-    expect(isZero(fieldKey)).toBe(true);
+    expect(isZero(raw!)).toBe(true);
+    expect(isZero(fieldKey!)).toBe(true);
+    expect(isZero(state!)).toBe(true);
   });
 
   it('failure paths wipe too: a tampered value, an over-long value', () => {
     const key = generateMemberKey();
     const sealed = sealRecord(key, schema, { id: 'a', fullName: 'x', address: 'y' }, { recordId: 'a' });
-    const keep = [seen.allocated[0]!, seen.allocated.find((b) => b.length === 32 && b !== seen.allocated[0] && !isZero(b))!];
+    const keep = kept();
     seen.cipherPlain.length = 0;
     // the second field fails after the first one opened: its plaintext must be wiped too
     const tampered = { ...sealed, address: (sealed.address as string).slice(0, -2) + 'AA' };
