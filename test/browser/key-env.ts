@@ -1,9 +1,9 @@
 // A key environment (tokumei/server) for browser tests: members M000001 (with dependant
 // M000002), one bearer token, and the test-only key log, so residue scans know the delivered
 // keys and their subkeys.
-import { hkdfSync, type webcrypto } from 'node:crypto';
+import type { webcrypto } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SUBKEY_LABELS } from '../../src/keys/subkeys.ts';
+import { KEY_PARTS, keyParts } from './keys.ts';
 import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore, type KeyEnvironment } from '../../src/server.ts';
 
 /** The key environment's path on the test page server. */
@@ -17,7 +17,7 @@ export interface TestKeyEnvironment {
   handler: (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
   /** Delivered keys by key id (from the key log). */
   logged: Map<string, Uint8Array>;
-  /** Every delivered key and its field and search subkeys, named. */
+  /** Every delivered key and every part of it a scan looks for (KEY_PARTS), named. */
   needles(): { names: string[]; needles: Uint8Array[] };
 }
 
@@ -44,8 +44,11 @@ export async function startKeyEnvironment(): Promise<TestKeyEnvironment> {
       const names: string[] = [];
       const needles: Uint8Array[] = [];
       for (const [keyId, key] of logged) {
-        names.push(`${keyId}.memberKey`, `${keyId}.fieldKey`, `${keyId}.searchKey`);
-        needles.push(key, ...[SUBKEY_LABELS.field, SUBKEY_LABELS.search].map((l) => new Uint8Array(hkdfSync('sha256', key, new Uint8Array(0), l, 32))));
+        const parts = keyParts(key);
+        for (const part of KEY_PARTS) {
+          names.push(`${keyId}.${part}`);
+          needles.push(parts[part]);
+        }
       }
       return { names, needles };
     },

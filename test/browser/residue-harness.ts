@@ -3,7 +3,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { launchChromium, type LaunchedChromium } from './chromium.ts';
-import type { TestKey } from './keys.ts';
+import { KEY_PARTS, type TestKey } from './keys.ts';
 import { scanChromium } from './residue.ts';
 import { servePage, type PageServer } from './server.ts';
 
@@ -38,7 +38,7 @@ export function useResidueHarness(): ResidueHarness {
     const names: string[] = [];
     const needles: Uint8Array[] = [];
     for (const k of keys) {
-      for (const part of ['memberKey', 'fieldKey', 'searchKey'] as const) {
+      for (const part of KEY_PARTS) {
         names.push(`${k.keyId}.${part}`);
         needles.push(k[part]);
       }
@@ -61,12 +61,13 @@ export function useResidueHarness(): ResidueHarness {
     return scanChromium(browser!.userDataDir, names, needles);
   }
 
-  /** The positive control: the scan sees the keys the signed-in page holds. */
+  /**
+   * The positive control: the scan sees the keys the signed-in page holds — every part of the
+   * own key, which has sealed and opened (KEY_PARTS), and the dependant's key.
+   */
   async function expectKeysFound(own: TestKey, dependant: TestKey, names: string[], needles: Uint8Array[]): Promise<void> {
     const found = await scanMemory(names, needles);
-    expect(found[`${own.keyId}.memberKey`]).toBeGreaterThan(0);
-    expect(found[`${own.keyId}.fieldKey`]).toBeGreaterThan(0);
-    expect(found[`${own.keyId}.searchKey`]).toBeGreaterThan(0);
+    for (const part of KEY_PARTS) expect(found[`${own.keyId}.${part}`], `${own.keyId}.${part}`).toBeGreaterThan(0);
     expect(found[`${dependant.keyId}.memberKey`]).toBeGreaterThan(0);
   }
 

@@ -23,5 +23,5 @@ describe('zero residue in Chromium (G4), the back/forward cache', () => {
     await page.goBack({ waitUntil: 'commit' });
     await page.waitForFunction(() => 'tk' in globalThis && tk.status().restoredFromBfcache, undefined, { timeout: 10_000 });
     expect(await page.evaluate(() => tk.status())).toMatchObject({ state: 'closed', events: ['pagehide'] });
-  }, 90_000);
+  }, 240_000);
 });

@@ -27,7 +27,7 @@ describe('zero residue in Chromium (G4), memory mode', () => {
     // signed-out page, which only frees more. Measured: 0 hits here, and 1 per key before.
     expect(await h.scanMemory(names, needles)).toEqual({});
     expect(await scanFiles(h.browser.userDataDir, needles)).toEqual({ hits: 0, files: [] });
-  }, 90_000);
+  }, 240_000);
 
   it('after closing the tab, no key or subkey in any process or profile file', async () => {
     const own = testKey('M000001.v1');
@@ -42,5 +42,5 @@ describe('zero residue in Chromium (G4), memory mode', () => {
 
     expect(await h.scanMemory(names, needles)).toEqual({});
     expect(await scanFiles(h.browser.userDataDir, needles)).toEqual({ hits: 0, files: [] });
-  }, 90_000);
+  }, 240_000);
 });

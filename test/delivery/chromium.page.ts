@@ -2,7 +2,8 @@
 // delivery from the key environment on the same origin), opens and seals records, logs off.
 import { defineSchema, httpKeyProvider, openSession, TokumeiError, type Session, type SealedRecord } from '../../src/index.ts';
 
-const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity', address: 'identity' } });
+// fullName is searchable, so sealing derives the search subkey and the scan has it to find.
+const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: { kind: 'identity', search: 'exact' }, address: 'identity' } });
 
 let session: Session | undefined;
 const events: string[] = [];

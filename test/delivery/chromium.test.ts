@@ -4,19 +4,19 @@
 // delivered member key (positive control); after logoff neither the member key nor its subkeys
 // are in any Chromium process or profile file, and the key environment has the session revoked.
 // The member key bytes for the scan come from the key environment's test-only key log.
-import { hkdfSync } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SUBKEY_LABELS } from '../../src/keys/subkeys.ts';
 import { sealRecord, defineSchema, type SealedRecord } from '../../src/index.ts';
 import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore, type KeyEnvironment } from '../../src/server.ts';
 import { launchChromium, type LaunchedChromium } from '../browser/chromium.ts';
+import { KEY_PARTS, keyParts } from '../browser/keys.ts';
 import { scanChromium, scanFiles } from '../browser/residue.ts';
 import { servePage, type PageServer } from '../browser/server.ts';
 
 declare const tkd: import('./chromium.page.ts').DeliveryPageApi;
 
-const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity', address: 'identity' } });
+// fullName is searchable, so sealing derives the search subkey and the scan has it to find.
+const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: { kind: 'identity', search: 'exact' }, address: 'identity' } });
 let env: KeyEnvironment;
 let server: PageServer;
 let browser: LaunchedChromium | undefined;
@@ -58,18 +58,16 @@ async function signedIn(kem: 'P-256' | 'X25519', revocationCheckMs?: number): Pr
   return { page, sessionId };
 }
 
-/** The delivered keys (from the test-only key log) and their subkeys: the needles. */
+/** The delivered keys (from the test-only key log) and every part of each (KEY_PARTS): the needles. */
 function needles(lines: string[]): { names: string[]; bytes: Uint8Array[] } {
   const names: string[] = [];
   const bytes: Uint8Array[] = [];
   for (const line of lines) {
     const [, keyId, hex] = line.split(' ');
-    const key = new Uint8Array(Buffer.from(hex!, 'hex'));
-    names.push(`${keyId}.memberKey`);
-    bytes.push(key);
-    for (const [purpose, label] of Object.entries(SUBKEY_LABELS)) {
-      names.push(`${keyId}.${purpose}`);
-      bytes.push(new Uint8Array(hkdfSync('sha256', key, new Uint8Array(0), label, 32)));
+    const parts = keyParts(new Uint8Array(Buffer.from(hex!, 'hex')));
+    for (const part of KEY_PARTS) {
+      names.push(`${keyId}.${part}`);
+      bytes.push(parts[part]);
     }
   }
   return { names, bytes };
@@ -86,8 +84,8 @@ describe('key delivery in Chromium', () => {
     const { names, bytes } = needles(keyLog);
     const found = await scan(names, bytes);
     const own = keyLog[0]!.split(' ')[1]!;
-    expect(found[`${own}.memberKey`]).toBeGreaterThan(0); // positive control: the scan sees the key
-    expect(found[`${own}.field`]).toBeGreaterThan(0);
+    // positive control: the scan sees the key, its subkeys and the field cipher's state
+    for (const part of KEY_PARTS) expect(found[`${own}.${part}`], part).toBeGreaterThan(0);
     expect(await env.sessionStatus(sessionId)).toBe('active');
 
     await page.evaluate(() => tkd.logoff());
@@ -95,7 +93,7 @@ describe('key delivery in Chromium', () => {
     expect(await scan(names, bytes)).toEqual({});
     expect(await scanFiles(browser!.userDataDir, bytes)).toEqual({ hits: 0, files: [] });
     await vi.waitFor(async () => expect(await env.sessionStatus(sessionId)).toBe('revoked'), { timeout: 5_000, interval: 20 });
-  }, 90_000);
+  }, 240_000);
 
   it('X25519: signs in; a revocation in the key environment wipes the page with reason revoked', async () => {
     const { page, sessionId } = await signedIn('X25519', 100);
