@@ -21,6 +21,8 @@ export { createKeyEnvironment, KeyEnvironment, type KeyEnvironmentOptions, type 
 export type { MasterKey } from './server/master-keys/master-key.ts';
 export { localMasterKey, masterKeyFromEnv } from './server/master-keys/local.ts';
 export { masterKeyFromFile, createMasterKeyFile, upgradeMasterKeyFile } from './server/master-keys/key-file.ts';
+export { pkcs11MasterKey } from './server/master-keys/pkcs11/pkcs11-master-key.ts';
+export type { Pkcs11MasterKey, Pkcs11MasterKeyOptions, Pkcs11Status } from './server/master-keys/pkcs11/options.ts';
 export type { MemberKeyStore, WrappedMemberKey, NewMemberKey, MemberKeyChange } from './server/stores/member-key-store.ts';
 export { memoryKeyStore } from './server/stores/memory-store.ts';
 export { fileKeyStore } from './server/stores/file-store.ts';

@@ -10,6 +10,8 @@ import type { MasterKey } from './master-key.ts';
 const WRAP_VERSION = 1;
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
+/** The longest value a master key wraps (member keys are 32 bytes). */
+const MAX_PLAINTEXT = 65_536;
 const MASTER_KEY_ID_LABEL = 'tokumei/v1/master-key-id';
 
 /** The local master key: AES-256-GCM under a key held in a node:crypto `KeyObject`. */
@@ -23,7 +25,10 @@ class LocalMasterKey implements MasterKey {
   }
 
   // Format: 0x01 ‖ iv(12) ‖ ciphertext ‖ tag(16), AAD = context.
-  wrap(plaintext: Uint8Array, context: Uint8Array): Promise<Uint8Array> {
+  async wrap(plaintext: Uint8Array, context: Uint8Array): Promise<Uint8Array> {
+    abytes('plaintext', plaintext);
+    abytes('context', context);
+    if (plaintext.length === 0 || plaintext.length > MAX_PLAINTEXT) throw new RangeError(`"plaintext" expected 1 to ${MAX_PLAINTEXT} bytes, got length=${plaintext.length}`);
     const iv = nodeRandomBytes(IV_LENGTH);
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv).setAAD(context);
     const ct = cipher.update(plaintext);
@@ -33,12 +38,14 @@ class LocalMasterKey implements MasterKey {
     out.set(iv, 1);
     out.set(ct, 1 + IV_LENGTH);
     out.set(cipher.getAuthTag(), 1 + IV_LENGTH + ct.length);
-    return Promise.resolve(out);
+    return out;
   }
 
-  unwrap(wrapped: Uint8Array, context: Uint8Array): Promise<Uint8Array> {
-    if (wrapped.length < 1 + IV_LENGTH + TAG_LENGTH || wrapped[0] !== WRAP_VERSION) return Promise.reject(decryptionFailed());
+  async unwrap(wrapped: Uint8Array, context: Uint8Array): Promise<Uint8Array> {
+    abytes('wrapped', wrapped);
+    abytes('context', context);
     const n = wrapped.length - 1 - IV_LENGTH - TAG_LENGTH;
+    if (n < 1 || n > MAX_PLAINTEXT || wrapped[0] !== WRAP_VERSION) throw decryptionFailed();
     const out = allocSecret(n);
     let part: Buffer | undefined;
     try {
@@ -47,10 +54,10 @@ class LocalMasterKey implements MasterKey {
       part = decipher.update(wrapped.subarray(1 + IV_LENGTH, 1 + IV_LENGTH + n));
       out.set(part);
       decipher.final(); // verifies the tag; nothing leaves before it does
-      return Promise.resolve(out);
+      return out;
     } catch {
       wipe(out);
-      return Promise.reject(decryptionFailed());
+      throw decryptionFailed();
     } finally {
       wipe(part);
     }

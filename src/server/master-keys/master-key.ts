@@ -11,7 +11,10 @@
 export interface MasterKey {
   /** A public identifier of this master key, stored next to every key it wraps. */
   readonly id: string;
-  /** Wraps (encrypts and authenticates) `plaintext`, bound to `context`. */
+  /**
+   * Wraps (encrypts and authenticates) `plaintext` (1 to 65,536 bytes), bound to `context`. The
+   * implementation makes every IV or nonce itself.
+   */
   wrap(plaintext: Uint8Array, context: Uint8Array): Promise<Uint8Array>;
   /**
    * Unwraps a value from {@link MasterKey.wrap}. Returns a buffer the caller owns and wipes.
