@@ -24,7 +24,7 @@ export interface SoftHsm {
   initToken(label: string, pin?: string): void;
   /** The token's folder (its files: remove or lock them to make the token go away or hang). */
   tokenDir(label: string): string;
-  /** Moves a token's folder away (the token is gone) and returns a function that puts it back. */
+  /** Moves a token's files away (the token is gone) and returns a function that puts them back. */
   removeToken(label: string): () => void;
   /** A PKCS#11 handle on this thread, for the test's own look at the token. */
   handle(): Pkcs11.PKCS11;
@@ -49,10 +49,13 @@ export function softHsm(): SoftHsm {
   process.env.TOKUMEI_TEST_SOFTHSM = dir;
   const labels = new Map<string, string>(); // token label → folder
   let p: Pkcs11.PKCS11 | undefined;
+  // The module is one per process: a master key that closes last finalizes it, so this handle
+  // initializes it again whenever it is used.
   const handle = (): Pkcs11.PKCS11 => {
-    if (p !== undefined) return p;
-    p = new pkcs11js.PKCS11();
-    p.load(SOFTHSM2_LIBRARY);
+    if (p === undefined) {
+      p = new pkcs11js.PKCS11();
+      p.load(SOFTHSM2_LIBRARY);
+    }
     try {
       p.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
     } catch (err) {
@@ -88,10 +91,18 @@ export function softHsm(): SoftHsm {
       return d;
     },
     removeToken(label) {
+      // The files, not the folder: SoftHSM2 keeps serving a renamed folder from its cache, but
+      // notices its object files going (CKR_OBJECT_HANDLE_INVALID) and sees a restored token only
+      // after C_Finalize and C_Initialize, as with an HSM that went away and came back.
       const d = this.tokenDir(label);
-      const away = `${d}.away`;
-      renameSync(d, away);
-      return () => renameSync(away, d);
+      const away = join(dir, `away-${label}`); // outside the token folder, which SoftHSM2 scans for tokens
+      mkdirSync(away);
+      const files = readdirSync(d);
+      for (const f of files) renameSync(join(d, f), join(away, f));
+      return () => {
+        for (const f of files) renameSync(join(away, f), join(d, f));
+        rmSync(away, { recursive: true });
+      };
     },
     handle,
     slot,

@@ -49,6 +49,9 @@ class Pkcs11Key implements Pkcs11MasterKey {
   #lastAttempt = 0;
   #reconnecting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  /** Operations under way (started before a close, which waits for them). */
+  #active = 0;
+  #whenInactive: (() => void)[] = [];
 
   constructor(o: ResolvedOptions, pkcs11jsPath: string) {
     this.#o = o;
@@ -60,13 +63,22 @@ class Pkcs11Key implements Pkcs11MasterKey {
   }
 
   get status(): Pkcs11Status {
-    return this.#status;
+    return this.#closing === undefined ? this.#status : 'closed';
+  }
+
+  /**
+   * How long a connect (at open, or a reconnect) may take: a login can be slow (a PIN-derived
+   * key, a network round trip per call), so at least 15 s, whatever `timeoutMs` says for a
+   * single operation; an operation waiting for a reconnect still gives up at its own deadline.
+   */
+  get #connectTimeoutMs(): number {
+    return Math.max(this.#o.timeoutMs, 15_000);
   }
 
   /** Connects (creating the key when asked), settles the id, and self-tests the token. */
   async open(): Promise<void> {
     try {
-      const deadline = Date.now() + this.#o.timeoutMs;
+      const deadline = Date.now() + this.#connectTimeoutMs;
       const facts = await this.#connect(this.#o.create, deadline);
       if (this.#o.id === undefined && facts.ckaId.length === 0) throw new ThreadFailure('config', `the key labelled "${this.#o.keyLabel}" has no CKA_ID: give it one, or pass "id"`);
       this.id = this.#o.id ?? `p11.${toBase64url(facts.ckaId)}`;
@@ -151,8 +163,17 @@ class Pkcs11Key implements Pkcs11MasterKey {
    * a time-out is not retried (the token hangs).
    */
   async #run(make: () => { req: Request; transfer?: ArrayBuffer[] }, retried = false): Promise<Success> {
+    this.#active++;
+    try {
+      return await this.#runOnce(make, retried);
+    } finally {
+      if (--this.#active === 0) for (const resolve of this.#whenInactive.splice(0)) resolve();
+    }
+  }
+
+  async #runOnce(make: () => { req: Request; transfer?: ArrayBuffer[] }, retried: boolean): Promise<Success> {
     const deadline = Date.now() + this.#o.timeoutMs;
-    await this.#ensureUp();
+    await this.#ensureUp(deadline);
     const thread = await this.#acquire(deadline);
     const { req, transfer } = make();
     const reply = thread.request(req, Math.max(1, deadline - Date.now()), transfer);
@@ -166,13 +187,13 @@ class Pkcs11Key implements Pkcs11MasterKey {
         throw this.#unavailable(err);
       }
       this.#down(err.message, true);
-      if (retried || this.#status === 'closed') throw this.#unavailable(err);
-      return this.#run(make, true);
+      if (retried || this.#closing !== undefined) throw this.#unavailable(err);
+      return this.#runOnce(make, true);
     }
   }
 
-  async #ensureUp(): Promise<void> {
-    if (this.#status === 'closed') throw new TokumeiError('ERR_DESTROYED', 'the PKCS#11 master key was closed');
+  async #ensureUp(deadline: number): Promise<void> {
+    if (this.#status === 'closed' || this.#closing !== undefined) throw new TokumeiError('ERR_DESTROYED', 'the PKCS#11 master key was closed');
     if (this.#status === 'up' && moduleState(this.#o.library).generation !== this.#generation) this.#down('the PKCS#11 module was re-initialized', true);
     if (this.#status === 'up') return;
     if (this.#status === 'refused') throw this.#unavailable(new ThreadFailure('login', this.#reason));
@@ -183,7 +204,9 @@ class Pkcs11Key implements Pkcs11MasterKey {
         this.#reconnecting = undefined;
       });
     }
-    await this.#reconnecting;
+    await beforeDeadline(this.#reconnecting, deadline, `reconnecting to the token took longer than ${this.#o.timeoutMs} ms`).catch((err: unknown) => {
+      throw this.#unavailable(err);
+    });
   }
 
   #acquire(deadline: number): Promise<Pkcs11Thread> {
@@ -202,9 +225,9 @@ class Pkcs11Key implements Pkcs11MasterKey {
     });
   }
 
-  /** A session is free again: to the next waiter, or back to the pool (unless a reconnect or close holds the pool). */
+  /** A session is free again: to the next waiter, or back to the pool (while down, the next #up() collects it). */
   #release(thread: Pkcs11Thread): void {
-    if (this.#status !== 'up' || this.#reconnecting !== undefined || this.#idle.includes(thread)) return;
+    if (this.#status !== 'up' || this.#idle.includes(thread)) return;
     const waiter = this.#waiters.shift();
     if (waiter === undefined) {
       this.#idle.push(thread);
@@ -257,7 +280,7 @@ class Pkcs11Key implements Pkcs11MasterKey {
 
   async #reconnect(): Promise<void> {
     this.#lastAttempt = Date.now();
-    const deadline = this.#lastAttempt + this.#o.timeoutMs;
+    const deadline = this.#lastAttempt + this.#connectTimeoutMs;
     const module = moduleState(this.#o.library);
     try {
       await beforeDeadline(Promise.all(this.#threads.map((t) => t.idle())), deadline, 'a PKCS#11 call is still running');
@@ -303,6 +326,8 @@ class Pkcs11Key implements Pkcs11MasterKey {
   }
 
   async #close(): Promise<void> {
+    // Operations that started before the close finish (or time out by themselves); new ones are refused.
+    if (this.#active > 0) await new Promise<void>((resolve) => this.#whenInactive.push(resolve));
     this.#status = 'closed';
     this.#idle = [];
     for (const w of this.#waiters.splice(0)) {
