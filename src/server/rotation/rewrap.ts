@@ -13,6 +13,12 @@ export interface RewrapOptions {
   to: MasterKey;
   /** Entries read per `list` call; default 500. */
   batchSize?: number;
+  /**
+   * Entries re-wrapped (and verified) at the same time; default 1. A master key in an HSM
+   * answers each call after a round trip: set this to its pool of sessions (`sessions` of
+   * `pkcs11MasterKey`, 4 by default) so the round trips overlap.
+   */
+  concurrency?: number;
   /** Stops the pass between two entries (the result so far is durable; run again to resume). */
   signal?: AbortSignal;
   /** Called after each batch with the last key id done and the running counts. */
@@ -59,33 +65,40 @@ export async function rewrapAll(store: MemberKeyStore, options: RewrapOptions): 
   const from = Array.isArray(options.from) ? (options.from as readonly MasterKey[]) : [options.from as MasterKey];
   const { to, signal } = options;
   const batchSize = options.batchSize ?? 500;
+  const concurrency = options.concurrency ?? 1;
   ainteger('batchSize', batchSize, 1, 100_000);
+  ainteger('concurrency', concurrency, 1, 256);
   const byId = new Map(from.map((m) => [m.id, m]));
   if (byId.has(to.id)) throw new RangeError(`"to" expected a master key other than "from", got id "${to.id}"`);
 
   let rewrapped = 0;
   let alreadyCurrent = 0;
   let examined = 0;
-  for await (const entry of entries(store, batchSize, (lastKeyId) => options.onProgress?.({ lastKeyId, examined, rewrapped }))) {
-    signal?.throwIfAborted();
-    examined++;
-    if (entry.masterKeyId === to.id) {
-      alreadyCurrent++;
-      continue;
-    }
-    const old = byId.get(entry.masterKeyId);
-    if (old === undefined) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `member key "${entry.keyId}" is wrapped under unknown master key "${entry.masterKeyId}"`);
-    if (await rewrapOne(store, entry, old, to, byId)) rewrapped++;
-    else alreadyCurrent++;
+  for await (const batch of batches(store, batchSize)) {
+    await inParallel(batch, concurrency, async (entry) => {
+      signal?.throwIfAborted();
+      examined++;
+      if (entry.masterKeyId === to.id) {
+        alreadyCurrent++;
+        return;
+      }
+      const old = byId.get(entry.masterKeyId);
+      if (old === undefined) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `member key "${entry.keyId}" is wrapped under unknown master key "${entry.masterKeyId}"`);
+      if (await rewrapOne(store, entry, old, to, byId)) rewrapped++;
+      else alreadyCurrent++;
+    });
+    options.onProgress?.({ lastKeyId: batch[batch.length - 1]!.keyId, examined, rewrapped });
   }
 
   let verified = 0;
   let total = 0;
-  for await (const entry of entries(store, batchSize)) {
-    total++;
-    if (entry.masterKeyId !== to.id) continue;
-    wipe(await unwrapEntry(to, entry));
-    verified++;
+  for await (const batch of batches(store, batchSize)) {
+    total += batch.length;
+    await inParallel(batch, concurrency, async (entry) => {
+      if (entry.masterKeyId !== to.id) return;
+      wipe(await unwrapEntry(to, entry));
+      verified++;
+    });
   }
   if (verified !== total) throw new TokumeiError('ERR_KEY_UNAVAILABLE', `only ${verified} of ${total} member keys are under the new master key`);
   return { total, rewrapped, alreadyCurrent, verified };
@@ -124,14 +137,35 @@ async function rewrapOne(store: MemberKeyStore, first: WrappedMemberKey, old: Ma
   }
 }
 
-/** Every entry of the store in key id order, one `list` batch at a time. */
-async function* entries(store: MemberKeyStore, batchSize: number, afterBatch?: (lastKeyId: string) => void): AsyncGenerator<WrappedMemberKey> {
+/** The store's entries in key id order, one `list` batch at a time. */
+async function* batches(store: MemberKeyStore, batchSize: number): AsyncGenerator<WrappedMemberKey[]> {
   let after: string | undefined;
   for (;;) {
     const batch = await store.list(after === undefined ? { limit: batchSize } : { after, limit: batchSize });
     if (batch.length === 0) return;
-    yield* batch;
+    yield batch;
     after = batch[batch.length - 1]!.keyId;
-    afterBatch?.(after);
   }
+}
+
+/**
+ * Runs `task` for every entry with at most `limit` running at a time, and resolves when all are
+ * done. The first failure starts nothing new, waits for the running ones (each ends with its
+ * entry consistent) and is thrown.
+ */
+async function inParallel(entries: readonly WrappedMemberKey[], limit: number, task: (entry: WrappedMemberKey) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && next < entries.length) {
+      const entry = entries[next++]!;
+      try {
+        await task(entry);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, entries.length) }, worker));
+  if (failed !== undefined) throw failed.error;
 }

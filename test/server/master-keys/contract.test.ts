@@ -10,7 +10,7 @@ import { localMasterKey } from '../../../src/server/master-keys/local.ts';
 import type { MasterKey } from '../../../src/server/master-keys/master-key.ts';
 import { pkcs11MasterKey } from '../../../src/server/master-keys/pkcs11/pkcs11-master-key.ts';
 import { unwrapEntry, wrapContext } from '../../../src/server/master-keys/wrap.ts';
-import { memoryKeyStore } from '../../../src/server/stores/member-key-store.ts';
+import { memoryKeyStore } from '../../../src/server/stores/memory-store.ts';
 import { softHsm, USER_PIN } from './softhsm.ts';
 
 const hsm = softHsm();
@@ -46,7 +46,7 @@ const codeOf = async (p: Promise<unknown>): Promise<string> => {
   const err = await failure(p);
   return err instanceof TokumeiError ? err.code : err === 'resolved' ? 'resolved' : `not a TokumeiError: ${String(err)}`;
 };
-const ctxOf = (memberId: string, keyId = 'k1.AAAAAAAAAAAAAAAA', version = 1) => wrapContext({ memberId, keyId, version });
+const ctxOf = (memberId: string, keyId = 'k1.AAAAAAAAAAAAAAAA', version = 1) => wrapContext({ memberId, keyId, version, state: 'active' });
 
 for (const [name, makeKey] of implementations) {
   describe(`MasterKey contract: ${name}`, () => {

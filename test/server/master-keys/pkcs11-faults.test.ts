@@ -9,7 +9,7 @@ import { TokumeiError } from '../../../src/errors.ts';
 import { createKeyEnvironment } from '../../../src/server/key-environment.ts';
 import type { Pkcs11MasterKey, Pkcs11MasterKeyOptions, Pkcs11Status } from '../../../src/server/master-keys/pkcs11/options.ts';
 import { pkcs11MasterKey } from '../../../src/server/master-keys/pkcs11/pkcs11-master-key.ts';
-import { memoryKeyStore } from '../../../src/server/stores/member-key-store.ts';
+import { memoryKeyStore } from '../../../src/server/stores/memory-store.ts';
 import { pkcs11js, softHsm, USER_PIN } from './softhsm.ts';
 
 const hsm = softHsm();
