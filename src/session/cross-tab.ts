@@ -60,7 +60,15 @@ export function listenCrossTab(namespace: string | undefined, onMessage: (messag
     (channel as { unref?: () => void }).unref?.();
     return { close: () => channel.close() };
   }
-  if (typeof addEventListener === 'function' && storage() !== undefined) {
+  const s = storage();
+  if (typeof addEventListener === 'function' && s !== undefined) {
+    // WebKit delivers `storage` events only to a page that has read its storage area (measured
+    // in WebKitGTK 2.50: a page that only took `localStorage` heard nothing): read it once.
+    try {
+      s.getItem(name);
+    } catch {
+      // nothing to hear from, then; the other triggers still wipe this tab
+    }
     const onStorage = (event: StorageEvent): void => {
       if (event.key !== name || event.newValue === null) return;
       try {

@@ -1,10 +1,10 @@
 // Launching Debian's Chromium through playwright-core for real-browser tests, and finding every
 // process of one instance so its memory can be scanned (docs/threat-model.md §7). Never downloads a browser.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { processTreeByArg } from './engines/processes.ts';
 
 /** The flags every test launch uses (no network chatter, no GPU process, runs as root). */
 export const CHROMIUM_ARGS: readonly string[] = [
@@ -57,43 +57,11 @@ export async function launchChromium(
   };
 }
 
-function readProc(pid: string, file: string): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
-  } catch {
-    return undefined; // the process exited, or is not ours to read
-  }
-}
-
 /**
  * Every process of the Chromium instance using `userDataDir`: those whose command line names
  * `--user-data-dir=<dir>` and all their descendants (zygotes, renderers, utility processes).
  */
 export function chromiumPids(userDataDir: string): number[] {
   const flag = `--user-data-dir=${userDataDir}`;
-  const parentOf = new Map<number, number>();
-  const found = new Set<number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    const cmdline = readProc(entry, 'cmdline');
-    if (cmdline === undefined) continue;
-    if (cmdline.split('\0').some((arg) => arg === flag || arg === `${flag}/`)) found.add(pid);
-    const stat = readProc(entry, 'stat');
-    if (stat === undefined) continue;
-    // Field 4 of /proc/PID/stat is the parent pid; the command name (field 2) may contain spaces.
-    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    parentOf.set(pid, Number(after[1]));
-  }
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const [pid, ppid] of parentOf) {
-      if (!found.has(pid) && found.has(ppid)) {
-        found.add(pid);
-        grew = true;
-      }
-    }
-  }
-  return [...found].sort((a, b) => a - b);
+  return processTreeByArg((arg) => arg === flag || arg === `${flag}/`);
 }

@@ -4,19 +4,12 @@
 // delivery. The tests compute the same keys in Node to search memory for them.
 import { allocSecret, fromBase64url, utf8 } from '../../src/internal/bytes.ts';
 import { hkdfSha256Into } from '../../src/internal/hkdf.ts';
-import { createKeyring, defineSchema, httpKeyProvider, memoryKeyProvider, openSession, TokumeiError, type Session, type SessionOptions } from '../../src/index.ts';
+import { createKeyring, httpKeyProvider, memoryKeyProvider, openSession, TokumeiError, type SealedRecord, type Session, type SessionOptions } from '../../src/index.ts';
 import { adoptMemberKey } from '../../src/keys/member-key.ts';
+import { memberSchema as schema } from './page-schema.ts';
 
 /** HKDF info for the test keys (test/browser/keys.ts derives the same in Node). */
 export const TEST_KEY_INFO = 'tokumei-test/member-key';
-
-const schema = defineSchema({
-  name: 'member',
-  version: 1,
-  // fullName is searchable, so sealing derives the search subkey too and the residue scans
-  // have a live search subkey to find while signed in (and none after logoff).
-  fields: { id: 'attribute', fullName: { kind: 'identity', search: 'name-ja' }, birthDate: 'identity', address: 'identity' },
-});
 
 function deriveKey(seed: string, keyId: string) {
   const out = allocSecret(32);
@@ -65,14 +58,19 @@ const api = {
     return { resumed: session.resumed, persistence: session.persistence };
   },
   /** Signs in through the key environment: HPKE delivery over HTTP (`httpKeyProvider`). */
-  async signInHttp(o: { url: string; token: string; persistence?: 'memory' | 'indexeddb'; idleTimeoutMs?: number; namespace?: string }): Promise<{ resumed: boolean }> {
+  async signInHttp(o: { url: string; token: string; persistence?: 'memory' | 'indexeddb'; idleTimeoutMs?: number; namespace?: string; fallback?: 'memory' }): Promise<{ resumed: boolean }> {
     const keyProvider = httpKeyProvider({ url: o.url, getToken: () => o.token });
     const options: SessionOptions = { keyProvider, persistence: o.persistence ?? 'memory' };
     if (o.idleTimeoutMs !== undefined) options.idleTimeoutMs = o.idleTimeoutMs;
     if (o.namespace !== undefined) options.namespace = o.namespace;
+    if (o.fallback !== undefined) options.fallback = o.fallback;
     session = await openSession(options);
     session.on('wiped', ({ reason }) => events.push(reason));
     return { resumed: session.resumed };
+  },
+  /** Opens a record sealed elsewhere (by the key environment's side); returns its full name. */
+  async open(sealed: SealedRecord, recordId: string): Promise<string> {
+    return String((await session!.openRecord(schema, sealed, { recordId })).fullName);
   },
   /** Seals and opens `n` records for each record id (own and dependant); returns how many round-tripped. */
   async work(n: number): Promise<number> {
@@ -98,8 +96,8 @@ const api = {
       return err instanceof TokumeiError ? err.code : String(err);
     }
   },
-  status(): { state: string | undefined; sessionId: string | undefined; events: string[]; restoredFromBfcache: boolean } {
-    return { state: session?.state, sessionId: session?.sessionId, events: [...events], restoredFromBfcache };
+  status(): { state: string | undefined; sessionId: string | undefined; persistence: string | undefined; events: string[]; restoredFromBfcache: boolean } {
+    return { state: session?.state, sessionId: session?.sessionId, persistence: session?.persistence, events: [...events], restoredFromBfcache };
   },
   /** The idle events so far, and the session's idle deadline, relative to sign-in. */
   idle(): { events: [string, number, number][]; deadline: number; wipedAfter: number | undefined } {

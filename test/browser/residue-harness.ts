@@ -1,10 +1,11 @@
-// Shared set-up of the residue tests (G4): a page server, one Chromium per test, the test
-// keys as needles, and the memory scan with its positive control.
-import type { Page } from 'playwright-core';
+// Shared set-up of the residue tests (G4): a page server, one browser of the given engine for the
+// test file (back/forward cache on), the test keys as needles, and the memory scan over every
+// process of that browser with its positive control. Each test's keys are fresh random ones, so
+// what an earlier test left cannot be mistaken for this test's keys.
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { launchChromium, type LaunchedChromium } from './chromium.ts';
+import { launchEngine, type Browser, type EngineName, type Tab } from './engines/engine.ts';
 import { KEY_PARTS, type TestKey } from './keys.ts';
-import { scanChromium } from './residue.ts';
+import { scanBrowser } from './residue.ts';
 import { servePage, type PageServer } from './server.ts';
 
 declare const tk: import('./page.ts').PageApi;
@@ -12,26 +13,35 @@ declare const tk: import('./page.ts').PageApi;
 /** What a residue test file uses; `useResidueHarness()` registers the hooks that manage it. */
 export interface ResidueHarness {
   readonly origin: string;
-  readonly browser: LaunchedChromium;
+  readonly browser: Browser;
   needlesOf(keys: TestKey[]): { names: string[]; needles: Uint8Array[] };
-  signedInPage(persistence: 'memory' | 'indexeddb', keys: TestKey[]): Promise<Page>;
+  /** A tab of this test (closed after it, but for one kept open so the browser keeps running). */
+  newTab(): Promise<Tab>;
+  signedInPage(persistence: 'memory' | 'indexeddb', keys: TestKey[]): Promise<Tab>;
   scanMemory(names: string[], needles: Uint8Array[]): Promise<Record<string, number>>;
   expectKeysFound(own: TestKey, dependant: TestKey, names: string[], needles: Uint8Array[]): Promise<void>;
 }
 
-/** Call at the top level of a test file. */
-export function useResidueHarness(): ResidueHarness {
+/** Call inside a `describe` of one engine (or at the top level of a file for Chromium). */
+export function useResidueHarness(engine: EngineName = 'chromium'): ResidueHarness {
   let server: PageServer;
-  let browser: LaunchedChromium | undefined;
+  let browser: Browser;
+  let tabs: Tab[] = [];
+  let kept: Tab | undefined;
   beforeAll(async () => {
     server = await servePage(new URL('./page.ts', import.meta.url).pathname);
+    browser = await launchEngine(engine, { bfcache: true });
   });
   afterAll(async () => {
-    await server.close();
+    await browser?.close();
+    await server?.close();
   });
   afterEach(async () => {
-    await browser?.close();
-    browser = undefined;
+    const open = tabs.filter((t) => !t.closed);
+    tabs = [];
+    kept = open[0];
+    for (const t of open.slice(1)) await t.close();
+    await kept?.goto(`${server.origin}/other`);
   });
 
   function needlesOf(keys: TestKey[]): { names: string[]; needles: Uint8Array[] } {
@@ -46,19 +56,25 @@ export function useResidueHarness(): ResidueHarness {
     return { names, needles };
   }
 
-  async function signedInPage(persistence: 'memory' | 'indexeddb', keys: TestKey[]): Promise<Page> {
-    browser = await launchChromium({ bfcache: true });
-    const page = browser.context.pages()[0] ?? (await browser.context.newPage());
-    await page.goto(`${server.origin}/app`);
-    await page.waitForFunction(() => 'tk' in globalThis);
-    await page.evaluate((o) => tk.signIn(o), { keys: keys.map((k) => [k.seed, k.keyId] as [string, string]), persistence });
-    expect(await page.evaluate(() => tk.work(20))).toBe(20);
-    return page;
+  async function newTab(): Promise<Tab> {
+    const tab = kept ?? (await browser.newTab());
+    kept = undefined;
+    tabs.push(tab);
+    return tab;
+  }
+
+  async function signedInPage(persistence: 'memory' | 'indexeddb', keys: TestKey[]): Promise<Tab> {
+    const tab = await newTab();
+    await tab.goto(`${server.origin}/app`);
+    await tab.waitFor(() => 'tk' in globalThis);
+    await tab.evaluate((o) => tk.signIn(o), { keys: keys.map((k) => [k.seed, k.keyId] as [string, string]), persistence });
+    expect(await tab.evaluate(() => tk.work(20))).toBe(20);
+    return tab;
   }
 
   /** Scans every process of the instance; returns hits by needle name (only non-zero ones). */
   function scanMemory(names: string[], needles: Uint8Array[]): Promise<Record<string, number>> {
-    return scanChromium(browser!.userDataDir, names, needles);
+    return scanBrowser(browser, names, needles);
   }
 
   /**
@@ -76,9 +92,10 @@ export function useResidueHarness(): ResidueHarness {
       return server.origin;
     },
     get browser() {
-      return browser!;
+      return browser;
     },
     needlesOf,
+    newTab,
     signedInPage,
     scanMemory,
     expectKeysFound,

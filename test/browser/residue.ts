@@ -1,9 +1,10 @@
 // Residue scans (G4, docs/threat-model.md §5 and §7): search the memory of live processes and every file of a
 // directory tree for needles (key bytes). Runs as root on Linux; unreadable regions and files
 // are skipped, so a scan must always be paired with a positive control that finds the needle.
-import { open, readdir, readFile } from 'node:fs/promises';
+import { open, readdir, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromiumPids } from './chromium.ts';
+import type { Browser } from './engines/engine.ts';
 
 const CHUNK = 8 * 1024 * 1024;
 
@@ -25,26 +26,87 @@ interface Region {
   end: number;
 }
 
-async function readableRegions(pid: number): Promise<Region[]> {
-  let maps: string;
+const PAGE = 4096;
+const PAGEMAP_CHUNK = 128 * 1024; // pagemap entries read at once (512 MiB of address space)
+
+/**
+ * The readable mappings of a process that hold any memory (`/proc/PID/smaps`: resident or
+ * swapped). WebKit reserves tens of GiB of readable address space it never touches; a mapping
+ * with nothing resident or swapped reads as zeros and cannot hold a key.
+ */
+async function populatedRegions(pid: number): Promise<Region[]> {
+  let smaps: string;
   try {
-    maps = await readFile(`/proc/${pid}/maps`, 'utf8');
+    smaps = await readFile(`/proc/${pid}/smaps`, 'utf8');
   } catch {
     return [];
   }
   const out: Region[] = [];
-  for (const line of maps.split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4})/.exec(line);
-    if (m === null || m[3]![0] !== 'r') continue;
-    if (line.endsWith('[vvar]') || line.endsWith('[vsyscall]') || line.includes('[vvar_vclock]')) continue;
-    out.push({ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16) });
+  let current: (Region & { readable: boolean; held: number }) | undefined;
+  const flush = (): void => {
+    if (current !== undefined && current.readable && current.held > 0) out.push({ start: current.start, end: current.end });
+  };
+  for (const line of smaps.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4})/.exec(line);
+    if (head !== null) {
+      flush();
+      const special = line.endsWith('[vvar]') || line.endsWith('[vsyscall]') || line.includes('[vvar_vclock]');
+      current = { start: parseInt(head[1]!, 16), end: parseInt(head[2]!, 16), readable: head[3]![0] === 'r' && !special, held: 0 };
+      continue;
+    }
+    const field = /^(Rss|Swap):\s+(\d+) kB/.exec(line);
+    if (field !== null && current !== undefined) current.held += Number(field[2]);
   }
+  flush();
   return out;
 }
 
 /**
- * Scans the readable memory of each process (`/proc/PID/maps` + `/proc/PID/mem`) for every
- * needle. Regions that cannot be read are skipped.
+ * Splits a region into runs of pages that are resident or swapped (`/proc/PID/pagemap` bits 63
+ * and 62), leaving out resident pages whose physical frame was already scanned (`seen`: shared
+ * libraries, shared memory between the processes of one browser). Pages left out are either
+ * never-touched zeros or bytes already searched.
+ */
+async function pageRuns(pagemap: FileHandle, region: Region, seen: Set<number>): Promise<Region[]> {
+  const runs: Region[] = [];
+  const entries = Buffer.allocUnsafe(PAGEMAP_CHUNK * 8);
+  let runStart = -1;
+  const firstPage = region.start / PAGE;
+  const pages = (region.end - region.start) / PAGE;
+  for (let done = 0; done < pages; done += PAGEMAP_CHUNK) {
+    const n = Math.min(PAGEMAP_CHUNK, pages - done);
+    const { bytesRead } = await pagemap.read(entries, 0, n * 8, (firstPage + done) * 8);
+    for (let i = 0; i < n; i++) {
+      let take = false;
+      if (i * 8 + 8 <= bytesRead) {
+        const lo = entries.readUInt32LE(i * 8);
+        const hi = entries.readUInt32LE(i * 8 + 4);
+        if ((hi & 0x80000000) !== 0) {
+          // Resident: bits 0–54 are the frame number (readable as root; 0 when hidden).
+          const pfn = (hi & 0x7fffff) * 0x100000000 + lo;
+          take = pfn === 0 || !seen.has(pfn);
+          if (pfn !== 0) seen.add(pfn);
+        } else {
+          take = (hi & 0x40000000) !== 0; // swapped out: still holds its bytes
+        }
+      }
+      const at = region.start + (done + i) * PAGE;
+      if (take && runStart < 0) runStart = at;
+      if (!take && runStart >= 0) {
+        runs.push({ start: runStart, end: at });
+        runStart = -1;
+      }
+    }
+  }
+  if (runStart >= 0) runs.push({ start: runStart, end: region.end });
+  return runs;
+}
+
+/**
+ * Scans the memory of each process (`/proc/PID/mem`) for every needle: every readable page that
+ * is resident or swapped, each physical page once across all the given processes. A needle that
+ * starts in a scanned page is found even where it runs into the next page. Regions that cannot
+ * be read are skipped.
  * @returns total hits and hits per needle (same order as `needles`)
  */
 export async function scanProcessMemory(pids: number[], needles: Uint8Array[]): Promise<{ hits: number; perNeedle: number[] }> {
@@ -52,32 +114,38 @@ export async function scanProcessMemory(pids: number[], needles: Uint8Array[]): 
   const overlap = Math.max(0, ...bufs.map((b) => b.length)) - 1;
   const perNeedle = bufs.map(() => 0);
   const chunk = Buffer.allocUnsafe(CHUNK + overlap);
+  const seen = new Set<number>();
   for (const pid of pids) {
-    const regions = await readableRegions(pid);
-    let fh;
+    const regions = await populatedRegions(pid);
+    let mem: FileHandle | undefined;
+    let pagemap: FileHandle | undefined;
     try {
-      fh = await open(`/proc/${pid}/mem`, 'r');
-    } catch {
-      continue;
-    }
-    try {
-      for (const { start, end } of regions) {
-        for (let pos = start; pos < end; pos += CHUNK) {
-          const want = Math.min(CHUNK + overlap, end - pos);
-          let got: number;
-          try {
-            ({ bytesRead: got } = await fh.read(chunk, 0, want, pos));
-          } catch {
-            break; // unreadable (guard pages, device mappings): skip the rest of the region
+      mem = await open(`/proc/${pid}/mem`, 'r');
+      pagemap = await open(`/proc/${pid}/pagemap`, 'r');
+      for (const region of regions) {
+        for (const run of await pageRuns(pagemap, region, seen)) {
+          // A match may start in the run's last bytes and end in the next page: read on into it.
+          const end = Math.min(region.end, run.end + overlap);
+          for (let pos = run.start; pos < run.end; pos += CHUNK) {
+            const want = Math.min(CHUNK + overlap, end - pos);
+            let got: number;
+            try {
+              ({ bytesRead: got } = await mem.read(chunk, 0, want, pos));
+            } catch {
+              break; // unreadable (guard pages, device mappings): skip the rest of the run
+            }
+            if (got <= 0) break;
+            // Only matches that start inside the run (and before the next chunk) count here.
+            countIn(chunk.subarray(0, got), bufs, perNeedle, Math.min(got, CHUNK, run.end - pos));
+            if (got < want) break;
           }
-          if (got <= 0) break;
-          const last = got < want || pos + CHUNK >= end;
-          countIn(chunk.subarray(0, got), bufs, perNeedle, last ? got : CHUNK);
-          if (got < want) break;
         }
       }
+    } catch {
+      // the process exited while being scanned
     } finally {
-      await fh.close();
+      await mem?.close();
+      await pagemap?.close();
     }
   }
   return { hits: perNeedle.reduce((a, b) => a + b, 0), perNeedle };
@@ -144,6 +212,18 @@ export async function scanFiles(dir: string, needles: Uint8Array[]): Promise<{ h
 export async function scanChromium(userDataDir: string, names: string[], needles: Uint8Array[]): Promise<Record<string, number>> {
   const pids = chromiumPids(userDataDir);
   if (pids.length < 2) throw new Error(`expected the browser and at least one renderer process, found ${pids.length}`);
+  const { perNeedle } = await scanProcessMemory(pids, needles);
+  return Object.fromEntries(names.map((n, i) => [n, perNeedle[i]!] as const).filter(([, c]) => c > 0));
+}
+
+/**
+ * Scans every process of a browser instance launched through the engine interface for the named
+ * needles; returns hit counts by name, non-zero ones only. At least two processes must exist
+ * (a browser process and a content process), or the scan would prove nothing.
+ */
+export async function scanBrowser(browser: Browser, names: string[], needles: Uint8Array[]): Promise<Record<string, number>> {
+  const pids = browser.pids();
+  if (pids.length < 2) throw new Error(`${browser.engine}: expected the browser and at least one content process, found ${pids.length}`);
   const { perNeedle } = await scanProcessMemory(pids, needles);
   return Object.fromEntries(names.map((n, i) => [n, perNeedle[i]!] as const).filter(([, c]) => c > 0));
 }

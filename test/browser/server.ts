@@ -15,8 +15,34 @@ const SHELL = (title: string, script: string) =>
   `<!doctype html><meta charset="utf-8"><title>${title}</title>${script}<p>${title}</p>`;
 
 /**
+ * What `/app?<flag>` changes before the bundle runs (a classic inline script runs before any
+ * module), the same way in every engine:
+ * - `no-broadcast-channel`: no BroadcastChannel, as in older browsers (cross-tab falls back to
+ *   `storage` events);
+ * - `indexeddb=unusable`: `indexedDB.open()` throws, as IndexedDB does where a browser's private
+ *   mode or a lost connection to its storage process leaves it unusable;
+ * - `indexeddb=no-clone`: storing a CryptoKey throws `DataCloneError`, as in Safari's Lockdown mode.
+ */
+const FLAGS: Record<string, string> = {
+  'no-broadcast-channel': 'delete globalThis.BroadcastChannel;',
+  'indexeddb=unusable':
+    "IDBFactory.prototype.open = function () { throw new DOMException('IndexedDB is not available here (test)', 'InvalidStateError'); };",
+  'indexeddb=no-clone':
+    "{ const put = IDBObjectStore.prototype.put; IDBObjectStore.prototype.put = function (value, key) { if (value instanceof CryptoKey) throw new DOMException('CryptoKey cannot be cloned here (test)', 'DataCloneError'); return put.call(this, value, key); }; }",
+};
+
+function flagScripts(query: string): string {
+  return query
+    .split('&')
+    .filter((f) => FLAGS[f] !== undefined)
+    .map((f) => `<script>${FLAGS[f]}</script>`)
+    .join('');
+}
+
+/**
  * Bundles `entry` (TypeScript, importing from `src/`) for the browser and serves it:
- * `/app` and `/app/*` load the bundle; `/signed-out` and `/other` are plain pages. A `handler`
+ * `/app` and `/app/*` load the bundle (after what the query's flags change, see `FLAGS`);
+ * `/signed-out` and `/other` are plain pages. A `handler`
  * (e.g. a key environment's) sees every request first and calls `next` for the others.
  */
 export async function servePage(
@@ -30,7 +56,7 @@ export async function servePage(
     else route(req, res);
   });
   function route(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0]!;
+    const [path = '/', query = ''] = (req.url ?? '/').split('?');
     const send = (type: string, body: string) => {
       // no-cache, not no-store: Chromium keeps no-store pages out of the back/forward cache,
       // and the bfcache test needs a page that can enter it. Nothing served here is secret.
@@ -38,7 +64,7 @@ export async function servePage(
       res.end(body);
     };
     if (path === '/bundle.js') send('text/javascript', bundle);
-    else if (path === '/app' || path.startsWith('/app/')) send('text/html', SHELL('app', '<script type="module" src="/bundle.js"></script>'));
+    else if (path === '/app' || path.startsWith('/app/')) send('text/html', SHELL('app', `${flagScripts(query)}<script type="module" src="/bundle.js"></script>`));
     else if (path === '/signed-out' || path === '/other') send('text/html', SHELL(path.slice(1), ''));
     else {
       res.writeHead(404);
