@@ -1,11 +1,13 @@
-// `npm run demo`: seeds the data folder on first start, starts the mock SSO, the key
-// environment and the data environment (each its own process, port and storage), and serves
-// the portal with a small gateway in front of the three. Ctrl-C stops everything.
+// `npm run demo`: seeds the data folder on first start, starts the SSO (an OpenID Provider at
+// its own origin), the key environment and the data environment (each its own process, port
+// and storage), and serves the portal with a small gateway in front of the two environments.
+// Ctrl-C stops everything.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { DEMO_CONFIG_FILE } from './seed/config.ts';
+import { PORTAL_CLIENT_ID, resourcesOf } from './shared/deployment.ts';
 import { HttpError, serve } from './shared/http.ts';
 
 const dataDir = process.env.DEMO_DATA_DIR ?? '.demo-data';
@@ -59,27 +61,39 @@ const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.j
 // script or style at all, and Trusted Types: no string can reach an HTML or script sink
 // (`innerHTML`, `eval`, …) — the page builds its DOM from nodes and text, and the chart library
 // styles through the CSSOM, which CSP allows.
-const CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "require-trusted-types-for 'script'",
-  "trusted-types 'none'",
-].join('; ');
+function csp(issuer: string): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    // The SSO's discovery, token and revocation endpoints are fetched from the page (CORS).
+    `connect-src 'self' ${new URL(issuer).origin}`,
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "require-trusted-types-for 'script'",
+    "trusted-types 'none'",
+  ].join('; ');
+}
+
+/** What the page needs to know to sign in: put into index.html's `<meta name="sso-…">` tags. */
+let pageConfig: Record<string, string> = {};
 
 function serveStatic(res: ServerResponse, pathname: string): void {
   const rel = pathname === '/' ? 'index.html' : normalize(pathname).replace(/^\/+/, '');
   if (rel.includes('..') || !(extname(rel) in TYPES)) throw new HttpError(404, 'not found');
   const file = join(webDir, rel);
   if (!existsSync(file)) throw new HttpError(404, 'not found');
-  res.writeHead(200, { 'content-type': TYPES[extname(rel)]!, 'cache-control': 'no-store', 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
-  res.end(readFileSync(file));
+  let body = readFileSync(file);
+  if (rel === 'index.html') body = Buffer.from(body.toString('utf8').replace(/%SSO_([A-Z_]+)%/g, (_m, name: string) => escapeAttribute(pageConfig[name] ?? '')));
+  res.writeHead(200, { 'content-type': TYPES[extname(rel)]!, 'cache-control': 'no-store', 'content-security-policy': csp(pageConfig.ISSUER ?? 'http://localhost'), 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+  res.end(body);
+}
+
+function escapeAttribute(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** The gateway: forwards `/<prefix>/rest` to a service, as an API gateway would. */
@@ -105,31 +119,35 @@ if (!existsSync(join(dataDir, DEMO_CONFIG_FILE))) {
   await runToEnd('seed');
   console.log(`Seeded the demo data in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dataDir}).`);
 }
-const sso = await start('sso', {});
-const ssoUrl = `http://127.0.0.1:${sso.port}/`;
-const [keyEnv, dataEnv] = await Promise.all([start('key-env', { DEMO_SSO_URL: ssoUrl }), start('data-env', { DEMO_SSO_URL: ssoUrl })]);
-
-const ROUTES: [string, number][] = [
-  ['/sso/', sso.port],
-  ['/key-env/', keyEnv.port],
-  ['/data-env/', dataEnv.port],
-];
-const PUBLIC_SSO = new Set(['/sso/token', '/sso/logout']);
+// The gateway listens first: the portal's origin names the resources in every access token.
+const routes: [string, number][] = [];
 const portal = await serve(async (req, res, url) => {
-  for (const [prefix, port] of ROUTES) {
+  for (const [prefix, port] of routes) {
     if (url.pathname.startsWith(prefix)) {
-      // SSO introspection and key-environment administration stay internal.
-      if (prefix === '/sso/' && !PUBLIC_SSO.has(url.pathname)) throw new HttpError(404, 'not found');
+      // Key-environment administration stays internal.
       if (prefix === '/key-env/' && url.pathname.startsWith('/key-env/admin/')) throw new HttpError(404, 'not found');
       return proxy(req, res, port, url.pathname.slice(prefix.length - 1) + url.search);
     }
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method not allowed');
+  if (routes.length === 0) throw new HttpError(503, 'starting');
   serveStatic(res, url.pathname);
 }, Number(process.env.PORT ?? '8080'));
+const portalUrl = `http://127.0.0.1:${portal.port}`;
+const { keyEnvironment, dataEnvironment } = resourcesOf(portalUrl);
 
-console.log(`  SSO:              http://127.0.0.1:${sso.port}/ (mock; any member M000001… with password "demo")`);
+const sso = await start('sso', { DEMO_PORTAL_URL: portalUrl });
+// A host of its own (`localhost`, not 127.0.0.1): cookies are scoped by host, not port, so the
+// SSO's session cookie never goes to the portal or either environment.
+const issuer = `http://localhost:${sso.port}`;
+const env = { DEMO_PORTAL_URL: portalUrl, DEMO_ISSUER: issuer };
+const keyEnv = await start('key-env', env);
+const dataEnv = await start('data-env', { ...env, DEMO_KEY_ENV_URL: `http://127.0.0.1:${keyEnv.port}/` });
+pageConfig = { ISSUER: issuer, CLIENT_ID: PORTAL_CLIENT_ID, KEY_ENVIRONMENT: keyEnvironment, DATA_ENVIRONMENT: dataEnvironment };
+routes.push(['/key-env/', keyEnv.port], ['/data-env/', dataEnv.port]);
+
+console.log(`  SSO:              ${issuer}/ (OpenID Provider; any member M000001… with password "demo")`);
 console.log(`  Key environment:  http://127.0.0.1:${keyEnv.port}/ (storage: ${join(dataDir, 'key-env')})`);
 console.log(`  Data environment: http://127.0.0.1:${dataEnv.port}/ (storage: ${join(dataDir, 'data-env')})`);
-console.log(`Portal: http://127.0.0.1:${portal.port}/`);
+console.log(`Portal: ${portalUrl}/`);
 console.log('Press Ctrl-C to stop.');

@@ -17,6 +17,7 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 1200, height: 1500 }, locale: 'ja-JP' });
   await page.goto(url);
+  await page.getByTestId('sign-in').click(); // to the SSO's sign-in page, and back
   await page.getByTestId('login-id').fill(memberId);
   await page.getByTestId('login-password').fill('demo');
   await page.getByTestId('login-submit').click();

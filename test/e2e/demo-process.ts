@@ -1,5 +1,6 @@
 // Starts `npm run demo` (examples/portal/demo.mjs) as a child process, on ephemeral ports with a
-// temp data folder and the test key log, exactly as a user would run it.
+// temp data folder, the test key log and the data environment's test request record, exactly
+// as a user would run it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,22 +17,37 @@ export interface RunningDemo {
   url: string;
   dataDir: string;
   keylog: string;
+  /** The SSO's issuer (its own origin, `http://localhost:<port>`). */
+  issuer: string;
+  /** The key environment's own address (administration is reachable only there). */
+  keyEnvironmentUrl: string;
   /** Everything the demo printed so far. */
   output(): string;
   /** The seeded member number `n`, regenerated from the demo's seed. */
   member(n: number): SeedMember;
   /** Member keys delivered so far, from the key log: key id → 32 bytes. */
   deliveredKeys(): Map<string, Uint8Array>;
+  /** Every request the data environment received so far (method, URL, headers, body). */
+  dataEnvironmentRequests(): RecordedRequest[];
   /** Stops the demo with SIGINT (Ctrl-C); resolves with its exit code. */
   stop(): Promise<number | null>;
+}
+
+/** One request as the data environment received it. */
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[]>;
+  body: unknown;
 }
 
 /** Runs the demo to its `Portal:` line. */
 export async function startDemo(options: { members?: number; env?: Record<string, string> } = {}): Promise<RunningDemo> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokumei-demo-'));
   const keylog = join(dataDir, 'keylog.txt');
+  const record = join(dataDir, 'data-env-requests.jsonl');
   const child: ChildProcess = spawn(process.execPath, [DEMO], {
-    env: { ...process.env, PORT: '0', TOKUMEI_DEMO_DATA: dataDir, TOKUMEI_DEMO_KEYLOG: keylog, DEMO_MEMBERS: String(options.members ?? 1000), ...options.env },
+    env: { ...process.env, PORT: '0', TOKUMEI_DEMO_DATA: dataDir, TOKUMEI_DEMO_KEYLOG: keylog, TOKUMEI_DEMO_DATA_ENV_RECORD: record, DEMO_MEMBERS: String(options.members ?? 1000), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -53,10 +69,13 @@ export async function startDemo(options: { members?: number; env?: Record<string
   });
   let config: DemoConfig | undefined;
   const demoConfig = (): DemoConfig => (config ??= JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoConfig);
+  const address = (label: string): string => new RegExp(`${label}: +(http://[a-z0-9.]+:\\d+)/`).exec(output)![1]!;
   return {
     url,
     dataDir,
     keylog,
+    issuer: address('SSO'),
+    keyEnvironmentUrl: `${address('Key environment')}/`,
     output: () => output,
     member: (n) => generateMember(demoConfig().seed, n, demoConfig().seedYear),
     deliveredKeys() {
@@ -67,6 +86,10 @@ export async function startDemo(options: { members?: number; env?: Record<string
         if (m !== null) keys.set(m[1]!, new Uint8Array(Buffer.from(m[2]!, 'hex')));
       }
       return keys;
+    },
+    dataEnvironmentRequests() {
+      if (!existsSync(record)) return [];
+      return readFileSync(record, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as RecordedRequest);
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');

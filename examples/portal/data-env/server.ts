@@ -2,21 +2,32 @@
 // record id) and attribute records (keyed by pseudonym), and never a key, a plaintext identity
 // value, or the link between a pseudonym and a person. Its own process, port and folder.
 //
-// Authorization, kept simple for a demo: every request carries an SSO bearer token. Identity
-// records are served to their own member (and a member's dependants' records to that member).
-// Attribute records are addressed by pseudonym, which only the key environment can compute and
-// which is unguessable (HMAC-SHA256): the pseudonym is the capability. A production system
-// would rather have the key environment sign a short-lived ticket naming the pseudonyms.
+// Authorization (auth.ts): identity records need the data environment's own DPoP-bound access
+// token — an audience the key environment refuses — and are served to their member (and a
+// member's dependants' records to that member). Attribute records need a ticket from the key
+// environment naming their pseudonym; the pseudonym travels in the request body, never in a
+// URL, so no access log holds one.
+import { appendFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { IDENTITY_FIELDS } from '../shared/schemas.ts';
-import { announce, bearerToken, HttpError, readJson, sendJson, serve, ssoVerifier } from '../shared/http.ts';
+import { deploymentFromEnv } from '../shared/deployment.ts';
+import { announce, HttpError, readJson, sendJson, serve } from '../shared/http.ts';
 import { JsonDir } from '../shared/json-dir.ts';
+import { dataEnvironmentAuth } from './auth.ts';
 import { envelopeShapeProblem } from './envelope-shape.ts';
 import { DATA_ENV_DIRS, type AttributeRecord, type StoredIdentity, type VitalsEntry } from './records.ts';
 import { healthPoints, rankDepartments } from './ranking.ts';
 
 const dataDir = process.env.DEMO_DATA_DIR ?? '.demo-data';
-const verify = ssoVerifier(process.env.DEMO_SSO_URL ?? 'http://127.0.0.1:0/');
+const auth = dataEnvironmentAuth(deploymentFromEnv(), process.env.DEMO_KEY_ENV_URL ?? 'http://127.0.0.1:0/');
+// Tests only: every request this process receives — method, URL, every header, the body — one
+// JSON line each, so a test can replay all of it to the key environment.
+const recordFile = process.env.TOKUMEI_DEMO_DATA_ENV_RECORD;
+if (recordFile !== undefined && recordFile !== '') {
+  const banner = '!'.repeat(78);
+  console.warn(`${banner}\n!! TOKUMEI_DEMO_DATA_ENV_RECORD is set: every request the data environment receives\n!! is appended, credentials included, to ${recordFile}\n!! For tests only. Never set it anywhere real.\n${banner}`);
+}
 const identities = new JsonDir<StoredIdentity>(join(dataDir, DATA_ENV_DIRS.identities));
 const attributes = new JsonDir<AttributeRecord>(join(dataDir, DATA_ENV_DIRS.attributes));
 
@@ -30,8 +41,11 @@ function canRead(sub: string, id: string): boolean {
   return own?.dependants?.includes(id) === true;
 }
 
-function attributeRecord(pseudonym: string): AttributeRecord {
-  const rec = /^[A-Za-z0-9_-]{16,128}$/.test(pseudonym) ? attributes.get(pseudonym) : undefined;
+function attributeRecord(pseudonym: unknown, allowed: ReadonlySet<string>): AttributeRecord {
+  if (typeof pseudonym !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(pseudonym)) throw new HttpError(400, '"pseudonym" expected a pseudonym');
+  // Only what the ticket names: a pseudonym is not a capability by itself.
+  if (!allowed.has(pseudonym)) throw new HttpError(403, 'the ticket does not name this pseudonym');
+  const rec = attributes.get(pseudonym);
   if (rec === undefined) throw new HttpError(404, 'no such record');
   return rec;
 }
@@ -60,10 +74,20 @@ function checkVitals(body: Record<string, unknown>): Omit<VitalsEntry, 'date'> {
   return { weightKg: num('weightKg', 20, 300), systolic: num('systolic', 60, 260), diastolic: num('diastolic', 30, 180) };
 }
 
+/** Reads the body as JSON and, in tests, records the whole request. */
+async function body(req: IncomingMessage, url: URL): Promise<Record<string, unknown>> {
+  const json = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readJson(req);
+  if (recordFile !== undefined && recordFile !== '') appendFileSync(recordFile, `${JSON.stringify({ method: req.method, url: url.pathname + url.search, headers: req.headers, body: json })}\n`);
+  if (json === undefined) return {};
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new HttpError(400, 'request body must be a JSON object');
+  return json as Record<string, unknown>;
+}
+
 const { server, port } = await serve(async (req, res, url) => {
-  const sub = await verify(bearerToken(req));
+  const input = await body(req, url);
   const parts = url.pathname.split('/').filter((p) => p !== '');
   if (parts[0] === 'persons' && parts.length === 2) {
+    const sub = await auth.member(req, url.pathname);
     const id = parts[1]!;
     if (!canRead(sub, id)) throw new HttpError(403, 'not your record');
     const stored = identities.get(id);
@@ -71,23 +95,20 @@ const { server, port } = await serve(async (req, res, url) => {
     if (req.method === 'GET') return sendJson(res, 200, stored);
     if (req.method === 'PUT') {
       if (id !== sub) throw new HttpError(403, 'only your own record can be changed');
-      const body = (await readJson(req)) as Record<string, unknown>;
-      checkSealed(stored, body);
-      identities.put(id, body as StoredIdentity);
+      checkSealed(stored, input);
+      identities.put(id, input as StoredIdentity);
       return sendJson(res, 200, { ok: true });
     }
-  } else if (parts[0] === 'attributes' && parts.length >= 2) {
-    const rec = attributeRecord(parts[1]!);
-    if (req.method === 'GET' && parts.length === 2) {
-      return sendJson(res, 200, { ...rec, points: healthPoints(rec), ranking: rec.departmentCode === undefined ? undefined : ranking.forMember(rec) });
-    }
-    if (req.method === 'POST' && parts[2] === 'vitals' && parts.length === 3) {
-      const entry: VitalsEntry = { date: new Date().toISOString().slice(0, 10), ...checkVitals((await readJson(req)) as Record<string, unknown>) };
-      // One entry per day: a second one the same day replaces the first.
-      rec.vitals = [...rec.vitals.filter((v) => v.date !== entry.date), entry];
-      attributes.put(rec.pseudonym, rec);
-      return sendJson(res, 200, { ok: true, entry, points: healthPoints(rec) });
-    }
+  } else if (req.method === 'POST' && url.pathname === '/attributes/read') {
+    const rec = attributeRecord(input.pseudonym, await auth.pseudonyms(req));
+    return sendJson(res, 200, { ...rec, points: healthPoints(rec), ranking: rec.departmentCode === undefined ? undefined : ranking.forMember(rec) });
+  } else if (req.method === 'POST' && url.pathname === '/attributes/vitals') {
+    const rec = attributeRecord(input.pseudonym, await auth.pseudonyms(req));
+    const entry: VitalsEntry = { date: new Date().toISOString().slice(0, 10), ...checkVitals(input) };
+    // One entry per day: a second one the same day replaces the first.
+    rec.vitals = [...rec.vitals.filter((v) => v.date !== entry.date), entry];
+    attributes.put(rec.pseudonym, rec);
+    return sendJson(res, 200, { ok: true, entry, points: healthPoints(rec) });
   }
   throw new HttpError(404, 'not found');
 }, Number(process.env.DEMO_SERVICE_PORT ?? '0'));

@@ -36,22 +36,23 @@ function writeAtomic(path: string, text: string): void {
 
 /**
  * Opens the key environment's storage in `dataDir` (with `create`, makes the master key file
- * first). `options` go to `createKeyEnvironment` (the token check, the test key log).
+ * first). `options` go to `createKeyEnvironment` (the token check, the session registry, the test key log).
  */
 export async function openKeyEnvironmentStorage(
   dataDir: string,
-  options: { create?: boolean } & Partial<Pick<KeyEnvironmentOptions, 'authenticate' | 'unsafeKeyLog'>> = {},
+  options: { create?: boolean } & Partial<Omit<KeyEnvironmentOptions, 'masterKey' | 'store'>> = {},
 ): Promise<KeyEnvironmentStorage> {
   const dir = join(dataDir, KEY_ENV_DIR);
   mkdirSync(dir, { recursive: true });
   const masterPath = join(dir, 'master.key');
   if (options.create === true && !existsSync(masterPath)) createMasterKeyFile(masterPath);
   const masterKey = masterKeyFromFile(masterPath);
+  const { create: _create, ...environmentOptions } = options;
   const env = createKeyEnvironment({
+    authenticate: () => null,
+    ...environmentOptions,
     masterKey,
     store: await fileKeyStore(join(dir, 'member-keys.jsonl')),
-    authenticate: options.authenticate ?? (() => null),
-    ...(options.unsafeKeyLog === undefined ? {} : { unsafeKeyLog: options.unsafeKeyLog }),
   });
   const dependantsPath = join(dir, 'dependants.json');
   const linkPath = join(dir, 'link-key.json');

@@ -37,12 +37,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-/** The bearer token of a request, or `undefined`. */
-export function bearerToken(req: IncomingMessage): string | undefined {
-  const h = req.headers.authorization;
-  return h !== undefined && h.startsWith('Bearer ') ? h.slice(7) : undefined;
-}
-
 /**
  * Starts a loopback server on `port` (0 = ephemeral) running `handler`; errors become JSON
  * `{ error }` responses. Resolves with the server and its port.
@@ -79,24 +73,4 @@ export function announce(name: string, server: Server, port: number): void {
   process.on('disconnect', stop);
   if (process.send !== undefined) process.send({ ready: name, port });
   else console.log(`${name} listening on http://127.0.0.1:${port}/`);
-}
-
-/** Asks the SSO whether a bearer token is valid; returns the member id or throws 401. */
-export function ssoVerifier(ssoUrl: string): (token: string | undefined) => Promise<string> {
-  const cache = new Map<string, { sub: string; until: number }>();
-  return async (token) => {
-    if (token === undefined) throw new HttpError(401, 'bearer token required');
-    const hit = cache.get(token);
-    if (hit !== undefined && hit.until > Date.now()) return hit.sub;
-    const r = await fetch(new URL('/introspect', ssoUrl), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token }),
-    });
-    const body = (await r.json()) as { active?: boolean; sub?: string };
-    if (body.active !== true || typeof body.sub !== 'string') throw new HttpError(401, 'invalid or expired token');
-    // A short cache: a logoff at the SSO takes effect within two seconds.
-    cache.set(token, { sub: body.sub, until: Date.now() + 2000 });
-    return body.sub;
-  };
 }

@@ -1,38 +1,88 @@
-// The mock SSO identity provider: members sign in with their member id and the password
-// `demo`, and receive an opaque bearer token. The key and data environments verify tokens by
-// introspection (RFC 7662 in spirit). Tokens live only in this process's memory.
-import { randomBytes } from 'node:crypto';
-import { announce, bearerToken, HttpError, readJson, sendJson, serve } from '../shared/http.ts';
+// The demo's SSO: a real OpenID Provider (panva's oidc-provider, configured in provider.ts) in
+// its own process, at its own origin — `http://localhost:<port>`, a different host from the
+// portal's 127.0.0.1, so its session cookie never reaches the portal, the key environment or
+// the data environment (cookies are scoped by host, not by port). Members sign in with their
+// member id and the password `demo`; tokens and sessions live only in this process's memory.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { announce } from '../shared/http.ts';
+import { ASSETS, loginPage, ssoCsp } from './pages.ts';
+import { createProvider, isMember } from './provider.ts';
 
-const MEMBERS = Number(process.env.DEMO_MEMBERS ?? '1000');
-const TOKEN_TTL_MS = 60 * 60_000;
-const tokens = new Map<string, { sub: string; exp: number }>();
+const portal = process.env.DEMO_PORTAL_URL?.replace(/\/$/, '') ?? 'http://127.0.0.1:8080';
+const members = Number(process.env.DEMO_MEMBERS ?? '1000');
 
-function validMember(id: unknown): id is string {
-  if (typeof id !== 'string' || !/^M\d{6}$/.test(id)) return false;
-  const n = Number(id.slice(1));
-  return n >= 1 && n <= MEMBERS;
+async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  let text = '';
+  for await (const chunk of req) {
+    text += (chunk as Buffer).toString('utf8');
+    if (text.length > 4096) throw new Error('form too large');
+  }
+  return new URLSearchParams(text);
 }
 
-const { server, port } = await serve(async (req, res, url) => {
-  if (req.method === 'POST' && url.pathname === '/token') {
-    const body = (await readJson(req)) as { id?: unknown; password?: unknown };
-    if (!validMember(body.id) || body.password !== 'demo') throw new HttpError(401, 'unknown member id or wrong password');
-    const token = randomBytes(32).toString('base64url');
-    tokens.set(token, { sub: body.id, exp: Date.now() + TOKEN_TTL_MS });
-    sendJson(res, 200, { accessToken: token, tokenType: 'Bearer', expiresIn: TOKEN_TTL_MS / 1000, memberId: body.id });
-  } else if (req.method === 'POST' && url.pathname === '/introspect') {
-    const { token } = (await readJson(req)) as { token?: unknown };
-    const entry = typeof token === 'string' ? tokens.get(token) : undefined;
-    if (entry === undefined || entry.exp < Date.now()) sendJson(res, 200, { active: false });
-    else sendJson(res, 200, { active: true, sub: entry.sub, exp: Math.floor(entry.exp / 1000) });
-  } else if (req.method === 'POST' && url.pathname === '/logout') {
-    const token = bearerToken(req);
-    if (token !== undefined) tokens.delete(token);
-    sendJson(res, 200, { ok: true });
-  } else {
-    throw new HttpError(404, 'not found');
-  }
-}, Number(process.env.DEMO_SERVICE_PORT ?? '0'));
+function sendHtml(res: ServerResponse, status: number, html: string): void {
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': ssoCsp(portal), 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+  res.end(html);
+}
 
-announce('sso', server, port);
+// Listen first: the issuer identifier is this origin, port included.
+let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.writeHead(503).end();
+const server = createServer((req, res) => handle(req, res));
+await new Promise<void>((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(Number(process.env.DEMO_SERVICE_PORT ?? '0'), '127.0.0.1', resolve);
+});
+const { port } = server.address() as AddressInfo;
+// `localhost` may resolve to ::1 first: answer there too when the machine has IPv6 loopback.
+const servers: Server[] = [server];
+await new Promise<void>((resolve) => {
+  const v6 = createServer((req, res) => handle(req, res));
+  v6.once('error', () => resolve());
+  v6.listen(port, '::1', () => {
+    servers.push(v6);
+    resolve();
+  });
+});
+
+const issuer = `http://localhost:${port}`;
+const provider = await createProvider({ issuer, portal, members });
+const oidc = provider.callback();
+
+handle = (req, res) => {
+  const url = new URL(req.url ?? '/', issuer);
+  const asset = ASSETS[url.pathname];
+  if (req.method === 'GET' && asset !== undefined) {
+    res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.end(asset.body);
+    return;
+  }
+  const interaction = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec(url.pathname);
+  if (interaction === null) {
+    // Everything else is the provider's: discovery, JWKS, /auth, /token, revocation, logout.
+    // Its own pages (logout, errors) get the same content security policy as ours.
+    res.setHeader('content-security-policy', ssoCsp(portal));
+    oidc(req, res);
+    return;
+  }
+  void (async () => {
+    const uid = interaction[1]!;
+    const details = await provider.interactionDetails(req, res);
+    // The portal's grant is made without a consent screen (provider.ts): only the login prompt.
+    if (details.uid !== uid || details.prompt.name !== 'login') throw new Error('unexpected interaction');
+    if (req.method === 'GET' && interaction[2] === undefined) return sendHtml(res, 200, loginPage(uid));
+    if (req.method !== 'POST' || interaction[2] === undefined) return sendHtml(res, 405, loginPage(uid));
+    const form = await readForm(req);
+    const id = form.get('id')?.trim().toUpperCase() ?? '';
+    if (!isMember(id, members) || form.get('password') !== 'demo') return sendHtml(res, 401, loginPage(uid, '会員番号またはパスワードが違います', id));
+    // `remember: false`: the SSO session lives in a browser-session cookie.
+    await provider.interactionFinished(req, res, { login: { accountId: id, remember: false } }, { mergeWithLastSubmission: false });
+  })().catch((err: unknown) => {
+    // An expired or unknown interaction (a stale tab, a replayed form): start again.
+    if (!res.headersSent) sendHtml(res, 400, loginPage(interaction[1]!, 'サインインの期限が切れました。ポータルからやり直してください。'));
+    if (!(err instanceof Error && /interaction session not found|unexpected interaction/.test(err.message))) console.error('SSO interaction error:', err);
+  });
+};
+
+announce('sso', servers[0]!, port);
+for (const extra of servers.slice(1)) process.once('exit', () => extra.close());

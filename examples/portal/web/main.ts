@@ -1,33 +1,46 @@
 // The member portal. Identity values reach this page sealed and are opened here, in the
 // browser, with the member's keys — which the page holds only while the member is signed in
-// (a tokumei session). Health data comes from the data environment under a pseudonym.
+// (a tokumei session). Sign-in is at the SSO (sso.ts: OpenID Connect, code flow with PKCE,
+// DPoP-bound tokens, one audience per environment); health data comes from the data
+// environment under pseudonyms named by a ticket from the key environment (api.ts).
 //
-// Query parameters: `?persistence=indexeddb` (a reload or a second tab resumes the session)
-// and `?idleMs=N` (idle timeout) pass through to `openSession`; `?revocationCheckMs=N` sets how
-// often the session asks the key environment whether it was revoked (default 30 s).
+// Query parameters: `?persistence=indexeddb` (a reload or a second tab resumes the session,
+// signing in again silently at the SSO) and `?idleMs=N` (idle timeout) pass through to
+// `openSession`; `?revocationCheckMs=N` sets how often the session asks the key environment
+// whether it was revoked (default 30 s).
 // In a portal of your own this is `from 'tokumei'`; the demo bundles the library from source.
 import { httpKeyProvider, openSession, type PlainRecord } from '../../../src/index.ts';
 import { personSchema } from '../shared/schemas.ts';
-import { api, ApiError, signIn, signOutSso, type AttributeView, type Pseudonyms, type SsoToken } from './api.ts';
+import type { TicketResponse } from '../shared/ticket.ts';
+import { ApiError, PortalApi, type AttributeView } from './api.ts';
 import { destroyCharts } from './charts.ts';
 import { h, replace } from './dom.ts';
+import { dpopKeyPair, forgetDpopKeyPair } from './dpop-key.ts';
+import { beginSignIn, completeSignIn, ssoConfig, type SsoSession } from './sso.ts';
 import { renderDashboard, type Dependant, type PortalView } from './views.ts';
 import './style.css';
 
 type Session = Awaited<ReturnType<typeof openSession>>;
 
-const params = new URLSearchParams(location.search);
-const persistence: 'memory' | 'indexeddb' = params.get('persistence') === 'indexeddb' ? 'indexeddb' : 'memory';
-const idleParam = Number(params.get('idleMs'));
-const idleTimeoutMs = Number.isSafeInteger(idleParam) && idleParam > 0 ? idleParam : 15 * 60_000;
-const checkParam = Number(params.get('revocationCheckMs'));
-const revocationCheckMs = Number.isSafeInteger(checkParam) && checkParam > 0 ? checkParam : 30_000;
-// The SSO token (not a key) is kept across reloads only in the multi-page (IndexedDB) mode.
-const TOKEN_KEY = 'tokumei-demo.sso';
-const tokenStore: Storage | undefined = persistence === 'indexeddb' ? localStorage : undefined;
+/** The portal's own query parameters (read again after the SSO's redirect has restored them). */
+function portalOptions(search: string): { persistence: 'memory' | 'indexeddb'; idleTimeoutMs: number; revocationCheckMs: number } {
+  const params = new URLSearchParams(search);
+  const idle = Number(params.get('idleMs'));
+  const check = Number(params.get('revocationCheckMs'));
+  return {
+    persistence: params.get('persistence') === 'indexeddb' ? 'indexeddb' : 'memory',
+    idleTimeoutMs: Number.isSafeInteger(idle) && idle > 0 ? idle : 15 * 60_000,
+    revocationCheckMs: Number.isSafeInteger(check) && check > 0 ? check : 30_000,
+  };
+}
+let { persistence, idleTimeoutMs, revocationCheckMs } = portalOptions(location.search);
+// IndexedDB mode: a hint (no token, no key) that this browser has a session to resume, so a
+// reload signs in again silently at the SSO instead of showing the sign-in button.
+const RESUME_HINT = 'tokumei-demo.resume';
+const config = ssoConfig();
 
 const root = document.getElementById('app')!;
-let current: { session: Session; sso: SsoToken } | undefined;
+let current: { session: Session; sso: SsoSession } | undefined;
 
 const REASONS: Record<string, string> = {
   logoff: 'ログオフしました',
@@ -38,41 +51,31 @@ const REASONS: Record<string, string> = {
   revoked: 'セッションが無効化されました',
 };
 
-function showLogin(signedOutReason?: string): void {
+function showLogin(signedOutReason?: string, error?: string): void {
   destroyCharts();
-  const error = h('p', { class: 'error', role: 'alert' });
-  const id = h('input', { 'data-testid': 'login-id', name: 'id', autocomplete: 'username', placeholder: 'M000001', required: true, value: 'M000001' });
-  const password = h('input', { 'data-testid': 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', placeholder: 'demo', required: true });
-  const submit = h('button', { 'data-testid': 'login-submit', type: 'submit' }, 'サインイン');
-  const form = h(
-    'form',
-    {
-      class: 'card login',
-      onsubmit: (ev: Event) => {
-        ev.preventDefault();
-        submit.disabled = true;
-        error.textContent = '';
-        signIn(id.value.trim(), password.value)
-          .then((sso) => enter(sso))
-          .catch((err: unknown) => {
-            error.textContent = err instanceof ApiError && err.status === 401 ? '会員番号またはパスワードが違います' : `サインインできませんでした (${describe(err)})`;
-            submit.disabled = false;
-          });
-      },
-    },
-    h('h2', {}, 'サインイン'),
-    h('label', {}, '会員番号 (Member ID)', id),
-    h('label', {}, 'パスワード (Password)', password),
-    submit,
-    error,
-    h('p', { class: 'hint' }, 'デモ: M000001〜M001000、パスワードは demo'),
-  );
+  const button = h('button', { 'data-testid': 'sign-in', type: 'button' }, 'SSO でサインイン');
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    beginSignIn(config).catch((err: unknown) => {
+      button.disabled = false;
+      message.textContent = `SSO に接続できませんでした (${describe(err)})`;
+    });
+  });
+  const message = h('p', { class: 'error', role: 'alert' }, error ?? '');
   replace(
     root,
     signedOutReason === undefined
       ? null
       : h('div', { class: 'signed-out', 'data-testid': 'signed-out', 'data-reason': signedOutReason, role: 'status' }, `${REASONS[signedOutReason] ?? 'サインアウトしました'} (${signedOutReason})`),
-    form,
+    h(
+      'section',
+      { class: 'card login' },
+      h('h2', {}, 'サインイン'),
+      h('p', {}, '会員番号とパスワードで、けんぽ SSO にサインインします。'),
+      button,
+      message,
+      h('p', { class: 'hint' }, 'デモ: M000001〜M001000、パスワードは demo'),
+    ),
   );
 }
 
@@ -81,19 +84,31 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : 'error';
 }
 
-/** Opens a session for a signed-in member and shows the portal. */
-async function enter(sso: SsoToken): Promise<void> {
+/** Opens a session for a member the SSO just signed in, and shows the portal. */
+async function enter(sso: SsoSession): Promise<void> {
   replace(root, h('p', { class: 'loading' }, '鍵を受け取っています…'));
-  const session = await openSession({
-    keyProvider: httpKeyProvider({ url: '/key-env/session', getToken: () => sso.accessToken }),
-    persistence,
-    idleTimeoutMs,
-    // Typing and tapping count as activity, not only use of the keys.
-    activityEvents: ['pointerdown', 'keydown'],
-    revocationCheckMs,
-  });
+  let session: Session;
+  try {
+    session = await openSession({
+      keyProvider: httpKeyProvider({
+        url: '/key-env/session',
+        getToken: async () => {
+          if (sso.keyEnvironmentTokenExpiring()) await sso.renewKeyEnvironmentToken();
+          return sso.keyEnvironmentToken();
+        },
+      }),
+      persistence,
+      idleTimeoutMs,
+      // Typing and tapping count as activity, not only use of the keys.
+      activityEvents: ['pointerdown', 'keydown'],
+      revocationCheckMs,
+    });
+  } catch (err) {
+    sso.end();
+    throw err;
+  }
   current = { session, sso };
-  tokenStore?.setItem(TOKEN_KEY, JSON.stringify(sso));
+  if (persistence === 'indexeddb') localStorage.setItem(RESUME_HINT, '1');
   session.on('wiped', ({ reason }) => signedOut(reason, sso));
   try {
     await load(session, sso);
@@ -106,27 +121,39 @@ async function enter(sso: SsoToken): Promise<void> {
   }
 }
 
-function signedOut(reason: string, sso: SsoToken): void {
+function signedOut(reason: string, sso: SsoSession): void {
   current = undefined;
+  // Drop every decrypted value from the page along with the keys.
+  destroyCharts();
+  root.replaceChildren();
   if (reason === 'pagehide') {
-    // The page is going away, or into the back/forward cache: drop every decrypted value so
-    // no snapshot keeps one. In IndexedDB mode the next page resumes from the stored session,
-    // so the SSO token stays.
-    destroyCharts();
-    root.replaceChildren();
+    // The page is going away, or into the back/forward cache. Its refresh token is revoked
+    // (a keepalive request); in IndexedDB mode the next page resumes the session by signing in
+    // again silently, so the hint and the stored DPoP key stay.
+    sso.end();
     return;
   }
-  tokenStore?.removeItem(TOKEN_KEY);
-  if (reason === 'logoff') void signOutSso(sso.accessToken);
-  // Drop every decrypted value from the page along with the keys.
+  localStorage.removeItem(RESUME_HINT);
+  if (persistence === 'indexeddb') void forgetDpopKeyPair().catch(() => undefined);
+  if (reason === 'remote-logoff') {
+    // The tab that logged off ends the SSO session; this one forgets its own tokens.
+    sso.end();
+    showLogin(reason);
+    return;
+  }
+  // Every other wipe ends the SSO session too (RP-initiated logout): a device left signed in at
+  // the SSO could sign in again without the password. The SSO sends the browser back here with
+  // the reason.
   showLogin(reason);
+  sso.signOutOfSso(reason, location.search);
 }
 
-async function load(session: Session, sso: SsoToken): Promise<void> {
-  const client = api(sso.accessToken);
-  const pseudonyms: Pseudonyms = await client.pseudonyms();
-  const [sealedMe, attrs] = await Promise.all([client.person(sso.memberId), client.attributes(pseudonyms.self)]);
-  const me = await session.openRecord(personSchema, sealedMe, { recordId: sso.memberId });
+async function load(session: Session, sso: SsoSession): Promise<void> {
+  const client = new PortalApi(sso, () => session.sessionId);
+  const { memberId } = sso;
+  const pseudonyms: TicketResponse = await client.ticket();
+  const [sealedMe, attrs] = await Promise.all([client.person(memberId), client.attributes(pseudonyms.self)]);
+  const me = await session.openRecord(personSchema, sealedMe, { recordId: memberId });
   const dependantIds = (me.dependants as string[] | undefined) ?? [];
   const dependants: Dependant[] = await Promise.all(
     dependantIds.map(async (id) => {
@@ -151,8 +178,8 @@ async function load(session: Session, sso: SsoToken): Promise<void> {
       const next: PlainRecord = { ...view.me, address };
       // Sealed here, in the browser, under the member's own key: the plaintext address never
       // leaves the device.
-      const sealed = await session.sealRecord(personSchema, next, { recordId: sso.memberId });
-      await client.putPerson(sso.memberId, sealed);
+      const sealed = await session.sealRecord(personSchema, next, { recordId: memberId });
+      await client.putPerson(memberId, sealed);
       view.me = next;
     },
   };
@@ -160,15 +187,19 @@ async function load(session: Session, sso: SsoToken): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  const saved = tokenStore?.getItem(TOKEN_KEY);
-  if (saved != null) {
-    try {
-      await enter(JSON.parse(saved) as SsoToken);
-      return;
-    } catch {
-      tokenStore?.removeItem(TOKEN_KEY);
-    }
+  // Coming back from the SSO, the address bar holds its answer; the portal's own query was kept
+  // across the redirect and is put back first.
+  const result = await completeSignIn(config, () => dpopKeyPair(portalOptions(location.search).persistence));
+  if (result !== undefined) ({ persistence, idleTimeoutMs, revocationCheckMs } = portalOptions(result.search));
+  if (result?.kind === 'signed-in') return enter(result.sso);
+  if (result?.kind === 'signed-out') return showLogin(result.reason);
+  if (result?.kind === 'refused') {
+    // A silent sign-in the SSO could not answer (`login_required`: its session has ended).
+    localStorage.removeItem(RESUME_HINT);
+    return showLogin(undefined, result.error === 'login_required' ? undefined : `サインインできませんでした (${result.error})`);
   }
+  // An ordinary page load. In IndexedDB mode, with a session to resume, sign in again silently.
+  if (persistence === 'indexeddb' && localStorage.getItem(RESUME_HINT) === '1') return beginSignIn(config, { silent: true });
   showLogin();
 }
 
@@ -177,4 +208,6 @@ async function start(): Promise<void> {
 window.addEventListener('pageshow', (ev) => {
   if (ev.persisted) location.reload();
 });
-void start();
+start().catch((err: unknown) => {
+  showLogin(undefined, err instanceof ApiError && err.status === 401 ? 'サインインが拒否されました' : `サインインできませんでした (${describe(err)})`);
+});
