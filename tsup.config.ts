@@ -2,9 +2,10 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Options } from 'tsup';
 
-// Entry points: `tokumei` (browser and Node) and `tokumei/server` (Node, the key environment's
-// toolkit). Nothing is minified so that a reviewer can read what ships.
-const entry: Record<string, string> = { index: 'src/index.ts', server: 'src/server.ts' };
+// Entry points: `tokumei` (browser and Node), `tokumei/server` (Node, the key environment's
+// toolkit) and `tokumei/react` (React bindings; React is a peer dependency, never bundled).
+// Nothing is minified so that a reviewer can read what ships.
+const entry: Record<string, string> = { index: 'src/index.ts', server: 'src/server.ts', react: 'src/react.ts' };
 
 /**
  * One implementation behind `import` and `require`. Two copies of the library in one process

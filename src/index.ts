@@ -14,6 +14,7 @@ export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type Recor
 export { MemberKey, generateMemberKey, importMemberKey } from './keys/member-key.ts';
 export { Keyring, createKeyring, type KeySource } from './keys/keyring.ts';
 export { openSession, type Session, type SessionOptions, type SessionState, type SessionPersistence, type SessionEventMap, type WipedEvent, type IdleEvent, type WipeReason } from './session/session.ts';
+export { createSessionStore, type SessionStore, type SessionSnapshot, type SessionStoreStatus } from './session/store.ts';
 export { memoryKeyProvider, type MemoryKeyProvider, type MemoryKeyProviderOptions } from './session/memory-key-provider.ts';
 export type { KeyProvider, SessionKeys, SessionStatus } from './session/key-provider.ts';
 export { searchToken } from './search/token.ts';

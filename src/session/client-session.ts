@@ -8,6 +8,9 @@ import type { DeviceStore } from './device-store.ts';
 import { MAX_TIMER_MS, typeName, type CheckedOptions } from './options.ts';
 import type { Session, SessionEventMap, SessionPersistence, SessionState, WipeReason } from './types.ts';
 
+// Input that counts as activity, but does not answer an idle warning.
+const PASSIVE_INPUT = /move|wheel|scroll|visibility/;
+
 // Rewrite the stored idle expiry at most this often while the member is active.
 const MAX_TOUCH_INTERVAL_MS = 60_000;
 
@@ -134,7 +137,11 @@ export class ClientSession implements Session {
     }
     if (typeof addEventListener === 'function') {
       if (o.wipeOnPagehide) this.#listen('pagehide', () => void this.#wipe('pagehide'));
-      for (const type of o.activityEvents) this.#listen(type, () => this.#activity());
+      for (const type of o.activityEvents) {
+        // Once an idle warning is shown, a mouse passing by (on its way to "stay signed in"), a
+        // wheel or a scroll does not answer it: a click, a tap or a key does.
+        this.#listen(type, () => (this.#warned && PASSIVE_INPUT.test(type) ? undefined : this.#activity()));
+      }
     }
     const { checkSession } = o.keyProvider;
     if (o.revocationCheckMs !== undefined && typeof checkSession === 'function') {

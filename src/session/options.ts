@@ -43,7 +43,9 @@ export interface SessionOptions {
    * User-input events (listened to on `window`, capturing, passive) that count as activity.
    * Default: pointer, key, input, wheel, scroll, touch and visibility —
    * `['pointerdown', 'pointermove', 'keydown', 'input', 'wheel', 'scroll', 'touchstart', 'visibilitychange']`;
-   * `[]` for none (then only `touch()` and the session's own calls count).
+   * `[]` for none (then only `touch()` and the session's own calls count). Once an
+   * `idle-warning` is shown, moves, wheels, scrolls and visibility changes no longer count until
+   * a click, a tap, a key or `touch()` answers it.
    */
   activityEvents?: readonly string[];
   /** Ask the key provider every this many ms whether the session was revoked. Default: never. */

@@ -158,6 +158,27 @@ describe('default activity events (a DOM-like global EventTarget)', () => {
     expect(s.wipeReason).toBe('idle'); // positive control: without the events it goes idle
   });
 
+  it('once a warning is shown, moves, wheels, scrolls and visibility changes do not answer it; a click, a tap or a key does', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const s = await open({ idleTimeoutMs: 10_000, idleWarningMs: 3000 });
+    const log = record(s);
+    target.dispatchEvent(new Event('pointermove')); // before a warning: activity as always
+    expect(s.idleDeadline).toBe(10_000);
+    await vi.advanceTimersByTimeAsync(7000);
+    expect(log).toEqual(['warning@7000 deadline=10000']);
+    for (const type of ['pointermove', 'wheel', 'scroll', 'visibilitychange']) target.dispatchEvent(new Event(type));
+    expect(s.idleDeadline).toBe(10_000);
+    expect(log).toEqual(['warning@7000 deadline=10000']);
+    for (const type of ['pointerdown', 'keydown', 'touchstart', 'input']) {
+      expect(log.at(-1)).toMatch(/^warning@/);
+      target.dispatchEvent(new Event(type));
+      expect(log.at(-1)).toMatch(/^active@/);
+      await vi.advanceTimersByTimeAsync(7000); // the next quiet spell's warning
+    }
+    expect(log).toHaveLength(9);
+    expect(s.state).toBe('open');
+  });
+
   it('activityEvents: [] listens for none; touch() still counts', async () => {
     vi.useFakeTimers({ now: 0 });
     const s = await open({ idleTimeoutMs: 1000, idleWarningMs: 0, activityEvents: [] });
