@@ -9,6 +9,7 @@
 //
 // TOKUMEI_DEMO_DATA sets the data folder (default: .demo-data/ at the repository root).
 // TOKUMEI_DEMO_KEYLOG=<file> makes the key environment log delivered member keys (tests only).
+// TOKUMEI_DEMO_MASTER_KEY=softhsm2 puts the key environment's master key in a SoftHSM2 token.
 import { build, stop as stopEsbuild } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -4,7 +4,7 @@
 // the key environment holds no identity ciphertext and no attribute data (docs/threat-model.md
 // §1). The plaintexts are regenerated from the seed, the keys unwrapped from the key
 // environment — the audit is the one program allowed both.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 // The audit needs the raw key bytes to search for them: it uses tokumei's internal accessor,
 // which no public entry point exports (a portal never needs it).
@@ -212,9 +212,14 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
     }
     secrets.push({ label: 'link key', bytes: await storage.linkKey() });
     // The local master key file's "key: <64 hex digits>" line (createMasterKeyFile); the audit
-    // is a test tool, so it may read the key as text.
-    const masterHex = /^key: ([0-9a-f]{64})$/m.exec(readFileSync(join(dataDir, KEY_ENV_DIR, 'master.key'), 'latin1'))?.[1] ?? '';
-    secrets.push({ label: 'master key', bytes: new Uint8Array(Buffer.from(masterHex, 'hex')) });
+    // is a test tool, so it may read the key as text. A master key in SoftHSM2 cannot be read
+    // out of the token: it cannot have been copied anywhere either.
+    const masterFile = join(dataDir, KEY_ENV_DIR, 'master.key');
+    const inFile = existsSync(masterFile);
+    if (inFile) {
+      const masterHex = /^key: ([0-9a-f]{64})$/m.exec(readFileSync(masterFile, 'latin1'))?.[1] ?? '';
+      secrets.push({ label: 'master key', bytes: new Uint8Array(Buffer.from(masterHex, 'hex')) });
+    }
     const needles: { bytes: Uint8Array; label: string }[] = [];
     for (const s of secrets) {
       const b = Buffer.from(s.bytes);
@@ -227,7 +232,8 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
       const found = findKeys(f.bytes);
       if (found.size > 0) violations.push(`${rel(f)}: ${[...found].join(', ')}`);
     }
-    checks.push({ environment: 'data', name: 'no key', checked: `${count(secrets.length - 2)} member keys, the link key and the master key, each as raw bytes, hex, base64 and base64url`, violations });
+    const what = inFile ? `${count(secrets.length - 2)} member keys, the link key and the master key` : `${count(secrets.length - 1)} member keys and the link key (the master key is in SoftHSM2 and cannot be read out of it)`;
+    checks.push({ environment: 'data', name: 'no key', checked: `${what}, each as raw bytes, hex, base64 and base64url`, violations });
   } finally {
     for (const s of secrets) s.bytes.fill(0);
   }
@@ -281,6 +287,7 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
     });
   }
 
+  await storage.close();
   return { dataDir, checks, ok: checks.every((c) => c.violations.length === 0) };
 }
 

@@ -85,4 +85,5 @@ const { server, port } = await serve(async (req, res, url) => {
 }, Number(process.env.DEMO_SERVICE_PORT ?? '0'));
 
 process.on('exit', () => linkKey.fill(0));
-announce('key-env', server, port);
+console.log(`key-env master key: ${storage.masterKeyDescription}`);
+announce('key-env', server, port, () => storage.close());

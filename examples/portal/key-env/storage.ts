@@ -1,11 +1,12 @@
 // The key environment's storage, all under key-env/ in the demo's data folder: the master key
-// (a local key file here; an HSM or a KMS in production), every member key wrapped under it
+// (a local key file, or a key in a SoftHSM2 token: master-key.ts), every member key wrapped under it
 // (tokumei/server's file store), the pseudonym link key (wrapped the same way), and which
 // dependants' keys each member's keyring holds. No identity value, no sealed record, no
 // attribute data.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKeyEnvironment, createMasterKeyFile, fileKeyStore, masterKeyFromFile, type KeyEnvironment, type KeyEnvironmentOptions, type MasterKey } from '../../../src/server.ts';
+import { createKeyEnvironment, fileKeyStore, type KeyEnvironment, type KeyEnvironmentOptions, type MasterKey } from '../../../src/server.ts';
+import { openDemoMasterKey } from './master-key.ts';
 
 /** The key environment's folder under the demo's data folder. */
 export const KEY_ENV_DIR = 'key-env';
@@ -19,6 +20,10 @@ const LINK_KEY_CONTEXT = new TextEncoder().encode('tokumei-demo/link-key');
 export interface KeyEnvironmentStorage {
   dir: string;
   masterKey: MasterKey;
+  /** Where the master key lives (no secret). */
+  masterKeyDescription: string;
+  /** Lets go of the master key (closes the PKCS#11 sessions). */
+  close(): Promise<void>;
   env: KeyEnvironment;
   dependants: DependantTable;
   /** Unwraps the link key into a buffer the caller owns and wipes. */
@@ -35,7 +40,7 @@ function writeAtomic(path: string, text: string): void {
 }
 
 /**
- * Opens the key environment's storage in `dataDir` (with `create`, makes the master key file
+ * Opens the key environment's storage in `dataDir` (with `create`, makes the master key
  * first). `options` go to `createKeyEnvironment` (the token check, the session registry, the test key log).
  */
 export async function openKeyEnvironmentStorage(
@@ -44,9 +49,8 @@ export async function openKeyEnvironmentStorage(
 ): Promise<KeyEnvironmentStorage> {
   const dir = join(dataDir, KEY_ENV_DIR);
   mkdirSync(dir, { recursive: true });
-  const masterPath = join(dir, 'master.key');
-  if (options.create === true && !existsSync(masterPath)) createMasterKeyFile(masterPath);
-  const masterKey = masterKeyFromFile(masterPath);
+  const master = await openDemoMasterKey(dir, options.create === true);
+  const { masterKey } = master;
   const { create: _create, ...environmentOptions } = options;
   const env = createKeyEnvironment({
     authenticate: () => null,
@@ -60,6 +64,8 @@ export async function openKeyEnvironmentStorage(
   return {
     dir,
     masterKey,
+    masterKeyDescription: master.description,
+    close: () => master.close(),
     env,
     dependants,
     async linkKey() {

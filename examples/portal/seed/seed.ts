@@ -84,4 +84,5 @@ try {
   console.log(`Seeded ${config.members} members and ${dependants} dependants (seed ${config.seed}).`);
 } finally {
   linkKey.fill(0); // ours to wipe (generateLinkKey hands it over)
+  await keyEnvironment.close();
 }

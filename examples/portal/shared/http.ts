@@ -60,13 +60,13 @@ export async function serve(handler: Handler, port = 0): Promise<{ server: Serve
 
 /**
  * Tells the launcher (the parent process) that this service listens on `port`, and exits
- * cleanly when the launcher goes away or asks it to stop.
+ * cleanly when the launcher goes away or asks it to stop (after `beforeExit`, when given).
  */
-export function announce(name: string, server: Server, port: number): void {
+export function announce(name: string, server: Server, port: number, beforeExit?: () => Promise<void>): void {
   const stop = (): void => {
     server.close();
     server.closeAllConnections();
-    process.exit(0);
+    void (beforeExit?.() ?? Promise.resolve()).finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', () => undefined); // the launcher handles Ctrl-C and stops us in order

@@ -3,6 +3,7 @@
 // the token or its sessions go away, and a clean close. Node only; needs the optional peer
 // dependency pkcs11js, loaded only when a PKCS#11 master key is opened.
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { decryptionFailed, TokumeiError } from '../../../errors.ts';
 import { abytes, equalBytes, randomBytes, toBase64url, utf8, wipe } from '../../../internal/bytes.ts';
 import { moduleState, releaseModule } from './modules.ts';
@@ -367,17 +368,26 @@ class Pkcs11Key implements Pkcs11MasterKey {
   }
 }
 
-/** The path of pkcs11js, resolved from tokumei's own location, or a clear error. */
+/**
+ * The path of pkcs11js: resolved from where tokumei is installed, or else from the working
+ * directory (a key environment bundled into one file no longer sits next to its node_modules).
+ */
 function resolvePkcs11js(): string {
-  try {
-    return createRequire(import.meta.url).resolve('pkcs11js');
-  } catch (err) {
-    throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'pkcs11MasterKey needs the optional peer dependency pkcs11js: npm install --save-exact pkcs11js@2.1.7', { cause: err });
+  let cause: unknown;
+  for (const from of [import.meta.url, join(process.cwd(), 'package.json')]) {
+    try {
+      return createRequire(from).resolve('pkcs11js');
+    } catch (err) {
+      cause ??= err;
+    }
   }
+  throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'pkcs11MasterKey needs the optional peer dependency pkcs11js: npm install --save-exact pkcs11js@2.1.7', { cause });
 }
 
 /**
- * The master key in an HSM (or any PKCS#11 token: SoftHSM2 for development). Member keys are
+ * The master key in an HSM (or any PKCS#11 token: SoftHSM2 for development), through the
+ * optional peer dependency pkcs11js (resolved where tokumei is installed, or else from the
+ * working directory), loaded only now. Member keys are
  * wrapped and unwrapped inside the token with CKM_AES_GCM under an AES-256 key that never
  * leaves it, with the wrap context (member id, key id, version) as additional authenticated
  * data — the same binding and the same wrapped format as {@link localMasterKey}. The library
