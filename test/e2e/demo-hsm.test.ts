@@ -34,6 +34,7 @@ describe('the demo on SoftHSM2', () => {
     page.setDefaultTimeout(30_000);
     const member = demo.member(1);
     await page.goto(demo.url);
+    await page.getByTestId('sign-in').click(); // to the SSO's own form
     await page.getByTestId('login-id').fill(member.memberId);
     await page.getByTestId('login-password').fill('demo');
     await page.getByTestId('login-submit').click();
