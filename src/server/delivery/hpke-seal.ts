@@ -1,11 +1,12 @@
 // The sender side of HPKE base mode in the key environment: Encap with node:crypto (fast and
 // synchronous) and a single-shot Seal (RFC 9180 §4.1, §5.2). Node only.
-import { createECDH, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { wipe } from '../../internal/bytes.ts';
+import { createECDH, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { allocSecret, wipe } from '../../internal/bytes.ts';
 import { isAllZero, kemSharedSecret, KEM_P256, publicKeyLength, sealWithSharedSecret, type KemId, type Suite } from '../../delivery/hpke.ts';
 
 // DER prefix of an X25519 PrivateKeyInfo (RFC 8410 §7), for the RFC's fixed test keys only.
 const X25519_PKCS8 = /* @__PURE__ */ Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_PKCS8_LENGTH = 48;
 
 /** An ephemeral sender key: its public half (`enc`) and a DH with a recipient's public key. */
 interface Ephemeral {
@@ -24,14 +25,47 @@ function p256Ephemeral(fixed?: Uint8Array): Ephemeral {
   };
 }
 
+/**
+ * The X25519 ephemeral key pair, with its public key as a JWK. The public key is encoded by the
+ * key-generation call itself, and the private key is afterwards used only for the DH, which takes
+ * no lock on it.
+ *
+ * Never `generateKeyPairSync('x25519')` followed by an export of that key (e.g.
+ * `createPublicKey(privateKey).export({ format: 'jwk' })`): on Node 20 the export holds the key's
+ * lock while it allocates, an allocation may run a garbage collection, and the collection may run
+ * the finished key-generation job's destructor, which waits on that same lock — the main thread
+ * then waits on itself for good (0 % CPU, every request times out). Measured on Node 20.20
+ * (docs/threat-model.md §7): that pattern froze within ~10,000 keys in a tight loop under
+ * `--max-semi-space-size=1`; this one never did. Building the private key from 32 random bytes
+ * with `createPrivateKey` (PKCS#8 DER) is safe too, but ~8x slower (OpenSSL 3's DER decoder),
+ * so only the RFC's fixed test keys take that path.
+ */
+// @types/node has no overload for a JWK public key beside a KeyObject private key; Node has.
+const generateX25519 = generateKeyPairSync as unknown as (type: 'x25519', options: { publicKeyEncoding: { format: 'jwk' } }) => { publicKey: JsonWebKey; privateKey: KeyObject };
+
+function x25519KeyPair(fixed?: Uint8Array): { privateKey: KeyObject; x: string } {
+  if (fixed === undefined) {
+    const { privateKey, publicKey } = generateX25519('x25519', { publicKeyEncoding: { format: 'jwk' } });
+    return { privateKey, x: publicKey.x! };
+  }
+  const der = allocSecret(X25519_PKCS8_LENGTH);
+  try {
+    der.set(X25519_PKCS8);
+    der.set(fixed, X25519_PKCS8.length);
+    // A key that no generation job made: exporting it holds no lock a collection could wait on.
+    const privateKey = createPrivateKey({ key: Buffer.from(der.buffer, der.byteOffset, der.length), format: 'der', type: 'pkcs8' });
+    return { privateKey, x: createPublicKey(privateKey).export({ format: 'jwk' }).x! };
+  } finally {
+    wipe(der);
+  }
+}
+
 function x25519Ephemeral(fixed?: Uint8Array): Ephemeral {
-  // JWK import and export: several times faster in Node 20 than DER for raw X25519 keys.
-  const privateKey: KeyObject =
-    fixed === undefined ? generateKeyPairSync('x25519').privateKey : createPrivateKey({ key: Buffer.concat([X25519_PKCS8, fixed]), format: 'der', type: 'pkcs8' });
-  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x!;
+  const { privateKey, x } = x25519KeyPair(fixed);
   return {
     enc: new Uint8Array(Buffer.from(x, 'base64url')),
     dh: (pkR) => {
+      // JWK import: several times faster in Node 20 than DER for raw X25519 keys.
       const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(pkR).toString('base64url') }, format: 'jwk' });
       const out = diffieHellman({ privateKey, publicKey });
       if (isAllZero(out)) throw new RangeError('"publicKey" expected a valid X25519 public key, got a low-order point');
