@@ -15,6 +15,8 @@
  * | `ERR_TIMEOUT` | an operation against the key environment did not finish in time. |
  * | `ERR_REVOKED` | the key environment has revoked the session. |
  * | `ERR_CONFLICT` | a write to the key environment's store was refused because what it would change is taken or changed meanwhile (a key id that exists, a key version another writer added first, an entry updated concurrently); nothing was written. |
+ * | `ERR_RATE_LIMITED` | the key environment refused a delivery over a ceiling (deliveries per token, sessions per member; HTTP 429). |
+ * | `ERR_KEY_IN_USE` | a key version cannot be retired yet: a live session still seals with it. |
  */
 export type TokumeiErrorCode =
   | 'ERR_DECRYPTION_FAILED'
@@ -27,7 +29,9 @@ export type TokumeiErrorCode =
   | 'ERR_DESTROYED'
   | 'ERR_TIMEOUT'
   | 'ERR_REVOKED'
-  | 'ERR_CONFLICT';
+  | 'ERR_CONFLICT'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_KEY_IN_USE';
 
 /**
  * The one error family for runtime and domain failures. A caller's programming mistake (a key

@@ -17,7 +17,7 @@ export { Keyring, createKeyring, type KeySource } from './keys/keyring.ts';
 export { searchToken } from './search/token.ts';
 export { matchesSearch } from './search/match.ts';
 export { pseudonym, generateLinkKey, type PseudonymOptions } from './pseudonym/pseudonym.ts';
-export { createKeyEnvironment, KeyEnvironment, type KeyEnvironmentOptions, type KeyVersion, type Authenticated, type DeliveryRequest, type DeliveryResponse, type DeliveryEvent } from './server/key-environment.ts';
+export { createKeyEnvironment, KeyEnvironment, type KeyEnvironmentOptions, type KeyVersion, type Authenticated, type DeliveryRequest, type DeliveryResponse, type DeliveryEvent, type DeliveryLimits, type TokenRate, type RekeyProgress } from './server/key-environment.ts';
 export type { MasterKey } from './server/master-keys/master-key.ts';
 export { localMasterKey, masterKeyFromEnv } from './server/master-keys/local.ts';
 export { masterKeyFromFile, createMasterKeyFile, upgradeMasterKeyFile } from './server/master-keys/key-file.ts';
@@ -26,7 +26,8 @@ export type { Pkcs11MasterKey, Pkcs11MasterKeyOptions, Pkcs11Status } from './se
 export type { MemberKeyStore, WrappedMemberKey, NewMemberKey, MemberKeyChange } from './server/stores/member-key-store.ts';
 export { memoryKeyStore } from './server/stores/memory-store.ts';
 export { fileKeyStore } from './server/stores/file-store.ts';
-export { memorySessionRegistry, type SessionRegistry, type SessionRecord } from './server/sessions/registry.ts';
+export type { SessionRegistry, SessionRecord, SessionCap } from './server/sessions/registry.ts';
+export { memorySessionRegistry } from './server/sessions/memory-registry.ts';
 export { rewrapAll, type RewrapOptions, type RewrapResult } from './server/rotation/rewrap.ts';
 export { reencryptRecords, type RecordCollection, type StoredRecord, type ReencryptOptions, type ReencryptProgress } from './server/rotation/reencrypt.ts';
 export { keyEnvironmentHandler, type KeyEnvironmentHandler, type KeyEnvironmentHandlerOptions } from './server/http/handler.ts';

@@ -157,8 +157,8 @@ async function openDelivery(text: string, recipient: RecipientKeyPair, kem: KemN
  * mis-bound response → `ERR_DECRYPTION_FAILED`; the `timeoutMs` deadline → `ERR_TIMEOUT`; an
  * abort of the caller's `signal` → the signal's reason, as `fetch` does.
  *
- * `checkSession` POSTs `{ protocol, sessionId }` to `checkUrl` and resolves `'active'` or
- * `'revoked'`; `notifyLogoff` POSTs the same to `logoffUrl` with `keepalive` and never rejects.
+ * `checkSession` POSTs `{ protocol, sessionId, keyId }` (`keyId`: the key the session seals
+ * with) to `checkUrl` and resolves `'active'`, `'rekey'` or `'revoked'`; `notifyLogoff` POSTs the same to `logoffUrl` with `keepalive` and never rejects.
  *
  * @param options - see {@link HttpKeyProviderOptions}
  * @returns the provider, for `openSession({ keyProvider })`
@@ -213,17 +213,17 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
       });
     },
 
-    checkSession(sessionId: string, { signal } = {}): Promise<SessionStatus> {
+    checkSession(sessionId: string, { signal, keyId } = {}): Promise<SessionStatus> {
       astring('sessionId', sessionId, true);
       return withDeadline(timeoutMs, signal, async (s) => {
-        const text = await post(doFetch, checkUrl, { sessionId }, s, 0);
+        const text = await post(doFetch, checkUrl, { sessionId, keyId }, s, 0);
         let status: unknown;
         try {
           status = (JSON.parse(text) as { status?: unknown } | null)?.status;
         } catch {
           // reported below
         }
-        if (status === 'active' || status === 'revoked') return status;
+        if (status === 'active' || status === 'revoked' || status === 'rekey') return status;
         throw unavailable('malformed session status');
       });
     },

@@ -1,19 +1,24 @@
 // The key environment: member keys (created, rotated, retired, wrapped under the master key),
 // sealed key delivery to a browser session, and the session registry (revocation, logoff).
 import { TokumeiError } from '../errors.ts';
-import { astring } from '../internal/bytes.ts';
+import { ainteger, astring } from '../internal/bytes.ts';
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
 import { adoptMemberKey, type MemberKey } from '../keys/member-key.ts';
 import type { SessionStatus } from '../session/key-provider.ts';
 import { deliver, type Authenticated, type DeliveryContext, type DeliveryEvent, type DeliveryRequest, type DeliveryResponse } from './delivery/deliver.ts';
+import { checkLimits, type DeliveryLimits } from './limits/delivery-limits.ts';
 import type { MasterKey } from './master-keys/master-key.ts';
 import { unwrapEntry } from './master-keys/wrap.ts';
 import { activeVersions, addVersion, changeState, keyringEntries, publicFacts, type KeyVersion } from './member-keys/versions.ts';
-import { memorySessionRegistry, type SessionRegistry } from './sessions/registry.ts';
+import { assertRetirable, progressOf, statusOf, type RekeyContext, type RekeyProgress } from './rotation/rekey.ts';
+import { memorySessionRegistry } from './sessions/memory-registry.ts';
+import { REVOKED_RETENTION_MS, type SessionRegistry } from './sessions/registry.ts';
 import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from './stores/member-key-store.ts';
 
 export type { Authenticated, DeliveryEvent, DeliveryRequest, DeliveryResponse } from './delivery/deliver.ts';
 export type { KeyVersion } from './member-keys/versions.ts';
+export type { DeliveryLimits, TokenRate } from './limits/delivery-limits.ts';
+export type { RekeyProgress } from './rotation/rekey.ts';
 
 /** Options of {@link createKeyEnvironment}. */
 export interface KeyEnvironmentOptions {
@@ -36,6 +41,15 @@ export interface KeyEnvironmentOptions {
   sessions?: SessionRegistry;
   /** Absolute session lifetime in ms; default 8 hours. */
   sessionLifetimeMs?: number;
+  /** Ceilings on delivery: live sessions per member, deliveries per token (see {@link DeliveryLimits}). */
+  limits?: DeliveryLimits;
+  /**
+   * After a rotation, how long a session that switched to the new key (or was revoked) may
+   * still have a tab sealing with the old one: at least the portal's `revocationCheckMs`.
+   * {@link KeyEnvironment.retireKeyVersion} waits this long after the last switch. Default 5
+   * minutes, at most 10 (a registry keeps revoked sessions that long).
+   */
+  rekeyGraceMs?: number;
   /** Called after each delivery with public facts (audit log). Never receives key material. */
   onDeliver?: (event: DeliveryEvent) => void;
   /**
@@ -50,6 +64,7 @@ export interface KeyEnvironmentOptions {
 
 const DEFAULT_LIFETIME_MS = 8 * 60 * 60_000;
 const MAX_RETIRE_ATTEMPTS = 8;
+const DEFAULT_REKEY_GRACE_MS = 5 * 60_000;
 
 /**
  * The key environment's toolkit. Create one with {@link createKeyEnvironment}; serve it over
@@ -73,6 +88,7 @@ export class KeyEnvironment {
   readonly #sessions: SessionRegistry;
   readonly #now: () => number;
   readonly #delivery: DeliveryContext;
+  readonly #rekey: RekeyContext;
 
   /** @internal Use {@link createKeyEnvironment}. */
   constructor(options: KeyEnvironmentOptions) {
@@ -86,11 +102,13 @@ export class KeyEnvironment {
       sessions: this.#sessions,
       authenticate: options.authenticate,
       lifetimeMs: options.sessionLifetimeMs ?? DEFAULT_LIFETIME_MS,
+      limits: checkLimits(options.limits),
       now: this.#now,
       unwrap: (entry) => this.#unwrap(entry),
       onDeliver: options.onDeliver,
       keyLog: options.unsafeKeyLog,
     };
+    this.#rekey = { store: this.#store, sessions: this.#sessions, now: this.#now, graceMs: options.rekeyGraceMs ?? DEFAULT_REKEY_GRACE_MS };
   }
 
   /** Unwraps an entry under whichever known master key wrapped it. */
@@ -121,7 +139,10 @@ export class KeyEnvironment {
   /**
    * Rotates a member's key: adds a new version that seals from now on. Older versions stay
    * active (delivered, so records sealed under them keep opening) until
-   * {@link KeyEnvironment.retireKeyVersion}; move records with `reencryptRecords` in between.
+   * {@link KeyEnvironment.retireKeyVersion}. Live sessions learn of the new version at their
+   * next status check (`rekey`: the browser fetches the keyring again and seals with the new
+   * key); then move records with `reencryptRecords`, then retire the old version. The steps
+   * are in docs/key-delivery.md §7.4.
    *
    * @param memberId - the member
    * @param options - `keyId` for the new version (random by default)
@@ -139,13 +160,34 @@ export class KeyEnvironment {
   }
 
   /**
+   * How far a member's live sessions have followed a rotation: retire the old version once
+   * `behind` and `settling` are both 0 and the records were moved (`reencryptRecords`).
+   *
+   * @param memberId - the member
+   * @returns the member's primary key id and the counts of live, behind and settling sessions
+   * @throws TokumeiError `ERR_KEY_UNAVAILABLE` when the member has no key
+   * @example
+   * ```ts
+   * const { behind, settling } = await env.rekeyProgress('M000001');
+   * ```
+   */
+  async rekeyProgress(memberId: string): Promise<RekeyProgress> {
+    assertMemberId(memberId);
+    return progressOf(this.#rekey, memberId);
+  }
+
+  /**
    * Retires an older key version: it is no longer delivered. Do this only after every record
-   * moved to a newer version (`reencryptRecords` reports it).
+   * moved to a newer version (`reencryptRecords` reports it) and every session follows the
+   * newer version: a version that a live session still seals with — or may, within
+   * `rekeyGraceMs` of a session switching keys or being revoked — is refused, so that no edit
+   * made in a browser during the rotation is sealed under a key that is no longer delivered.
    *
    * @param memberId - the member
    * @param keyId - an active version other than the newest
    * @throws RangeError when `keyId` is not an older active version of this member;
-   *   TokumeiError `ERR_CONFLICT` when the entry kept changing meanwhile
+   *   TokumeiError `ERR_KEY_IN_USE` while a session may still seal with it (see
+   *   {@link KeyEnvironment.rekeyProgress}); `ERR_CONFLICT` when the entry kept changing meanwhile
    * @example
    * ```ts
    * await env.retireKeyVersion('M000001', v1.keyId);
@@ -157,6 +199,7 @@ export class KeyEnvironment {
       const active = await activeVersions(this.#store, memberId);
       const i = active.findIndex((e) => e.keyId === keyId);
       if (i < 0 || i === active.length - 1) throw new RangeError(`"keyId" expected an older active key version of the member, got "${String(keyId)}"`);
+      await assertRetirable(this.#rekey, memberId, keyId);
       // Compare-and-swap: a concurrent change (a re-wrap) makes this read again and decide again.
       if ((await changeState(this.#store, this.#masterKey, (e) => this.#unwrap(e), active[i]!, 'retired')) !== undefined) return;
       if (attempt === MAX_RETIRE_ATTEMPTS) throw new TokumeiError('ERR_CONFLICT', 'the key version kept changing while it was retired');
@@ -224,7 +267,9 @@ export class KeyEnvironment {
    *
    * @throws TokumeiError `ERR_AUTH` (no token, or refused), `ERR_FORMAT` (malformed body or
    *   public key), `ERR_KEY_UNAVAILABLE` (the member has no key), `ERR_REVOKED` (a session to
-   *   resume that was logged off, revoked, has expired, is unknown or is another member's)
+   *   resume that was logged off, revoked, has expired, is unknown or is another member's),
+   *   `ERR_RATE_LIMITED` (over the token's delivery rate, or the member's session cap with
+   *   `whenSessionLimit: 'refuse'`; see {@link KeyEnvironmentOptions.limits})
    * @example
    * ```ts
    * const response = await env.deliverKeys({ token, body: JSON.parse(requestBody) });
@@ -236,18 +281,22 @@ export class KeyEnvironment {
 
   /**
    * Whether a session may go on: `'revoked'` when it was revoked, logged off, has expired, or
-   * is unknown.
+   * is unknown; `'rekey'` when it seals with an older key version than the member's newest
+   * (after a rotation): the browser then fetches the keyring again (a resume) and seals with
+   * the new key. The key id the browser reports (`keyId`, its keyring's primary) is recorded
+   * for the session, so that rotation knows when no session seals with an old version.
    * @param sessionId - from the delivery
-   * @returns `'active'` or `'revoked'`
+   * @param options - `keyId`: the key id the browser seals with (ignored unless it is one of the
+   *   member's)
+   * @returns `'active'`, `'rekey'` or `'revoked'`
    * @example
    * ```ts
-   * if ((await env.sessionStatus(id)) === 'revoked') …
+   * if ((await env.sessionStatus(id, { keyId })) === 'revoked') …
    * ```
    */
-  async sessionStatus(sessionId: string): Promise<SessionStatus> {
+  async sessionStatus(sessionId: string, options: { keyId?: string } = {}): Promise<SessionStatus> {
     if (typeof sessionId !== 'string') return 'revoked';
-    const s = await this.#sessions.get(sessionId);
-    return s !== undefined && s.revoked === undefined && s.expiresAt > this.#now() ? 'active' : 'revoked';
+    return statusOf(this.#rekey, sessionId, typeof options?.keyId === 'string' ? options.keyId : undefined);
   }
 
   /**
@@ -323,8 +372,8 @@ export function createKeyEnvironment(options: KeyEnvironmentOptions): KeyEnviron
   const s = options.store as Partial<MemberKeyStore> | undefined;
   if (typeof s?.versions !== 'function' || typeof s.insert !== 'function' || typeof s.update !== 'function' || typeof s.list !== 'function') throw new TypeError('"store" expected MemberKeyStore');
   if (typeof options.authenticate !== 'function') throw new TypeError(`"authenticate" expected function, got ${typeof options.authenticate}`);
-  if (options.sessionLifetimeMs !== undefined && !(Number.isSafeInteger(options.sessionLifetimeMs) && options.sessionLifetimeMs > 0)) {
-    throw new RangeError(`"sessionLifetimeMs" expected positive integer, got ${String(options.sessionLifetimeMs)}`);
-  }
+  if (options.sessionLifetimeMs !== undefined) ainteger('sessionLifetimeMs', options.sessionLifetimeMs, 1, Number.MAX_SAFE_INTEGER);
+  // A registry keeps revoked sessions that long at least: a longer grace could not see them.
+  if (options.rekeyGraceMs !== undefined) ainteger('rekeyGraceMs', options.rekeyGraceMs, 0, REVOKED_RETENTION_MS);
   return new KeyEnvironment(options);
 }

@@ -91,16 +91,17 @@ export class ClientSession implements Session {
     this.#activity();
   }
 
+  // The keyring is read after the await: a rekey may have replaced it meanwhile.
   async openRecord(schema: Schema, sealed: SealedRecord, options: RecordOptions): Promise<PlainRecord> {
-    const ring = await this.#live();
+    await this.#live();
     this.#activity();
-    return openRecord(ring, schema, sealed, options);
+    return openRecord(this.#keyring, schema, sealed, options);
   }
 
   async sealRecord(schema: Schema, record: PlainRecord, options: RecordOptions): Promise<SealedRecord> {
-    const ring = await this.#live();
+    await this.#live();
     this.#activity();
-    return sealRecord(ring, schema, record, options);
+    return sealRecord(this.#keyring, schema, record, options);
   }
 
   async logoff(): Promise<void> {
@@ -176,8 +177,19 @@ export class ClientSession implements Session {
     if (this.#checking || this.#state === 'closed') return;
     this.#checking = true;
     try {
-      const status = await this.#opts.keyProvider.checkSession!(this.sessionId, { signal: this.#abort.signal });
+      const provider = this.#opts.keyProvider;
+      const signal = this.#abort.signal;
+      // Reports the key this tab seals with; after a rotation the answer is `rekey`: fetch the
+      // keyring again (same session) and seal with the new primary key from now on.
+      const status = await provider.checkSession!(this.sessionId, { signal, keyId: this.#keyring.primary.keyId });
       if (status === 'revoked') await this.#wipe('revoked');
+      if (status === 'rekey') {
+        const keys = await provider.fetchKeys({ signal, resume: this.sessionId });
+        // Only this session's keyring, and only while open; the other one is destroyed.
+        const keep = this.#state === 'open' && keys.sessionId === this.sessionId;
+        (keep ? this.#keyring : keys.keyring).destroy();
+        if (keep) this.#keyring = keys.keyring;
+      }
     } catch {
       // The key environment could not be reached: try again at the next check. Idle and
       // absolute expiry still bound the session.
@@ -228,14 +240,13 @@ export class ClientSession implements Session {
     return Date.now() < this.idleDeadline ? undefined : 'idle';
   }
 
-  /** The keyring, after checking the deadlines (timers may run late in background tabs). */
-  async #live(): Promise<Keyring> {
+  /** Checks the deadlines (timers may run late in background tabs); throws once wiped. */
+  async #live(): Promise<void> {
     if (this.#state === 'closed') throw closedError();
     const reason = await this.#expiry();
     if (reason !== undefined) await this.#wipe(reason);
     // `state`, not `#state`: a wipe may have happened during the await above.
     if (this.state === 'closed') throw closedError();
-    return this.#keyring;
   }
 
   /** Activity now, or (`at`) another tab's activity then, read from the stored entry. */

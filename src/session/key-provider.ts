@@ -13,8 +13,11 @@ export interface SessionKeys {
   expiresAt: number;
 }
 
-/** What {@link KeyProvider.checkSession} reports. */
-export type SessionStatus = 'active' | 'revoked';
+/**
+ * What {@link KeyProvider.checkSession} reports: `'rekey'` when the member's key was rotated and
+ * the session should fetch its keyring again (a resume) to seal with the new key.
+ */
+export type SessionStatus = 'active' | 'revoked' | 'rekey';
 
 /**
  * Where a session's keys come from. `httpKeyProvider` (HPKE key delivery from the key
@@ -33,9 +36,11 @@ export interface KeyProvider {
   fetchKeys(options: { signal?: AbortSignal; resume?: string }): Promise<SessionKeys>;
   /**
    * Asks the key environment whether the session is still valid (polled by the session when
-   * `revocationCheckMs` is set). Optional.
+   * `revocationCheckMs` is set), telling it `keyId`, the key the session seals with. `'rekey'`
+   * (after a rotation) makes the session fetch its keyring again with `resume` and seal with
+   * the new primary key. Optional.
    */
-  checkSession?(sessionId: string, options: { signal?: AbortSignal }): Promise<SessionStatus>;
+  checkSession?(sessionId: string, options: { signal?: AbortSignal; keyId?: string }): Promise<SessionStatus>;
   /** Tells the key environment the member logged off. Best effort; never blocks a wipe. Optional. */
   notifyLogoff?(sessionId: string): Promise<void>;
 }

@@ -3,6 +3,7 @@
 import { TokumeiError } from '../../errors.ts';
 import { fromBase64url, randomBytes, toBase64url, wipe } from '../../internal/bytes.ts';
 import { deliveryInfo, DELIVERY_PROTOCOL, encodeKeyringPayload, suiteFor } from '../../delivery/payload.ts';
+import { admitToken, rateLimited, type CheckedLimits } from '../limits/delivery-limits.ts';
 import { keyringEntries, withUnwrappedKeys } from '../member-keys/versions.ts';
 import type { SessionRegistry } from '../sessions/registry.ts';
 import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from '../stores/member-key-store.ts';
@@ -62,6 +63,7 @@ export interface DeliveryContext {
   sessions: SessionRegistry;
   authenticate: (token: string) => Authenticated | null | Promise<Authenticated | null>;
   lifetimeMs: number;
+  limits: CheckedLimits;
   now: () => number;
   unwrap: (entry: WrappedMemberKey) => Promise<Uint8Array>;
   onDeliver: ((event: DeliveryEvent) => void) | undefined;
@@ -90,6 +92,7 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
   const who = await ctx.authenticate(token); // its own ERR_AUTH, or an internal error, propagates
   if (who === null || typeof who !== 'object') throw authError();
   assertMemberId(who.memberId); // a broken `authenticate` is an internal error (HTTP 500), not a refusal
+  await admitToken(ctx.sessions, ctx.limits, token, ctx.now());
   if (typeof body !== 'object' || body === null) throw formatError('the delivery request must be a JSON object');
   const { protocol, kem, publicKey, sessionId: resume } = body as Record<string, unknown>;
   if (protocol !== DELIVERY_PROTOCOL) throw formatError('unsupported key delivery protocol');
@@ -134,7 +137,11 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
       wipe(payload);
     }
   });
-  if (resume === undefined) await ctx.sessions.add({ sessionId, memberId, createdAt: now, expiresAt });
+  // A resume does not change the key the session is recorded as sealing with: its other tabs
+  // may still hold the older one. The browser reports its own at its next status check.
+  if (resume === undefined && !(await ctx.sessions.add({ sessionId, memberId, createdAt: now, expiresAt, primaryKeyId: entries[primary]!.keyId }, ctx.limits.cap))) {
+    throw rateLimited();
+  }
   ctx.onDeliver?.({ sessionId, memberId, keyIds: entries.map((e) => e.keyId), expiresAt });
   return {
     protocol: DELIVERY_PROTOCOL,

@@ -18,7 +18,7 @@ export interface KeyEnvironmentHandlerOptions {
 /** A node:http listener; calls `next` (when given) for requests that are not its own, else answers 404. */
 export type KeyEnvironmentHandler = (req: IncomingMessage, res: ServerResponse, next?: () => void) => void;
 
-const STATUS_BY_CODE: Partial<Record<string, number>> = { ERR_AUTH: 401, ERR_FORMAT: 400, ERR_KEY_UNAVAILABLE: 404, ERR_REVOKED: 410 };
+const STATUS_BY_CODE: Partial<Record<string, number>> = { ERR_AUTH: 401, ERR_FORMAT: 400, ERR_KEY_UNAVAILABLE: 404, ERR_REVOKED: 410, ERR_RATE_LIMITED: 429 };
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly code: string) {
@@ -71,8 +71,9 @@ function bearer(header: string | undefined): string | undefined {
  * - `${path}` — key delivery: `Authorization: Bearer <token>`, body `{ protocol, kem, publicKey }`
  *   (and `sessionId` to resume a session) → 200 with the sealed delivery; 401 (`ERR_AUTH`), 400
  *   (`ERR_FORMAT`), 404 (`ERR_KEY_UNAVAILABLE`), 410 (`ERR_REVOKED`: the session to resume has
- *   ended), 413, 500.
- * - `${path}/status` — body `{ protocol, sessionId }` → `{ status: 'active' | 'revoked' }`.
+ *   ended), 413, 429 (`ERR_RATE_LIMITED`), 500.
+ * - `${path}/status` — body `{ protocol, sessionId, keyId? }` (`keyId`: the key the browser
+ *   seals with) → `{ status: 'active' | 'rekey' | 'revoked' }`.
  * - `${path}/logoff` — body `{ protocol, sessionId }` → 204.
  *
  * Every response has `Cache-Control: no-store`; error bodies are `{ error: <code> }` and never
@@ -132,7 +133,10 @@ export function keyEnvironmentHandler(env: KeyEnvironment, options: KeyEnvironme
         }
         const sessionId = (body as { sessionId?: unknown } | null)?.sessionId;
         if (typeof sessionId !== 'string') throw new HttpError(400, 'ERR_FORMAT');
-        if (route === 'status') send(res, 200, { status: await env.sessionStatus(sessionId) });
+        if (route === 'status') {
+          const keyId = (body as { keyId?: unknown }).keyId;
+          send(res, 200, { status: await env.sessionStatus(sessionId, typeof keyId === 'string' ? { keyId } : {}) });
+        }
         else {
           await env.logoff(sessionId);
           send(res, 204, undefined);

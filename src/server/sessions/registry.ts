@@ -1,6 +1,8 @@
 // The key environment's registry of delivered sessions and of the credentials that opened them:
 // revocation and status checks, the DPoP key each session is bound to, single-use token records
-// (which session each token opened), session extension on token refresh, and one-time proof ids.
+// (which session each token opened), session extension on token refresh, one-time proof ids,
+// which member key each session seals with (rotation), the per-member session cap and the
+// delivery counters of the per-token rate limit. The memory implementation is memory-registry.ts.
 
 /** A session the key environment delivered keys to. */
 export interface SessionRecord {
@@ -18,13 +20,33 @@ export interface SessionRecord {
    * session opened with a plain bearer token (a key environment that does not require DPoP).
    */
   keyThumbprint?: string;
+  /**
+   * The key id of the member key the session seals new values with: the primary of its
+   * delivery, then the key id its browser reports in a status check (it changes when the
+   * session follows a `rekey` after a rotation). Rotation refuses to retire a version a live
+   * session still seals with.
+   */
+  primaryKeyId: string;
+  /** When {@link SessionRecord.primaryKeyId} last changed after the delivery (ms since the epoch); absent until it does. */
+  rekeyedAt?: number;
   /** Set when the session was revoked or logged off. */
   revoked?: {
     /** When, ms since the epoch. */
     at: number;
-    /** Why: `logoff` (or the wipe reason the browser gave), or what the caller of `revokeSession` gave. */
+    /** Why: `logoff` (or the wipe reason the browser gave), `session-limit`, or what the caller of `revokeSession` gave. */
     reason: string;
   };
+}
+
+/** The per-member ceiling {@link SessionRegistry.add} enforces. */
+export interface SessionCap {
+  /** The most live (unrevoked, unexpired) sessions one member may have. */
+  maxLive: number;
+  /**
+   * When the member already has `maxLive` live sessions: `'revoke-oldest'` revokes the oldest
+   * (reason `session-limit`) to make room; `'refuse'` adds nothing.
+   */
+  whenFull: 'revoke-oldest' | 'refuse';
 }
 
 /**
@@ -35,9 +57,14 @@ export interface SessionRecord {
  * proof. {@link memorySessionRegistry} serves one process.
  */
 export interface SessionRegistry {
-  /** Registers a newly delivered session. */
-  add(record: SessionRecord): Promise<void>;
-  /** The session, or `undefined` when unknown (or dropped after expiry). */
+  /**
+   * Registers a newly delivered session. With `cap`, atomically with the insert (also across
+   * processes): when the member already has `cap.maxLive` live sessions at `record.createdAt`,
+   * either the oldest are revoked (reason `session-limit`) to make room, or nothing is added.
+   * @returns `false` when the cap refused the session, else `true`
+   */
+  add(record: SessionRecord, cap?: SessionCap): Promise<boolean>;
+  /** The session, or `undefined` when unknown (or dropped after expiry or revocation). */
   get(sessionId: string): Promise<SessionRecord | undefined>;
   /** Marks a session revoked; `false` when it is unknown. Revoking twice keeps the first reason. */
   revoke(sessionId: string, reason: string, at: number): Promise<boolean>;
@@ -67,93 +94,31 @@ export interface SessionRegistry {
    *   after `at`)
    */
   useOnce(id: string, expiresAt: number, at: number): Promise<boolean>;
+  /**
+   * Records that a live session seals with `primaryKeyId` from `at` on; sets `rekeyedAt` to
+   * `at` when that is a change.
+   * @returns `false` when the session is unknown, revoked or expired at `at`
+   */
+  setPrimaryKey(sessionId: string, primaryKeyId: string, at: number): Promise<boolean>;
+  /**
+   * The member's sessions that have not expired at `at`, revoked ones included while the
+   * registry keeps them: a revoked session must be kept at least ten minutes
+   * after its revocation (or until it expires, whichever is sooner), so that rotation sees it.
+   */
+  memberSessions(memberId: string, at: number): Promise<SessionRecord[]>;
+  /**
+   * Counts one delivery under `key` in the fixed window of `windowMs` that holds `at`
+   * (windows start at multiples of `windowMs`), atomically. Counters of past windows may be
+   * dropped.
+   * @returns the window's count, this delivery included
+   */
+  countDelivery(key: string, windowMs: number, at: number): Promise<number>;
 }
 
-/** How many entries each lazy prune looks at, at most (a prune never pauses a request for long). */
-const PRUNE_BATCH = 256;
+/** How long a revoked session is kept at least (its status stays `revoked` with its reason, and rotation sees it). */
+export const REVOKED_RETENTION_MS: number = 10 * 60_000;
 
-/**
- * Drops expired entries from the front of a Map in insertion order (entries are added roughly
- * in expiry order), looking at no more than {@link PRUNE_BATCH} of them.
- */
-function pruneFront<V>(map: Map<string, V>, expiry: (v: V) => number, now: number): void {
-  let seen = 0;
-  for (const [k, v] of map) {
-    if (++seen > PRUNE_BATCH) return;
-    if (expiry(v) <= now) map.delete(k);
-  }
-}
-
-function copy(s: SessionRecord): SessionRecord {
-  return { ...s, ...(s.revoked ? { revoked: { ...s.revoked } } : {}) };
-}
-
-/**
- * An in-memory {@link SessionRegistry} for one process. Expired sessions, token records and
- * proof ids are dropped lazily, a few at a time, as new ones arrive.
- *
- * @returns an empty registry
- * @example
- * ```ts
- * import { createKeyEnvironment, memorySessionRegistry } from 'tokumei/server';
- * const env = createKeyEnvironment({ masterKey, store, authenticate, sessions: memorySessionRegistry() });
- * ```
- */
-export function memorySessionRegistry(): SessionRegistry {
-  const sessions = new Map<string, SessionRecord>();
-  const tokens = new Map<string, { sessionId: string; expiresAt: number }>();
-  const once = new Map<string, number>();
-  const live = (s: SessionRecord | undefined, at: number): s is SessionRecord => s !== undefined && s.revoked === undefined && s.expiresAt > at;
-  return {
-    add(record) {
-      pruneFront(sessions, (s) => s.expiresAt, record.createdAt);
-      sessions.set(record.sessionId, copy(record));
-      return Promise.resolve();
-    },
-    get(sessionId) {
-      const s = sessions.get(sessionId);
-      return Promise.resolve(s === undefined ? undefined : copy(s));
-    },
-    revoke(sessionId, reason, at) {
-      const s = sessions.get(sessionId);
-      if (s === undefined) return Promise.resolve(false);
-      s.revoked ??= { at, reason };
-      return Promise.resolve(true);
-    },
-    revokeMember(memberId, reason, at) {
-      let n = 0;
-      for (const s of sessions.values()) {
-        if (s.memberId === memberId && live(s, at)) {
-          s.revoked = { at, reason };
-          n++;
-        }
-      }
-      return Promise.resolve(n);
-    },
-    extend(sessionId, expiresAt, at) {
-      const s = sessions.get(sessionId);
-      if (!live(s, at)) return Promise.resolve(undefined);
-      s.expiresAt = Math.max(s.expiresAt, expiresAt);
-      return Promise.resolve(s.expiresAt);
-    },
-    bindToken(tokenId, sessionId, expiresAt, at) {
-      pruneFront(tokens, (t) => t.expiresAt, at);
-      const t = tokens.get(tokenId);
-      if (t !== undefined && t.expiresAt > at) {
-        t.expiresAt = Math.max(t.expiresAt, expiresAt);
-        return Promise.resolve(t.sessionId);
-      }
-      tokens.delete(tokenId); // re-inserted at the end: insertion order stays close to expiry order
-      tokens.set(tokenId, { sessionId, expiresAt });
-      return Promise.resolve(sessionId);
-    },
-    useOnce(id, expiresAt, at) {
-      pruneFront(once, (e) => e, at);
-      const e = once.get(id);
-      if (e !== undefined && e > at) return Promise.resolve(false);
-      once.delete(id);
-      once.set(id, expiresAt);
-      return Promise.resolve(true);
-    },
-  };
+/** Whether a session may still be used at `at`. */
+export function isLive(s: SessionRecord, at: number): boolean {
+  return s.revoked === undefined && s.expiresAt > at;
 }

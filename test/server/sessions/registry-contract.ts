@@ -1,5 +1,7 @@
 // The contract every SessionRegistry keeps, run against each implementation (memory here; the
-// database registries run the same suite). Ids are random, so implementations backed by one
+// database registries run the same suite): sessions, revocation, credentials (extension, token
+// records, one-time ids), the key each session seals with, the per-member cap and the delivery
+// counters. Ids are random, so implementations backed by one
 // shared database can run it side by side.
 import { describe, expect, it } from 'vitest';
 import type { SessionRecord, SessionRegistry } from '../../../src/server/sessions/registry.ts';
@@ -10,8 +12,9 @@ const HOUR = 3_600_000;
 let counter = 0;
 const uid = (prefix: string): string => `${prefix}.${Date.now().toString(36)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 
-function session(over: Partial<SessionRecord> = {}): SessionRecord {
-  return { sessionId: uid('s1'), memberId: uid('M'), createdAt: T0, expiresAt: T0 + HOUR, ...over };
+/** A fresh session record with random ids (fields in `over` replace the defaults). */
+export function session(over: Partial<SessionRecord> = {}): SessionRecord {
+  return { sessionId: uid('s1'), memberId: uid('M'), createdAt: T0, expiresAt: T0 + HOUR, primaryKeyId: 'k1.contract', ...over };
 }
 
 /**
@@ -123,6 +126,92 @@ export function sessionRegistryContract(name: string, make: () => SessionRegistr
       const other = uid('jti');
       const results = await Promise.all(Array.from({ length: 16 }, () => r.useOnce(other, T0 + 60_000, T0)));
       expect(results.filter(Boolean)).toHaveLength(1);
+    });
+    it('setPrimaryKey records a change and when; the same key again changes nothing; a dead session is refused', async () => {
+      const r = await make();
+      const s = session();
+      await r.add(s);
+      expect(await r.setPrimaryKey(s.sessionId, s.primaryKeyId, T0 + 5)).toBe(true);
+      expect((await r.get(s.sessionId))!.rekeyedAt).toBeUndefined();
+      expect(await r.setPrimaryKey(s.sessionId, 'k1.b', T0 + 10)).toBe(true);
+      expect(await r.setPrimaryKey(s.sessionId, 'k1.b', T0 + 20)).toBe(true);
+      const got = (await r.get(s.sessionId))!;
+      expect([got.primaryKeyId, got.rekeyedAt]).toEqual(['k1.b', T0 + 10]);
+      expect(await r.setPrimaryKey(uid('s1'), 'k1.b', T0)).toBe(false);
+      expect(await r.setPrimaryKey(s.sessionId, 'k1.c', T0 + HOUR)).toBe(false); // expired
+      await r.revoke(s.sessionId, 'admin', T0 + 30);
+      expect(await r.setPrimaryKey(s.sessionId, 'k1.c', T0 + 40)).toBe(false);
+      expect((await r.get(s.sessionId))!.primaryKeyId).toBe('k1.b');
+    });
+
+    it("memberSessions lists the member's unexpired sessions, revoked ones included", async () => {
+      const r = await make();
+      const memberId = uid('M');
+      const a = session({ memberId });
+      const b = session({ memberId, createdAt: T0 + 1 });
+      const gone = session({ memberId, expiresAt: T0 + 50 });
+      await r.add(a);
+      await r.add(b);
+      await r.add(gone);
+      await r.add(session());
+      await r.revoke(b.sessionId, 'admin', T0 + 60);
+      const list = await r.memberSessions(memberId, T0 + 100);
+      expect(list.map((s) => s.sessionId).sort()).toEqual([a.sessionId, b.sessionId].sort());
+      expect(list.find((s) => s.sessionId === b.sessionId)!.revoked!.reason).toBe('admin');
+      expect(await r.memberSessions(uid('M'), T0)).toEqual([]);
+    });
+
+    it("a cap with 'revoke-oldest' revokes the member's oldest live sessions to make room", async () => {
+      const r = await make();
+      const memberId = uid('M');
+      const cap = { maxLive: 2, whenFull: 'revoke-oldest' as const };
+      const first = session({ memberId, createdAt: T0 });
+      const second = session({ memberId, createdAt: T0 + 1 });
+      const expired = session({ memberId, createdAt: T0 - HOUR, expiresAt: T0 + 2 }); // does not count
+      for (const s of [expired, first, second]) expect(await r.add(s, cap)).toBe(true);
+      const third = session({ memberId, createdAt: T0 + 3 });
+      expect(await r.add(third, cap)).toBe(true);
+      expect((await r.get(first.sessionId))!.revoked).toEqual({ at: T0 + 3, reason: 'session-limit' });
+      expect((await r.get(second.sessionId))!.revoked).toBeUndefined();
+      expect((await r.get(third.sessionId))!.revoked).toBeUndefined();
+    });
+
+    it("a cap with 'refuse' adds nothing once the member is at the cap; revoked sessions make room", async () => {
+      const r = await make();
+      const memberId = uid('M');
+      const cap = { maxLive: 2, whenFull: 'refuse' as const };
+      const a = session({ memberId });
+      const b = session({ memberId });
+      await r.add(a, cap);
+      await r.add(b, cap);
+      const c = session({ memberId, createdAt: T0 + 5 });
+      expect(await r.add(c, cap)).toBe(false);
+      expect(await r.get(c.sessionId)).toBeUndefined();
+      await r.revoke(a.sessionId, 'logoff', T0 + 6);
+      const d = session({ memberId, createdAt: T0 + 7 });
+      expect(await r.add(d, cap)).toBe(true);
+    });
+
+    it('the cap holds under concurrent adds for one member', async () => {
+      const r = await make();
+      const memberId = uid('M');
+      const cap = { maxLive: 3, whenFull: 'refuse' as const };
+      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => r.add(session({ memberId, createdAt: T0 + i }), cap)));
+      expect(results.filter(Boolean).length).toBe(3);
+      const live = (await r.memberSessions(memberId, T0 + 100)).filter((s) => s.revoked === undefined);
+      expect(live.length).toBe(3);
+    });
+
+    it('countDelivery counts per key and fixed window, exactly under concurrency', async () => {
+      const r = await make();
+      const key = uid('tok1');
+      const W = 60_000;
+      const start = Math.floor(T0 / W) * W;
+      const counts = await Promise.all(Array.from({ length: 20 }, () => r.countDelivery(key, W, start + 10)));
+      expect(counts.sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(await r.countDelivery(key, W, start + W - 1)).toBe(21);
+      expect(await r.countDelivery(`${key}-other`, W, start + 10)).toBe(1);
+      expect(await r.countDelivery(key, W, start + W)).toBe(1); // a new window
     });
   });
 }
