@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import type { Options } from 'tsup';
 
 // Entry points: `tokumei` (browser and Node), `tokumei/server` (Node, the key environment's
-// toolkit) and `tokumei/react` (React bindings; React is a peer dependency, never bundled).
+// toolkit), `tokumei/react` (React bindings; React is a peer dependency, never bundled) and
+// `tokumei/testing` (test doubles: a fake key environment, deterministic keys).
 // Nothing is minified so that a reviewer can read what ships.
-const entry: Record<string, string> = { index: 'src/index.ts', server: 'src/server.ts', react: 'src/react.ts' };
+const entry: Record<string, string> = { index: 'src/index.ts', server: 'src/server.ts', react: 'src/react.ts', testing: 'src/testing.ts' };
 
 /**
  * One implementation behind `import` and `require`. Two copies of the library in one process

@@ -31,7 +31,7 @@ async function outcome(file: string, args: string[]): Promise<Outcome> {
 
 describe('packaging', () => {
   it('has a build to check', () => {
-    for (const f of ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'server.js', 'server.cjs', 'server.d.ts', 'server.d.cts', 'react.js', 'react.cjs', 'react.d.ts', 'react.d.cts']) {
+    for (const f of ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'server.js', 'server.cjs', 'server.d.ts', 'server.d.cts', 'react.js', 'react.cjs', 'react.d.ts', 'react.d.cts', 'testing.js', 'testing.cjs', 'testing.d.ts', 'testing.d.cts']) {
       expect(existsSync(`${root}dist/${f}`), `dist/${f} (run npm run build)`).toBe(true);
     }
   });

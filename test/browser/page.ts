@@ -27,6 +27,17 @@ export interface SignInOptions {
   namespace?: string;
 }
 
+/** Options of `tk.signInHttp`. */
+export interface HttpSignIn {
+  url: string;
+  token: string;
+  persistence?: 'memory' | 'indexeddb';
+  idleTimeoutMs?: number;
+  namespace?: string;
+  fallback?: 'memory';
+  revocationCheckMs?: number;
+}
+
 let session: Session | undefined;
 const events: string[] = [];
 /** `idle-warning` and `active` events: [name, ms after sign-in, idle deadline − sign-in]. */
@@ -58,15 +69,25 @@ const api = {
     return { resumed: session.resumed, persistence: session.persistence };
   },
   /** Signs in through the key environment: HPKE delivery over HTTP (`httpKeyProvider`). */
-  async signInHttp(o: { url: string; token: string; persistence?: 'memory' | 'indexeddb'; idleTimeoutMs?: number; namespace?: string; fallback?: 'memory' }): Promise<{ resumed: boolean }> {
+  async signInHttp(o: HttpSignIn): Promise<{ resumed: boolean }> {
     const keyProvider = httpKeyProvider({ url: o.url, getToken: () => o.token });
     const options: SessionOptions = { keyProvider, persistence: o.persistence ?? 'memory' };
     if (o.idleTimeoutMs !== undefined) options.idleTimeoutMs = o.idleTimeoutMs;
+    if (o.revocationCheckMs !== undefined) options.revocationCheckMs = o.revocationCheckMs;
     if (o.namespace !== undefined) options.namespace = o.namespace;
     if (o.fallback !== undefined) options.fallback = o.fallback;
     session = await openSession(options);
     session.on('wiped', ({ reason }) => events.push(reason));
     return { resumed: session.resumed };
+  },
+  /** `signInHttp`, reporting `'ok'` or the error's code instead of throwing. */
+  async trySignInHttp(o: HttpSignIn): Promise<string> {
+    try {
+      await this.signInHttp(o);
+      return 'ok';
+    } catch (err) {
+      return err instanceof TokumeiError ? err.code : String(err);
+    }
   },
   /** Opens a record sealed elsewhere (by the key environment's side); returns its full name. */
   async open(sealed: SealedRecord, recordId: string): Promise<string> {
