@@ -33,8 +33,11 @@ export class ClientSession implements Session {
   readonly resumed: boolean;
   readonly closed: Promise<WipeReason>;
   #closed!: (reason: WipeReason) => void;
-  /** The primary key's id (public): a logoff names it so the member's other tabs wipe too. */
-  #keyId: string;
+  /**
+   * The ids of every primary key this session has sealed with (public; more than one after a
+   * rotation): a logoff names them, so the member's other tabs wipe too, rotated or not.
+   */
+  #primaries: Set<string>;
   #opts: CheckedOptions;
   #keyring: Keyring;
   #store: DeviceStore | undefined;
@@ -70,7 +73,7 @@ export class ClientSession implements Session {
     this.persistence = persistence;
     this.resumed = resumed;
     this.closed = new Promise((resolve) => (this.#closed = resolve));
-    this.#keyId = keyring.primary.keyId;
+    this.#primaries = new Set([keyring.primary.keyId]);
     this.#lastActivity = Date.now();
     this.#start();
   }
@@ -152,17 +155,17 @@ export class ClientSession implements Session {
   }
 
   /**
-   * A message from another tab: a logoff of this session or of this member (same primary key
-   * id: the member's other tabs, whatever their session), or a revocation of this session.
+   * A message from another tab: a logoff of this session or of this member (a primary key id in
+   * common: the member's other tabs, whatever their session), or a revocation of this session.
    */
   #onCrossTab(m: CrossTabMessage): void {
-    if (m.sessionId === this.sessionId || (m.reason === 'logoff' && m.keyId === this.#keyId)) {
+    if (m.sessionId === this.sessionId || (m.reason === 'logoff' && Array.isArray(m.keyIds) && m.keyIds.some((id) => this.#primaries.has(id)))) {
       void this.#wipe(m.reason === 'logoff' ? 'remote-logoff' : 'revoked');
     }
   }
 
   #post(reason: CrossTabReason): void {
-    postCrossTab(this.#opts.namespace, { reason, sessionId: this.sessionId, keyId: this.#keyId });
+    postCrossTab(this.#opts.namespace, { reason, sessionId: this.sessionId, keyIds: [...this.#primaries] });
   }
 
   #listen(type: string, handler: () => void): void {
@@ -188,7 +191,10 @@ export class ClientSession implements Session {
         // Only this session's keyring, and only while open; the other one is destroyed.
         const keep = this.#state === 'open' && keys.sessionId === this.sessionId;
         (keep ? this.#keyring : keys.keyring).destroy();
-        if (keep) this.#keyring = keys.keyring;
+        if (keep) {
+          this.#keyring = keys.keyring;
+          this.#primaries.add(keys.keyring.primary.keyId);
+        }
       }
     } catch {
       // The key environment could not be reached: try again at the next check. Idle and

@@ -2,7 +2,7 @@
 // their tabs wipe their keys (G5, docs/threat-model.md §4). BroadcastChannel where it exists;
 // otherwise a `storage` event, which every other same-origin tab receives when one writes to
 // localStorage. Channel and storage key are scoped by the session's `namespace`, and a message
-// names its session and its member key id (public facts, no secret), so a tab wipes only for
+// names its session and its member's primary key ids (public facts, no secret), so a tab wipes only for
 // its own session or its own member (client-session.ts) — two portals, or two members, on one
 // origin never wipe each other.
 
@@ -14,8 +14,11 @@ export interface CrossTabMessage {
   reason: CrossTabReason;
   /** The key environment's session id (public). */
   sessionId: string;
-  /** The key id of the member's primary key (public: it is in every value sealed under it). */
-  keyId: string;
+  /**
+   * The ids of the member's primary keys the sender has sealed with (public: each is in every
+   * value sealed under it; several after a rotation). Never a dependant's key id.
+   */
+  keyIds: string[];
 }
 
 function parse(data: unknown): CrossTabMessage | undefined {

@@ -3,7 +3,7 @@
 // (namespaces) on one origin keep their own channel and database; `closed` and late listeners.
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { generateMemberKey, memoryKeyProvider, openSession, type MemberKey, type Session, type SessionOptions } from '../../src/index.ts';
+import { generateMemberKey, memoryKeyProvider, openSession, type KeyProvider, type MemberKey, type Session, type SessionOptions } from '../../src/index.ts';
 
 const g = globalThis as unknown as { indexedDB: IDBFactory | undefined };
 let sessions: Session[] = [];
@@ -92,15 +92,57 @@ describe('cross-tab logoff is scoped', () => {
     const key = generateMemberKey();
     const s = await tab(key);
     const channel = new BroadcastChannel('tokumei/session');
-    for (const junk of ['logoff', { reason: 'logoff' }, { reason: 'logoff', sessionId: 'another' }, { reason: 'wipe-all', sessionId: s.sessionId, keyId: key.keyId }, null]) {
+    for (const junk of ['logoff', { reason: 'logoff' }, { reason: 'logoff', sessionId: 'another' }, { reason: 'logoff', sessionId: 'another', keyIds: key.keyId }, { reason: 'wipe-all', sessionId: s.sessionId, keyIds: [key.keyId] }, null]) {
       channel.postMessage(junk);
     }
     await settle();
     expect(s.state).toBe('open');
     // Positive control: the well-formed message on the same channel wipes.
-    channel.postMessage({ reason: 'logoff', sessionId: 'another', keyId: key.keyId });
+    channel.postMessage({ reason: 'logoff', sessionId: 'another', keyIds: ['k1.other', key.keyId] });
     expect(await s.closed).toBe('remote-logoff');
     channel.close();
+  });
+});
+
+describe('cross-tab logoff across a key rotation', () => {
+  /** A provider whose member key rotates when the test says so; status answers `rekey` to a tab on an older key. */
+  function rotatingProvider() {
+    const versions = [generateMemberKey(), generateMemberKey()];
+    let current = 0;
+    let fetches = 0;
+    const inner = (v: number) => memoryKeyProvider(versions.slice(0, v + 1).reverse()); // newest first: the primary
+    const provider: KeyProvider = {
+      fetchKeys: async (o) => {
+        fetches++;
+        return { ...(await inner(current).fetchKeys({})), ...(o.resume === undefined ? {} : { sessionId: o.resume }) };
+      },
+      checkSession: async (_id, o) => (o.keyId === versions[current]!.keyId ? 'active' : 'rekey'),
+    };
+    return { provider, rotate: () => (current = 1), fetches: () => fetches };
+  }
+
+  it('a tab that followed a rotation is reached by the logoff of a tab signed in after it', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const { provider, rotate, fetches } = rotatingProvider();
+    const rekeyed = await open({ keyProvider: provider, revocationCheckMs: 1000 });
+    rotate();
+    await vi.advanceTimersByTimeAsync(1000); // `rekeyed` follows: it now seals with the new key
+    expect(fetches()).toBe(2); // positive control: the rotation was followed (a re-delivery)
+    const fresh = await open({ keyProvider: provider }); // the new key only
+    await fresh.logoff();
+    expect(await rekeyed.closed).toBe('remote-logoff');
+  });
+
+  it("a tab still on the old key is reached by the logoff of a tab that rotated", async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const { provider, rotate, fetches } = rotatingProvider();
+    const rotating = await open({ keyProvider: provider, revocationCheckMs: 1000 });
+    const behind = await open({ keyProvider: provider }); // never checks: stays on the old key
+    rotate();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(fetches()).toBe(3);
+    await rotating.logoff(); // names both its keys: the old one reaches `behind`
+    expect(await behind.closed).toBe('remote-logoff');
   });
 });
 
