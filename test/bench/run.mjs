@@ -3,7 +3,7 @@
 // side by side in one run (the machines are shared and noisy).
 import { existsSync } from 'node:fs';
 
-const suites = ['records', 'search', 'delivery', 'session'];
+const suites = ['records', 'search', 'delivery', 'session', 'master-keys'];
 const only = process.argv.slice(2);
 for (const name of suites) {
   if (only.length > 0 && !only.includes(name)) continue;
