@@ -84,6 +84,21 @@ describe('pkcs11MasterKey when the token misbehaves', () => {
     expect(all.every((k) => k[0] === 4)).toBe(true);
   });
 
+  it('a status listener that throws does not disturb the recovery', async () => {
+    let told = 0;
+    const { label, m } = await setUp({
+      onStatus: () => {
+        told++;
+        throw new Error('a broken alerting hook');
+      },
+    });
+    const wrapped = await m.wrap(new Uint8Array(32).fill(3), ctx);
+    hsm.handle().C_CloseAllSessions(hsm.slot(label));
+    expect(Buffer.from(await m.unwrap(wrapped, ctx))).toEqual(Buffer.alloc(32, 3));
+    expect(told).toBe(2); // down, up
+    expect(m.status).toBe('up');
+  });
+
   it('the token taken away: deliveries fail with ERR_KEY_UNAVAILABLE while it is gone and work again when it is back', async () => {
     const { label, m, statuses } = await setUp();
     const env = createKeyEnvironment({ masterKey: m, store: memoryKeyStore(), authenticate: () => ({ memberId: 'M000001' }) });
@@ -113,6 +128,9 @@ describe('pkcs11MasterKey when the token misbehaves', () => {
   it('the token hung (its files locked by another process): ERR_KEY_UNAVAILABLE within timeoutMs, the event loop keeps turning, and it works once the token answers', async () => {
     const { label, m } = await setUp({ timeoutMs: 400 });
     const wrapped = await m.wrap(new Uint8Array(32).fill(6), ctx);
+    const m2 = await pkcs11MasterKey({ library: hsm.library, tokenLabel: label, pin: USER_PIN, keyLabel: 'mk', sessions: 1, timeoutMs: 400 });
+    open.push(m2);
+    const wrapped2 = await m2.wrap(new Uint8Array(32).fill(7), ctx);
     const lock = await lockToken(hsm.tokenDir(label));
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 20);
@@ -127,6 +145,19 @@ describe('pkcs11MasterKey when the token misbehaves', () => {
     } finally {
       clearInterval(ticker);
       await lock.release();
+    }
+    // Another master key with a call stuck in the hung token still closes at once.
+    const stuck = await lockToken(hsm.tokenDir(label));
+    try {
+      const pending = m2.unwrap(wrapped2, ctx).catch((err: unknown) => err);
+      await sleep(100);
+      const closing = Date.now();
+      await m2.close();
+      expect(Date.now() - closing).toBeLessThan(3000);
+      expect(m2.status).toBe('closed');
+      expect(await pending).toMatchObject({ code: 'ERR_KEY_UNAVAILABLE' });
+    } finally {
+      await stuck.release();
     }
     // Positive control: the same call on this (the main) thread would have frozen the loop.
     const p = hsm.handle();

@@ -2,8 +2,8 @@
 // C_Finalize act on all its users at once. This registry, on the main thread, counts the master
 // keys using each module, numbers its initializations, and counts the calls running in it, so
 // that a module is re-initialized only when no call is running (C_Finalize during another
-// thread's call is undefined behaviour, PKCS#11 2.40 §5.4) and finalized only by its last user.
-// Internal.
+// thread's call is undefined behaviour, PKCS#11 2.40 §5.4), finalized only by its last user, and
+// not used by a new master key while that finalization is under way. Internal.
 
 /** The process-wide state of one PKCS#11 module (by library path). */
 export interface ModuleState {
@@ -11,8 +11,10 @@ export interface ModuleState {
   users: number;
   /** Bumped by every re-initialization: session handles from an older generation mean nothing. */
   generation: number;
-  /** Calls running in the module, from every master key. */
+  /** Threads with a call running in the module, from every master key. */
   running: number;
+  /** The last user's C_Finalize, while it runs. */
+  finalizing: Promise<void> | undefined;
 }
 
 let modules: Map<string, ModuleState> | undefined;
@@ -21,15 +23,24 @@ let modules: Map<string, ModuleState> | undefined;
 export function moduleState(library: string): ModuleState {
   modules ??= new Map();
   let state = modules.get(library);
-  if (state === undefined) modules.set(library, (state = { users: 0, generation: 0, running: 0 }));
+  if (state === undefined) modules.set(library, (state = { users: 0, generation: 0, running: 0, finalizing: undefined }));
   return state;
 }
 
-/** One user fewer; `true` when it was the last (the caller finalizes the module). */
-export function releaseModule(library: string): boolean {
+/**
+ * One user fewer. The last one runs `finalize` (when given: not while a call still runs in the
+ * module), and the module's state is forgotten once that is done, unless a new user came.
+ */
+export async function releaseModule(library: string, finalize: (() => Promise<void>) | undefined): Promise<void> {
   const state = moduleState(library);
   state.users = Math.max(0, state.users - 1);
-  if (state.users > 0) return false;
-  modules?.delete(library);
-  return true;
+  if (state.users > 0) return;
+  if (finalize !== undefined) {
+    state.finalizing = finalize().finally(() => {
+      state.finalizing = undefined;
+      state.generation++; // every handle from before is void
+    });
+    await state.finalizing;
+  }
+  if (state.users === 0) modules?.delete(library);
 }

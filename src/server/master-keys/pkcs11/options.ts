@@ -32,7 +32,8 @@ export interface Pkcs11MasterKeyOptions {
   retryIntervalMs?: number;
   /**
    * Told when the token becomes unavailable (`down`, with the reason), refuses the PIN
-   * (`refused`), and is back (`up`). For logging and alerting; never receives a PIN or key.
+   * (`refused`), and is back (`up`). For logging and alerting; never receives a PIN or key. An
+   * exception it throws is ignored.
    */
   onStatus?: (status: Pkcs11Status, reason?: string) => void;
 }

@@ -79,6 +79,7 @@ class Pkcs11Key implements Pkcs11MasterKey {
   /** Connects (creating the key when asked), settles the id, and self-tests the token. */
   async open(): Promise<void> {
     try {
+      await moduleState(this.#o.library).finalizing; // a last user's close still finalizing the module
       const deadline = Date.now() + this.#connectTimeoutMs;
       const facts = await this.#connect(this.#o.create, deadline);
       if (this.#o.id === undefined && facts.ckaId.length === 0) throw new ThreadFailure('config', `the key labelled "${this.#o.keyLabel}" has no CKA_ID: give it one, or pass "id"`);
@@ -255,7 +256,7 @@ class Pkcs11Key implements Pkcs11MasterKey {
       clearTimeout(w.timer);
       w.reject(this.#unavailable(new ThreadFailure('unavailable', reason)));
     }
-    this.#o.onStatus?.('down', reason);
+    this.#tell('down', reason);
   }
 
   /** Connects the first session (with the login) and then the others; returns the key's facts. */
@@ -307,14 +308,14 @@ class Pkcs11Key implements Pkcs11MasterKey {
         this.#down('the key labelled "' + this.#o.keyLabel + '" no longer unwraps what it wrapped');
         throw new ThreadFailure('config', this.#reason);
       }
-      this.#o.onStatus?.('up');
+      this.#tell('up');
     } catch (err) {
       if (this.#status === 'up') this.#down(err instanceof Error ? err.message : String(err));
       this.#lastAttempt = Date.now();
       if (err instanceof ThreadFailure && err.kind === 'login' && this.#status !== 'closed') {
         this.#status = 'refused';
         this.#reason = err.message;
-        this.#o.onStatus?.('refused', err.message);
+        this.#tell('refused', err.message);
       } else if (err instanceof Error) {
         this.#reason = err.message;
       }
@@ -348,8 +349,19 @@ class Pkcs11Key implements Pkcs11MasterKey {
     );
     await this.#disconnect(deadline).catch(() => undefined);
     // C_Finalize while a call still runs in the module is undefined behaviour: skipped then.
-    if (releaseModule(this.#o.library) && settled) await this.#threads[0]!.request({ op: 'finalize' }, Math.max(1, deadline - Date.now())).catch(() => undefined);
-    await Promise.all(this.#threads.map((t) => t.terminate()));
+    const first = this.#threads[0]!;
+    await releaseModule(this.#o.library, settled ? () => first.request({ op: 'finalize' }, Math.max(1, deadline - Date.now())).then(() => undefined, () => undefined) : undefined);
+    // A thread stuck in a call of a hung token stops when the call returns; close does not wait for it.
+    await Promise.all(this.#threads.map((t) => (t.busy ? void t.terminate() : t.terminate())));
+  }
+
+  /** Tells `onStatus`; an exception it throws is the listener's own and cannot disturb the master key. */
+  #tell(status: Pkcs11Status, reason?: string): void {
+    try {
+      this.#o.onStatus?.(status, reason);
+    } catch {
+      // ignored, as documented on `onStatus`
+    }
   }
 
   #unavailable(err: unknown): TokumeiError {
