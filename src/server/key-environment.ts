@@ -1,68 +1,32 @@
 // The key environment: member keys (created, rotated, retired, wrapped under the master key),
 // sealed key delivery to a browser session, and the session registry (revocation, logoff).
 import { TokumeiError } from '../errors.ts';
-import { ainteger, astring } from '../internal/bytes.ts';
+import { astring } from '../internal/bytes.ts';
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
 import { adoptMemberKey, type MemberKey } from '../keys/member-key.ts';
 import type { SessionStatus } from '../session/key-provider.ts';
-import { deliver, type Authenticated, type DeliveryContext, type DeliveryEvent, type DeliveryRequest, type DeliveryResponse } from './delivery/deliver.ts';
-import { checkLimits, type DeliveryLimits } from './limits/delivery-limits.ts';
+import { dpopChecker } from './auth/dpop.ts';
+import { endTokens } from './auth/end-token.ts';
+import { deliver, type DeliveryContext, type DeliveryRequest, type DeliveryResponse } from './delivery/deliver.ts';
+import { endRequest, refreshRequest, statusRequest, type RefreshResponse, type SessionStatusResponse } from './delivery/session-requests.ts';
+import { checkLimits } from './limits/delivery-limits.ts';
 import type { MasterKey } from './master-keys/master-key.ts';
 import { unwrapEntry } from './master-keys/wrap.ts';
 import { activeVersions, addVersion, changeState, keyringEntries, publicFacts, type KeyVersion } from './member-keys/versions.ts';
+import { checkEnvironmentOptions, type KeyEnvironmentOptions } from './options.ts';
 import { assertRetirable, progressOf, statusOf, type RekeyContext, type RekeyProgress } from './rotation/rekey.ts';
 import { memorySessionRegistry } from './sessions/memory-registry.ts';
-import { REVOKED_RETENTION_MS, type SessionRegistry } from './sessions/registry.ts';
+import type { SessionRegistry } from './sessions/registry.ts';
 import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from './stores/member-key-store.ts';
 
-export type { Authenticated, DeliveryEvent, DeliveryRequest, DeliveryResponse } from './delivery/deliver.ts';
+export type { Authenticate, Authenticated, Credential } from './auth/credential.ts';
+export type { DeliveryEvent, DeliveryRequest, DeliveryResponse } from './delivery/deliver.ts';
+export type { RefreshResponse, SessionStatusResponse } from './delivery/session-requests.ts';
 export type { KeyVersion } from './member-keys/versions.ts';
 export type { DeliveryLimits, TokenRate } from './limits/delivery-limits.ts';
 export type { RekeyProgress } from './rotation/rekey.ts';
+export type { KeyEnvironmentDpopOptions, KeyEnvironmentOptions } from './options.ts';
 
-/** Options of {@link createKeyEnvironment}. */
-export interface KeyEnvironmentOptions {
-  /** Wraps every member key at rest (new keys are always wrapped under it). */
-  masterKey: MasterKey;
-  /**
-   * Older master keys that still unwrap entries not yet re-wrapped: pass the old one here while
-   * `rewrapAll` runs, so deliveries go on during the migration. Empty by default.
-   */
-  previousMasterKeys?: readonly MasterKey[];
-  /** Where wrapped member keys are kept. */
-  store: MemberKeyStore;
-  /**
-   * Verifies a bearer token (e.g. a JWT from your SSO) and says whose keys it unlocks. Return
-   * `null` (or throw `TokumeiError` `ERR_AUTH`) to refuse: the browser gets HTTP 401. Any other
-   * exception is an internal error (HTTP 500).
-   */
-  authenticate: (token: string) => Authenticated | null | Promise<Authenticated | null>;
-  /** Where sessions are registered; in memory by default. */
-  sessions?: SessionRegistry;
-  /** Absolute session lifetime in ms; default 8 hours. */
-  sessionLifetimeMs?: number;
-  /** Ceilings on delivery: live sessions per member, deliveries per token (see {@link DeliveryLimits}). */
-  limits?: DeliveryLimits;
-  /**
-   * After a rotation, how long a session that switched to the new key (or was revoked) may
-   * still have a tab sealing with the old one: at least the portal's `revocationCheckMs`.
-   * {@link KeyEnvironment.retireKeyVersion} waits this long after the last switch. Default 5
-   * minutes, at most 10 (a registry keeps revoked sessions that long).
-   */
-  rekeyGraceMs?: number;
-  /** Called after each delivery with public facts (audit log). Never receives key material. */
-  onDeliver?: (event: DeliveryEvent) => void;
-  /**
-   * **Tests only.** Called with one line `MEMBER_KEY <keyId> <64 hex digits>` per delivered key,
-   * like TLS's key log file. Undefined (off) by default; the library never writes keys anywhere
-   * by itself.
-   */
-  unsafeKeyLog?: (line: string) => void;
-  /** The clock (tests). Default `Date.now`. */
-  now?: () => number;
-}
-
-const DEFAULT_LIFETIME_MS = 8 * 60 * 60_000;
 const MAX_RETIRE_ATTEMPTS = 8;
 const DEFAULT_REKEY_GRACE_MS = 5 * 60_000;
 
@@ -72,11 +36,11 @@ const DEFAULT_REKEY_GRACE_MS = 5 * 60_000;
  *
  * @example
  * ```ts
- * import { createKeyEnvironment, fileKeyStore, masterKeyFromEnv } from 'tokumei/server';
+ * import { createKeyEnvironment, fileKeyStore, masterKeyFromEnv, oidcAuthenticator } from 'tokumei/server';
  * const env = createKeyEnvironment({
  *   masterKey: masterKeyFromEnv('TOKUMEI_MASTER_KEY'),
  *   store: await fileKeyStore('/var/lib/key-env/keys.jsonl'),
- *   authenticate: async (token) => verifySsoToken(token), // → { memberId, dependants? } or null
+ *   authenticate: oidcAuthenticator({ issuer: 'https://sso.example', audience: 'https://keys.example' }),
  * });
  * const { keyId } = await env.createMemberKey('M000001');
  * ```
@@ -92,6 +56,7 @@ export class KeyEnvironment {
 
   /** @internal Use {@link createKeyEnvironment}. */
   constructor(options: KeyEnvironmentOptions) {
+    const checked = checkEnvironmentOptions(options);
     this.#masterKey = options.masterKey;
     this.#masters = new Map([...(options.previousMasterKeys ?? []), options.masterKey].map((m) => [m.id, m]));
     this.#store = options.store;
@@ -101,12 +66,17 @@ export class KeyEnvironment {
       store: this.#store,
       sessions: this.#sessions,
       authenticate: options.authenticate,
-      lifetimeMs: options.sessionLifetimeMs ?? DEFAULT_LIFETIME_MS,
+      // Used proof ids live in the session registry: shared by every instance that shares it.
+      dpop: dpopChecker({ ...checked.dpop, replay: this.#sessions, now: this.#now }),
+      dpopRequired: checked.dpopRequired,
+      lifetimeMs: checked.lifetimeMs,
       limits: checkLimits(options.limits),
       now: this.#now,
       unwrap: (entry) => this.#unwrap(entry),
       onDeliver: options.onDeliver,
       keyLog: options.unsafeKeyLog,
+      endTokens: endTokens(checked.sharedSecret),
+      status: (sessionId, keyId) => statusOf(this.#rekey, sessionId, keyId),
     };
     this.#rekey = { store: this.#store, sessions: this.#sessions, now: this.#now, graceMs: options.rekeyGraceMs ?? DEFAULT_REKEY_GRACE_MS };
   }
@@ -253,30 +223,122 @@ export class KeyEnvironment {
   }
 
   /**
-   * Sealed key delivery (docs/key-delivery.md): authenticates the bearer token, registers a
-   * session, and seals the member's keyring (own active versions, newest as primary, plus the
+   * Sealed key delivery (docs/key-delivery.md §2.1): verifies the credential — the DPoP proof
+   * (signature, `htm`, `htu`, `iat`, `ath`, nonce, unused `jti`), the access token through
+   * `authenticate`, and that the token is bound to the proof's key — then opens a session bound
+   * to that key and seals the member's keyring (own active versions, newest as primary, plus the
    * dependants' keys `authenticate` allows) to the browser's ephemeral public key with HPKE base
-   * mode — DHKEM(P-256 or X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM — with `info`
-   * binding protocol, member, session id and expiry. Every unwrapped key is wiped before this
-   * returns.
+   * mode — DHKEM(P-256 or X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM — with `info` binding
+   * protocol, member, session id and expiry. Every unwrapped key is wiped before this returns.
    *
-   * @param request - the bearer token and the parsed JSON body
-   * @returns the JSON response for the browser
-   * With `sessionId` in the body, resumes that session (a reload or a second tab of a portal in
+   * One fresh session per token: a token that already opened (or refreshed, or resumed) a
+   * session is refused here; it can only resume that session, while it is live. With
+   * `sessionId` in the body, resumes that session (a reload or a second tab of a portal in
    * IndexedDB mode): the same session id and expiry, sealed to the new public key.
    *
-   * @throws TokumeiError `ERR_AUTH` (no token, or refused), `ERR_FORMAT` (malformed body or
-   *   public key), `ERR_KEY_UNAVAILABLE` (the member has no key), `ERR_REVOKED` (a session to
-   *   resume that was logged off, revoked, has expired, is unknown or is another member's),
-   *   `ERR_RATE_LIMITED` (over the token's delivery rate, or the member's session cap with
-   *   `whenSessionLimit: 'refuse'`; see {@link KeyEnvironmentOptions.limits})
+   * @param request - the credential headers, method, public URL and parsed JSON body
+   * @returns the JSON response for the browser
+   * @throws TokumeiError `ERR_AUTH` (no or refused credential, a replayed proof, a token already
+   *   used; for a missing or stale nonce too — answer with {@link KeyEnvironment.dpopNonce}),
+   *   `ERR_FORMAT` (malformed body or public key), `ERR_KEY_UNAVAILABLE` (the member has no key),
+   *   `ERR_REVOKED` (a session to resume that was logged off, revoked, has expired, is unknown,
+   *   is another member's or is bound to another key), `ERR_RATE_LIMITED` (over the token's
+   *   delivery rate, or the member's session cap with `whenSessionLimit: 'refuse'`; see
+   *   {@link KeyEnvironmentOptions.limits})
    * @example
    * ```ts
-   * const response = await env.deliverKeys({ token, body: JSON.parse(requestBody) });
+   * const response = await env.deliverKeys({
+   *   authorization: req.headers.authorization, dpop: req.headers.dpop,
+   *   method: 'POST', url: 'https://keys.example/session', body: JSON.parse(requestBody),
+   * });
    * ```
    */
   deliverKeys(request: DeliveryRequest): Promise<DeliveryResponse> {
     return deliver(this.#delivery, request);
+  }
+
+  /**
+   * Extends a live session with a renewed access token (docs/key-delivery.md §2.4), without a
+   * new key delivery: the same credential checks as {@link KeyEnvironment.deliverKeys}, the same
+   * member, a proof of the session's key; the token is bound to this session; the session's
+   * expiry moves to the token's expiry, never past the session lifetime from its start.
+   * @param request - as for `deliverKeys`, body `{ protocol, sessionId }`
+   * @returns `{ protocol, sessionId, expiresAt }`
+   * @throws TokumeiError `ERR_AUTH`, `ERR_FORMAT`, `ERR_REVOKED` (the session has ended, or is
+   *   another member's or key's)
+   * @example
+   * ```ts
+   * const { expiresAt } = await env.refreshSession({ authorization, dpop, method: 'POST', url, body });
+   * ```
+   */
+  refreshSession(request: DeliveryRequest): Promise<RefreshResponse> {
+    return refreshRequest(this.#delivery, request);
+  }
+
+  /**
+   * The browser's status request (docs/key-delivery.md §2.2): a session bound to a DPoP key
+   * answers only to a proof of that key; an unknown session is `revoked`.
+   * @param request - body `{ protocol, sessionId }`, the `DPoP` header, method and URL
+   * @returns `{ status: 'active' | 'revoked' }`
+   * @throws TokumeiError `ERR_AUTH` (no proof of the session's key), `ERR_FORMAT`
+   * @example
+   * ```ts
+   * const { status } = await env.checkSession({ dpop, method: 'POST', url, body });
+   * ```
+   */
+  checkSession(request: DeliveryRequest): Promise<SessionStatusResponse> {
+    return statusRequest(this.#delivery, request);
+  }
+
+  /**
+   * The browser's end-of-session request (docs/key-delivery.md §2.3), sent at every wipe: the
+   * session is revoked with the wipe reason the body names (`logoff` by default). A bound
+   * session is ended only with its end-of-session token or a proof of its key; an unknown one is
+   * ignored.
+   * @param request - body `{ protocol, sessionId, endToken?, reason? }`, the `DPoP` header, method and URL
+   * @throws TokumeiError `ERR_AUTH` (neither the session's end token nor a proof of its key), `ERR_FORMAT`
+   * @example
+   * ```ts
+   * await env.endSession({ dpop, method: 'POST', url, body });
+   * ```
+   */
+  endSession(request: DeliveryRequest): Promise<void> {
+    return endRequest(this.#delivery, request);
+  }
+
+  /**
+   * The current DPoP nonce (RFC 9449 §8) for the `DPoP-Nonce` response header, or `undefined`
+   * when nonces are off. A refusal for a missing or stale nonce is answered with HTTP 401,
+   * `WWW-Authenticate: DPoP error="use_dpop_nonce"` and this value.
+   * @returns the nonce
+   * @example
+   * ```ts
+   * const nonce = env.dpopNonce();
+   * if (nonce !== undefined) res.setHeader('DPoP-Nonce', nonce);
+   * ```
+   */
+  dpopNonce(): string | undefined {
+    return this.#delivery.dpop.nonce();
+  }
+
+  /**
+   * The `WWW-Authenticate` challenge of a 401 from this key environment (RFC 6750 §3, RFC 9449
+   * §7.1): `DPoP algs="ES256"` (with `error="…"` when given) where DPoP is required, else also
+   * `Bearer`.
+   * @param error - the challenge's `error`, e.g. `use_dpop_nonce`
+   * @returns the header value
+   * @example
+   * ```ts
+   * res.setHeader('WWW-Authenticate', env.authChallenge('invalid_token'));
+   * ```
+   */
+  authChallenge(error?: string): string {
+    const { dpop, dpopRequired } = this.#delivery;
+    const algs = `algs="${dpop.algorithms.join(' ')}"`;
+    if (dpopRequired) return `DPoP ${error === undefined ? '' : `error="${error}", `}${algs}`;
+    // Bearer accepted too: a token error belongs to the Bearer challenge, a proof error to DPoP's.
+    if (error === undefined) return `Bearer, DPoP ${algs}`;
+    return error === 'invalid_token' ? `Bearer error="invalid_token", DPoP ${algs}` : `Bearer, DPoP error="${error}", ${algs}`;
   }
 
   /**
@@ -346,34 +408,28 @@ export class KeyEnvironment {
 }
 
 /**
- * Creates the key environment's toolkit over a master key, a member-key store and the caller's
- * token verification.
+ * Creates the key environment's toolkit over a master key, a member-key store and the
+ * verification of access tokens. DPoP is required by default (`dpop: { required: false }`
+ * accepts plain bearer tokens, for development and tests).
  *
  * @param options - see {@link KeyEnvironmentOptions}
  * @returns the key environment
- * @throws TypeError when a required option is missing
+ * @throws TypeError / RangeError when an option is missing or malformed
  * @example
  * ```ts
- * import { createKeyEnvironment, fileKeyStore, masterKeyFromFile } from 'tokumei/server';
+ * import { createKeyEnvironment, fileKeyStore, masterKeyFromFile, oidcAuthenticator } from 'tokumei/server';
  * const env = createKeyEnvironment({
  *   masterKey: masterKeyFromFile('./data/master.key'),
  *   store: await fileKeyStore('./data/member-keys.jsonl'),
- *   authenticate: async (token) => {
- *     const claims = await verifySsoToken(token); // yours: signature, issuer, audience, expiry
- *     return claims ? { memberId: claims.sub, dependants: claims.dependants } : null;
- *   },
+ *   authenticate: oidcAuthenticator({
+ *     issuer: 'https://sso.example',
+ *     audience: 'https://keys.example',                     // the key environment's resource indicator
+ *     dependants: (claims) => (claims.dependants as string[] | undefined) ?? [],
+ *   }),
+ *   sharedSecret: secretFromYourVault,                      // the same on every instance
  * });
  * ```
  */
 export function createKeyEnvironment(options: KeyEnvironmentOptions): KeyEnvironment {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`"options" expected object, got ${options === null ? 'null' : typeof options}`);
-  const m = options.masterKey as Partial<MasterKey> | undefined;
-  if (typeof m?.wrap !== 'function' || typeof m.unwrap !== 'function' || typeof m.id !== 'string') throw new TypeError('"masterKey" expected MasterKey');
-  const s = options.store as Partial<MemberKeyStore> | undefined;
-  if (typeof s?.versions !== 'function' || typeof s.insert !== 'function' || typeof s.update !== 'function' || typeof s.list !== 'function') throw new TypeError('"store" expected MemberKeyStore');
-  if (typeof options.authenticate !== 'function') throw new TypeError(`"authenticate" expected function, got ${typeof options.authenticate}`);
-  if (options.sessionLifetimeMs !== undefined) ainteger('sessionLifetimeMs', options.sessionLifetimeMs, 1, Number.MAX_SAFE_INTEGER);
-  // A registry keeps revoked sessions that long at least: a longer grace could not see them.
-  if (options.rekeyGraceMs !== undefined) ainteger('rekeyGraceMs', options.rekeyGraceMs, 0, REVOKED_RETENTION_MS);
   return new KeyEnvironment(options);
 }

@@ -27,7 +27,9 @@ export async function startKeyEnvironment(): Promise<TestKeyEnvironment> {
   const env = createKeyEnvironment({
     masterKey: localMasterKey((globalThis.crypto as webcrypto.Crypto).getRandomValues(new Uint8Array(32))),
     store: memoryKeyStore(),
-    authenticate: (token) => (token === TOKEN ? { memberId: 'M000001', dependants: ['M000002'] } : null),
+    // `TOKEN~<anything>`: the page makes a fresh token for every sign-in (a token opens one session).
+    authenticate: ({ token }) => (token.startsWith(`${TOKEN}~`) ? { memberId: 'M000001', dependants: ['M000002'] } : null),
+    dpop: { required: false },
     // Tests only: the delivered keys, so the scan knows what to look for.
     unsafeKeyLog: (line) => {
       const [, keyId, hex] = line.split(' ');

@@ -70,7 +70,7 @@ const api = {
   },
   /** Signs in through the key environment: HPKE delivery over HTTP (`httpKeyProvider`). */
   async signInHttp(o: HttpSignIn): Promise<{ resumed: boolean }> {
-    const keyProvider = httpKeyProvider({ url: o.url, getToken: () => o.token });
+    const keyProvider = httpKeyProvider({ url: o.url, getToken: () => `${o.token}~${Math.random()}` });
     const options: SessionOptions = { keyProvider, persistence: o.persistence ?? 'memory' };
     if (o.idleTimeoutMs !== undefined) options.idleTimeoutMs = o.idleTimeoutMs;
     if (o.revocationCheckMs !== undefined) options.revocationCheckMs = o.revocationCheckMs;

@@ -11,7 +11,7 @@ const events: string[] = [];
 const api = {
   async signIn(o: { kem: 'P-256' | 'X25519'; revocationCheckMs?: number }): Promise<{ sessionId: string; keyIds: number }> {
     session = await openSession({
-      keyProvider: httpKeyProvider({ url: '/key-env/session', getToken: () => 'sso-token', kem: o.kem }),
+      keyProvider: httpKeyProvider({ url: '/key-env/session', getToken: () => `sso-token~${Math.random()}`, kem: o.kem }),
       ...(o.revocationCheckMs === undefined ? {} : { revocationCheckMs: o.revocationCheckMs }),
     });
     session.on('wiped', ({ reason }) => events.push(reason));

@@ -27,7 +27,8 @@ beforeAll(async () => {
   env = createKeyEnvironment({
     masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
     store: memoryKeyStore(),
-    authenticate: (token) => (token === 'sso-token' ? { memberId: 'M000001', dependants: ['M000002'] } : null),
+    authenticate: ({ token }) => (token.startsWith('sso-token~') ? { memberId: 'M000001', dependants: ['M000002'] } : null),
+    dpop: { required: false },
     unsafeKeyLog: (line) => keyLog.push(line),
   });
   await env.createMemberKey('M000001');

@@ -32,7 +32,9 @@ beforeAll(async () => {
   env = createKeyEnvironment({
     masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
     store: memoryKeyStore(),
-    authenticate: (token) => TOKENS[token] ?? null,
+    // One fresh token per sign-in (`tok-alice~1`, `tok-alice~2`, …): each opens one session.
+    authenticate: ({ token }) => TOKENS[token.split('~')[0]!] ?? null,
+    dpop: { required: false },
     sessionLifetimeMs: 60_000,
     onDeliver: (e) => events.push(e),
     unsafeKeyLog: (line) => keyLog.push(line),
@@ -59,8 +61,8 @@ beforeAll(async () => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
-          const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-          void env.deliverKeys({ token, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }).then((answer) => {
+          const request = { authorization: req.headers.authorization, method: 'POST', url: `http://${req.headers.host}${path}`, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+          void env.deliverKeys(request).then((answer) => {
             res.writeHead(200, { 'Content-Type': 'application/json' }).end(fault.body!(JSON.stringify(answer)));
           });
         });
@@ -84,8 +86,9 @@ beforeEach(() => {
   hits.clear();
 });
 
+let tokens = 0;
 const provider = (token = 'tok-alice', extra: Partial<Parameters<typeof httpKeyProvider>[0]> = {}) =>
-  httpKeyProvider({ url: base, getToken: () => token, timeoutMs: 5_000, retries: 2, ...extra });
+  httpKeyProvider({ url: base, getToken: () => `${token}~${++tokens}`, timeoutMs: 5_000, retries: 2, ...extra });
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -134,7 +137,7 @@ describe('delivery: happy path', () => {
     expect(Object.keys(request).sort()).toEqual(['kem', 'protocol', 'publicKey']);
     expect(fromBase64url(request.publicKey as string)).toHaveLength(65);
     const response = JSON.parse(seen.response!) as Record<string, unknown>;
-    expect(Object.keys(response).sort()).toEqual(['ciphertext', 'enc', 'expiresAt', 'kem', 'memberId', 'protocol', 'sessionId']);
+    expect(Object.keys(response).sort()).toEqual(['ciphertext', 'enc', 'endToken', 'expiresAt', 'kem', 'memberId', 'protocol', 'sessionId']);
     // The key log (tests only) names every delivered key; none of those bytes is in the clear on the wire.
     expect(keyLog).toHaveLength(2);
     for (const line of keyLog) {
@@ -154,7 +157,7 @@ describe('delivery: happy path', () => {
   });
 
   it('answers with Cache-Control: no-store', async () => {
-    const res = await fetch(base, { method: 'POST', body: '{}' });
+    const res = await fetch(base, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.status).toBe(401);
   });
@@ -262,7 +265,7 @@ describe('delivery: errors', () => {
 
   it('the key environment refuses a malformed public key with 400 (ERR_FORMAT)', async () => {
     const post = (body: unknown) =>
-      fetch(base, { method: 'POST', headers: { Authorization: 'Bearer tok-alice' }, body: JSON.stringify(body) });
+      fetch(base, { method: 'POST', headers: { Authorization: `Bearer tok-alice~${++tokens}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     const offCurve = new Uint8Array(65);
     offCurve[0] = 4;
     for (const body of [
@@ -335,12 +338,13 @@ describe('revocation and logoff', () => {
       masterKey: localMasterKey(new Uint8Array(32).fill(7)),
       store: memoryKeyStore(),
       authenticate: () => ({ memberId: 'm', expiresAt: now + 1_000 }),
+      dpop: { required: false },
       now: () => now,
     });
     await local.createMemberKey('m');
     const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair;
     const publicKey = toBase64url(new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey)));
-    const res = await local.deliverKeys({ token: 't', body: { protocol: 'tokumei-key-delivery/1', kem: 'P-256', publicKey } });
+    const res = await local.deliverKeys({ authorization: 'Bearer t', method: 'POST', url: 'https://keys.example/session', body: { protocol: 'tokumei-key-delivery/1', kem: 'P-256', publicKey } });
     expect(res.expiresAt).toBe(now + 1_000); // capped by the token's expiry
     expect(await local.sessionStatus(res.sessionId)).toBe('active');
     now += 1_001;

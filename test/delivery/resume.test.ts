@@ -22,7 +22,9 @@ beforeAll(async () => {
   env = createKeyEnvironment({
     masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
     store: memoryKeyStore(),
-    authenticate: (token) => TOKENS[token] ?? null,
+    // One fresh token per request (`tok-alice~1`, …): a token opens one session only.
+    authenticate: ({ token }) => TOKENS[token.split('~')[0]!] ?? null,
+    dpop: { required: false },
     sessionLifetimeMs: 60_000,
     now: () => now,
   });
@@ -34,7 +36,8 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-const provider = (token = 'tok-alice') => httpKeyProvider({ url, getToken: () => token, retries: 0 });
+let tokens = 0;
+const provider = (token = 'tok-alice') => httpKeyProvider({ url, getToken: () => `${token}~${++tokens}`, retries: 0 });
 const code = (e: unknown) => (e instanceof TokumeiError ? e.code : String(e));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

@@ -17,7 +17,8 @@ beforeAll(async () => {
   env = createKeyEnvironment({
     masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
     store: memoryKeyStore(),
-    authenticate: (token) => (token === 'sso-token' ? { memberId: 'M000001' } : null),
+    authenticate: ({ token }) => (token.startsWith('sso-token~') ? { memberId: 'M000001' } : null),
+    dpop: { required: false },
   });
   await env.createMemberKey('M000001');
   const ring = await env.openKeyring('M000001');
@@ -35,7 +36,7 @@ afterAll(async () => {
 describe('a session on delivered keys', () => {
   it('opens records; a revocation in the key environment wipes it with reason revoked', async () => {
     const session = await openSession({
-      keyProvider: httpKeyProvider({ url, getToken: () => 'sso-token' }),
+      keyProvider: httpKeyProvider({ url, getToken: () => `sso-token~${Math.random()}` }),
       revocationCheckMs: 20,
       wipeOnPagehide: false,
       crossTab: false,
@@ -53,7 +54,7 @@ describe('a session on delivered keys', () => {
   });
 
   it('logoff in the browser tells the key environment (best effort, after the wipe)', async () => {
-    const session = await openSession({ keyProvider: httpKeyProvider({ url, getToken: () => 'sso-token' }), wipeOnPagehide: false, crossTab: false });
+    const session = await openSession({ keyProvider: httpKeyProvider({ url, getToken: () => `sso-token~${Math.random()}` }), wipeOnPagehide: false, crossTab: false });
     const id = session.sessionId;
     expect(await env.sessionStatus(id)).toBe('active');
     await session.logoff();

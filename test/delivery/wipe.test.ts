@@ -45,6 +45,7 @@ const env = createKeyEnvironment({
   masterKey: localMasterKey(new Uint8Array(32).fill(3)),
   store: memoryKeyStore(),
   authenticate: () => ({ memberId: 'M1', dependants: ['M2'] }),
+  dpop: { required: false },
 });
 await env.createMemberKey('M1');
 await env.rotateMemberKey('M1');
@@ -66,7 +67,9 @@ const providerAnswering = (answer: Answer, kem: 'P-256' | 'X25519' = 'P-256') =>
     retries: 0,
     fetch: async (_url, init) => new Response(JSON.stringify(await answer(JSON.parse(String(init?.body)))), { status: 200 }),
   });
-const realDelivery: Answer = (body) => env.deliverKeys({ token: 'token', body: { protocol: 'tokumei-key-delivery/1', ...body } });
+// A fresh token for every delivery (each token opens one session).
+const realDelivery: Answer = (body) =>
+  env.deliverKeys({ authorization: `Bearer token-${Math.random()}`, method: 'POST', url: 'https://keys.example/session', body: { protocol: 'tokumei-key-delivery/1', ...body } });
 const isZero = (b: Uint8Array) => b.every((x) => x === 0);
 
 beforeEach(() => {

@@ -33,7 +33,7 @@ async function verifyAccessToken(token: string): Promise<{ memberId: string; exp
 const sessions = memorySessionRegistry();
 const storage = await openKeyEnvironmentStorage(dataDir, {
   sessions,
-  async authenticate(token) {
+  async authenticate({ token }) {
     try {
       const { memberId, expiresAt } = await verifyAccessToken(token);
       return { memberId, expiresAt, dependants: storage.dependants[memberId] ?? [] };
@@ -41,6 +41,7 @@ const storage = await openKeyEnvironmentStorage(dataDir, {
       return null; // HTTP 401
     }
   },
+  dpop: { required: false },
   ...(keylog === undefined || keylog === '' ? {} : { unsafeKeyLog: (line: string) => appendFileSync(keylog, `${line}\n`) }),
 });
 const { env } = storage;

@@ -1,29 +1,33 @@
-// Sealed key delivery (docs/key-delivery.md): authenticate the bearer token, register or resume
-// a session, and seal the member's keyring to the browser's ephemeral public key with HPKE.
+// Sealed key delivery (docs/key-delivery.md): verify the credential (DPoP proof and access
+// token), open or resume a session — one fresh session per token — and seal the member's keyring
+// to the browser's ephemeral public key with HPKE.
 import { TokumeiError } from '../../errors.ts';
 import { fromBase64url, randomBytes, toBase64url, wipe } from '../../internal/bytes.ts';
 import { deliveryInfo, DELIVERY_PROTOCOL, encodeKeyringPayload, suiteFor } from '../../delivery/payload.ts';
 import { admitToken, rateLimited, type CheckedLimits } from '../limits/delivery-limits.ts';
 import { keyringEntries, withUnwrappedKeys } from '../member-keys/versions.ts';
+import { verifyCredential, type CredentialContext } from '../auth/credential.ts';
+import type { EndTokens } from '../auth/end-token.ts';
+import { tokenRefused } from '../auth/refusal.ts';
 import type { SessionRegistry } from '../sessions/registry.ts';
 import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from '../stores/member-key-store.ts';
+import type { SessionStatus } from '../../session/key-provider.ts';
 import { sealBase } from './hpke-seal.ts';
 
-/** Who a bearer token belongs to, as the caller's `authenticate` function decides. */
-export interface Authenticated {
-  /** The member signing in. */
-  memberId: string;
-  /** Members whose records this member may read (e.g. dependants): their keys are delivered too. */
-  dependants?: readonly string[];
-  /** The token's own expiry (ms since the epoch); the session never outlives it. */
-  expiresAt?: number;
-}
-
-/** What the browser POSTs, and the token from its `Authorization: Bearer` header. */
+/**
+ * A request to the key environment, as its HTTP handler saw it: the credential headers, the
+ * method and public URL (which a DPoP proof signs), and the parsed JSON body.
+ */
 export interface DeliveryRequest {
-  /** The bearer token (without the `Bearer ` prefix); `undefined` when none was sent. */
-  token: string | undefined;
-  /** The parsed JSON body: `{ protocol, kem, publicKey }` (docs/key-delivery.md §2). */
+  /** The `Authorization` header: `DPoP <token>` (or `Bearer <token>` where DPoP is not required). */
+  authorization?: string | undefined;
+  /** The `DPoP` header: one proof JWT (RFC 9449). */
+  dpop?: string | undefined;
+  /** The HTTP method, `POST`. */
+  method: string;
+  /** The endpoint's URL as the browser called it (the proof's `htu`; query and fragment ignored). */
+  url: string;
+  /** The parsed JSON body (docs/key-delivery.md §2). */
   body: unknown;
 }
 
@@ -43,6 +47,8 @@ export interface DeliveryResponse {
   enc: string;
   /** base64url of the sealed keyring payload (ciphertext ‖ tag). */
   ciphertext: string;
+  /** The session's end-of-session token: ends this session (and nothing else) without a DPoP proof, for `pagehide`. */
+  endToken: string;
 }
 
 /** What {@link KeyEnvironmentOptions.onDeliver} is told: public facts only, never a key. */
@@ -58,25 +64,26 @@ export interface DeliveryEvent {
 }
 
 /** What a delivery needs from the key environment (internal). */
-export interface DeliveryContext {
+export interface DeliveryContext extends CredentialContext {
   store: MemberKeyStore;
   sessions: SessionRegistry;
-  authenticate: (token: string) => Authenticated | null | Promise<Authenticated | null>;
-  lifetimeMs: number;
   limits: CheckedLimits;
-  now: () => number;
   unwrap: (entry: WrappedMemberKey) => Promise<Uint8Array>;
   onDeliver: ((event: DeliveryEvent) => void) | undefined;
   keyLog: ((line: string) => void) | undefined;
+  endTokens: EndTokens;
+  /** A session's status, recording the key id its browser reports sealing with (rotation). */
+  status: (sessionId: string, keyId: string | undefined) => Promise<SessionStatus>;
 }
 
-/** The refusal of a credential: one message, whatever the reason. */
-export function authError(cause?: unknown): TokumeiError {
-  return new TokumeiError('ERR_AUTH', 'the bearer token was refused', cause === undefined ? undefined : { cause });
-}
-
-function formatError(message: string): TokumeiError {
+/** `ERR_FORMAT` with a fixed message (HTTP 400). */
+export function formatError(message: string): TokumeiError {
   return new TokumeiError('ERR_FORMAT', message);
+}
+
+/** The session cannot be resumed, refreshed or used (HTTP 410). */
+export function sessionEnded(): TokumeiError {
+  return new TokumeiError('ERR_REVOKED', 'the session has ended');
 }
 
 function hex(bytes: Uint8Array): string {
@@ -87,12 +94,11 @@ function hex(bytes: Uint8Array): string {
 
 /** `KeyEnvironment.deliverKeys` (its TSDoc is the contract). */
 export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): Promise<DeliveryResponse> {
-  const { token, body } = request;
-  if (typeof token !== 'string' || token.length === 0) throw authError();
-  const who = await ctx.authenticate(token); // its own ERR_AUTH, or an internal error, propagates
-  if (who === null || typeof who !== 'object') throw authError();
+  const { who, proof, token, tokenId, tokenRecordUntil } = await verifyCredential(ctx, request);
   assertMemberId(who.memberId); // a broken `authenticate` is an internal error (HTTP 500), not a refusal
+  // Counted once the credential is verified, so refused tokens cost nothing to remember.
   await admitToken(ctx.sessions, ctx.limits, token, ctx.now());
+  const { body } = request;
   if (typeof body !== 'object' || body === null) throw formatError('the delivery request must be a JSON object');
   const { protocol, kem, publicKey, sessionId: resume } = body as Record<string, unknown>;
   if (protocol !== DELIVERY_PROTOCOL) throw formatError('unsupported key delivery protocol');
@@ -100,7 +106,6 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
   if (suite === undefined) throw formatError('unsupported KEM');
   const pkR = typeof publicKey === 'string' ? fromBase64url(publicKey) : undefined;
   if (pkR === undefined) throw formatError('publicKey must be base64url');
-
   if (resume !== undefined && typeof resume !== 'string') throw formatError('sessionId must be a string');
 
   const { memberId } = who;
@@ -109,15 +114,15 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
   let expiresAt: number;
   if (resume === undefined) {
     expiresAt = Math.min(now + ctx.lifetimeMs, who.expiresAt ?? Number.MAX_SAFE_INTEGER);
-    if (expiresAt <= now) throw authError();
+    if (expiresAt <= now) throw tokenRefused('the token has expired');
     sessionId = `s1.${toBase64url(randomBytes(16))}`;
   } else {
     // Resume (a reload or a second tab in IndexedDB mode): the same session's keyring again,
-    // to this request's fresh ephemeral key — only while the session lives, and only for the
-    // member it belongs to. A logged-off, revoked, expired or unknown session is refused.
+    // to this request's fresh ephemeral key — only while the session lives, only for the member
+    // it belongs to, and only with a proof of the key it is bound to.
     const s = await ctx.sessions.get(resume);
-    if (s === undefined || s.revoked !== undefined || s.expiresAt <= now || s.memberId !== memberId) {
-      throw new TokumeiError('ERR_REVOKED', 'the session cannot be resumed');
+    if (s === undefined || s.revoked !== undefined || s.expiresAt <= now || s.memberId !== memberId || (s.keyThumbprint !== undefined && s.keyThumbprint !== proof?.thumbprint)) {
+      throw sessionEnded();
     }
     ({ sessionId, expiresAt } = s);
   }
@@ -137,10 +142,16 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
       wipe(payload);
     }
   });
+  // Only now, with the response ready, is the credential used up: the proof's jti, then the
+  // token — which opens at most one session and afterwards resumes only that one (bound before
+  // the session is added, so a refused duplicate never counts against the member's cap).
+  if (proof !== undefined) await ctx.dpop.consume(proof);
+  if ((await ctx.sessions.bindToken(tokenId, sessionId, tokenRecordUntil, now)) !== sessionId) throw tokenRefused('the token has already opened another session');
   // A resume does not change the key the session is recorded as sealing with: its other tabs
   // may still hold the older one. The browser reports its own at its next status check.
-  if (resume === undefined && !(await ctx.sessions.add({ sessionId, memberId, createdAt: now, expiresAt, primaryKeyId: entries[primary]!.keyId }, ctx.limits.cap))) {
-    throw rateLimited();
+  if (resume === undefined) {
+    const record = { sessionId, memberId, createdAt: now, expiresAt, primaryKeyId: entries[primary]!.keyId, ...(proof === undefined ? {} : { keyThumbprint: proof.thumbprint }) };
+    if (!(await ctx.sessions.add(record, ctx.limits.cap))) throw rateLimited();
   }
   ctx.onDeliver?.({ sessionId, memberId, keyIds: entries.map((e) => e.keyId), expiresAt });
   return {
@@ -151,5 +162,6 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
     expiresAt,
     enc: toBase64url(sealed.enc),
     ciphertext: toBase64url(sealed.ciphertext),
+    endToken: ctx.endTokens.issue(sessionId),
   };
 }
