@@ -139,13 +139,14 @@ describe('a malformed entry in the store', () => {
     let corrupt = true;
     // A row edited by hand: the second version's key id no longer matches the pattern.
     const store: MemberKeyStore = { ...base, get: (k) => base.get(k), insert: (e) => base.insert(e), update: (c, ch) => base.update(c, ch), list: (o) => base.list(o), count: () => base.count(), versions: async (m) => (await base.versions(m)).map((e, i) => (corrupt && i === 1 ? { ...e, keyId: 'bad id!' } : e)) };
-    const env = createKeyEnvironment({ masterKey: counting, store, authenticate: () => ({ memberId: 'M1' }) });
+    const env = createKeyEnvironment({ masterKey: counting, store, authenticate: () => ({ memberId: 'M1' }), dpop: { required: false } });
+    const request = (token: string) => ({ authorization: `Bearer ${token}`, method: 'POST', url: 'https://keys.example/session', body });
     const body = { protocol: 'tokumei-key-delivery/1', kem: 'X25519', publicKey: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url') };
-    expect(await codeOf(env.deliverKeys({ token: 't', body }))).toBe('ERR_KEY_UNAVAILABLE');
+    expect(await codeOf(env.deliverKeys(request('t1')))).toBe('ERR_KEY_UNAVAILABLE');
     expect(await codeOf(env.openKeyring('M1'))).toBe('ERR_KEY_UNAVAILABLE');
     expect(unwraps).toBe(0);
     corrupt = false; // positive control: the same store, uncorrupted, delivers (and unwraps)
-    expect((await env.deliverKeys({ token: 't', body })).memberId).toBe('M1');
+    expect((await env.deliverKeys(request('t2'))).memberId).toBe('M1');
     expect(unwraps).toBe(2);
   });
 

@@ -61,7 +61,8 @@ function deliveriesGoOn(env: KeyEnvironment): { stop: () => Promise<Record<strin
     for (let i = 0; running; i++) {
       let outcome = 'served';
       try {
-        const res = await env.deliverKeys({ token: memberId(i % MEMBERS), body: { protocol: 'tokumei-key-delivery/1', kem: 'X25519', publicKey } });
+        // A fresh token per delivery (`<member>~<n>`): a token opens one session only.
+        const res = await env.deliverKeys({ authorization: `Bearer ${memberId(i % MEMBERS)}~${i}`, method: 'POST', url: 'https://keys.example/session', body: { protocol: 'tokumei-key-delivery/1', kem: 'X25519', publicKey } });
         if (res.memberId !== memberId(i % MEMBERS)) outcome = 'wrong member';
       } catch (err) {
         outcome = err instanceof TokumeiError ? err.code : `unexpected: ${String(err)}`;
@@ -80,7 +81,7 @@ function deliveriesGoOn(env: KeyEnvironment): { stop: () => Promise<Record<strin
 }
 
 const envFor = (store: MemberKeyStore, masterKey: MasterKey, previous: MasterKey[]) =>
-  createKeyEnvironment({ masterKey, previousMasterKeys: previous, store, authenticate: (token) => ({ memberId: token }) });
+  createKeyEnvironment({ masterKey, previousMasterKeys: previous, store, authenticate: ({ token }) => ({ memberId: token.split('~')[0]! }), dpop: { required: false } });
 
 async function failure(p: Promise<unknown>): Promise<unknown> {
   try {
