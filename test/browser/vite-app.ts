@@ -44,7 +44,8 @@ export async function serveViteApp(appDir: string): Promise<ViteApp> {
     masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
     store: memoryKeyStore(),
     // Every `/token` answer is a fresh token for M000001 (as an SSO would issue).
-    authenticate: (token) => (token.startsWith('member-M000001-') ? { memberId: 'M000001' } : null),
+    authenticate: ({ token }) => (token.startsWith('member-M000001-') ? { memberId: 'M000001' } : null),
+    dpop: { required: false },
     onDeliver: (event) => counts.deliveries.push(event.sessionId),
   });
   await env.createMemberKey('M000001');
