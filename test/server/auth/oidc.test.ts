@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { oidcAuthenticator, type OidcAuthenticatorOptions } from '../../../src/server/auth/oidc.ts';
 import type { Credential } from '../../../src/server/auth/credential.ts';
 import { ISSUER, KEY_ENV_AUDIENCE, DATA_ENV_AUDIENCE, reasonOf, testIssuer, type TestIssuer } from './helpers.ts';
@@ -124,30 +124,37 @@ describe('oidcAuthenticator: the issuer’s JWKS over HTTP', () => {
   }
 
   it('discovers the jwks_uri, caches the keys, refetches on an unknown kid at most once per cooldown', async () => {
-    const { state } = await serveIssuer();
-    const k1 = await testIssuer('k1');
-    state.keys = k1.jwks.keys;
-    const a = oidcAuthenticator({ issuer: state.origin, audience: KEY_ENV_AUDIENCE, jwksCooldownMs: 300 });
-    const tok = (i: TestIssuer) => i.token({ iss: state.origin, cnf: { jkt: JKT } });
-    expect(await reasonOf(a(cred(await tok(k1))))).toBe('resolved');
-    expect(await reasonOf(a(cred(await tok(k1))))).toBe('resolved');
-    expect(state.fetches).toBe(1);
-    // The issuer rotates to k2. Within the cooldown after a fetch an unknown kid is refused
-    // without a refetch (a burst of made-up kids cannot hammer the issuer)…
-    const k2 = await testIssuer('k2');
-    state.keys = [...k1.jwks.keys, ...k2.jwks.keys];
-    for (let i = 0; i < 5; i++) expect(await reasonOf(a(cred(await tok(k2))))).toMatch(/does not verify/);
-    expect(state.fetches).toBe(1);
-    // …after it, the first token under k2 makes one refetch, and then k2 is known.
-    await new Promise((resolve) => setTimeout(resolve, 350));
-    expect(await reasonOf(a(cred(await tok(k2))))).toBe('resolved');
-    expect(await reasonOf(a(cred(await tok(k2))))).toBe('resolved');
-    expect(state.fetches).toBe(2);
-    // A kid the issuer does not have: one refetch per cooldown at most, each refused.
-    await new Promise((resolve) => setTimeout(resolve, 350));
-    const k3 = await testIssuer('k3');
-    for (let i = 0; i < 5; i++) expect(await reasonOf(a(cred(await tok(k3))))).toMatch(/does not verify/);
-    expect(state.fetches).toBe(3);
+    // The clock jose reads for the cache and the cooldown is faked (Date only), so the test does
+    // not depend on how fast a loaded machine runs; the requests are real.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { state } = await serveIssuer();
+      const k1 = await testIssuer('k1');
+      state.keys = k1.jwks.keys;
+      const a = oidcAuthenticator({ issuer: state.origin, audience: KEY_ENV_AUDIENCE, jwksCooldownMs: 30_000 });
+      const tok = (i: TestIssuer) => i.token({ iss: state.origin, cnf: { jkt: JKT } });
+      expect(await reasonOf(a(cred(await tok(k1))))).toBe('resolved');
+      expect(await reasonOf(a(cred(await tok(k1))))).toBe('resolved');
+      expect(state.fetches).toBe(1);
+      // The issuer rotates to k2. Within the cooldown after a fetch an unknown kid is refused
+      // without a refetch (a burst of made-up kids cannot hammer the issuer)…
+      const k2 = await testIssuer('k2');
+      state.keys = [...k1.jwks.keys, ...k2.jwks.keys];
+      for (let i = 0; i < 5; i++) expect(await reasonOf(a(cred(await tok(k2))))).toMatch(/does not verify/);
+      expect(state.fetches).toBe(1);
+      // …after it, the first token under k2 makes one refetch, and then k2 is known.
+      vi.advanceTimersByTime(30_001);
+      expect(await reasonOf(a(cred(await tok(k2))))).toBe('resolved');
+      expect(await reasonOf(a(cred(await tok(k2))))).toBe('resolved');
+      expect(state.fetches).toBe(2);
+      // A kid the issuer does not have: one refetch per cooldown at most, each refused.
+      vi.advanceTimersByTime(30_001);
+      const k3 = await testIssuer('k3');
+      for (let i = 0; i < 5; i++) expect(await reasonOf(a(cred(await tok(k3))))).toMatch(/does not verify/);
+      expect(state.fetches).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('an issuer whose discovery names another issuer, or that is down: internal error (not ERR_AUTH), retried later', async () => {

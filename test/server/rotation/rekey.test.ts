@@ -22,14 +22,18 @@ async function setup() {
     masterKey: localMasterKey(new Uint8Array(32).fill(3)),
     store: memoryKeyStore(),
     sessions,
-    authenticate: (token) => ({ memberId: token }),
+    // `M1~<n>`: a fresh token for each delivery (a token opens one session).
+    authenticate: ({ token }) => ({ memberId: token.split('~')[0]! }),
+    dpop: { required: false },
     now: () => clock,
     rekeyGraceMs: GRACE,
   });
   const v1 = await env.createMemberKey('M1');
   await env.createMemberKey('M2');
-  const deliver = async (memberId = 'M1') => (await env.deliverKeys({ token: memberId, body })).sessionId;
-  return { env, sessions, v1, deliver, tick: (ms: number) => (clock += ms) };
+  let tokens = 0;
+  const req = (memberId: string, b: object) => ({ authorization: `Bearer ${memberId}~${++tokens}`, method: 'POST', url: 'https://keys.example/session', body: b });
+  const deliver = async (memberId = 'M1') => (await env.deliverKeys(req(memberId, body))).sessionId;
+  return { env, sessions, v1, deliver, req, tick: (ms: number) => (clock += ms) };
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
@@ -43,7 +47,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 
 describe('rotation bookkeeping', () => {
   it('a session is recorded with the primary it was delivered; after a rotation its status is rekey until its browser reports the new key', async () => {
-    const { env, sessions, v1, deliver } = await setup();
+    const { env, sessions, v1, deliver, req } = await setup();
     const id = await deliver();
     expect((await sessions.get(id))!.primaryKeyId).toBe(v1.keyId);
     expect(await env.sessionStatus(id)).toBe('active');
@@ -52,7 +56,7 @@ describe('rotation bookkeeping', () => {
     expect(await env.sessionStatus(id, { keyId: v1.keyId })).toBe('rekey');
     expect(await env.rekeyProgress('M1')).toEqual({ primaryKeyId: v2.keyId, live: 1, behind: 1, settling: 0 });
     // A resume delivers the new keyring, but the record waits for the browser's own report.
-    await env.deliverKeys({ token: 'M1', body: { ...body, sessionId: id } });
+    await env.deliverKeys(req('M1', { ...body, sessionId: id }));
     expect((await sessions.get(id))!.primaryKeyId).toBe(v1.keyId);
     expect(await env.sessionStatus(id, { keyId: v2.keyId })).toBe('active');
     expect((await sessions.get(id))!.primaryKeyId).toBe(v2.keyId);

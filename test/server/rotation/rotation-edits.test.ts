@@ -29,7 +29,8 @@ beforeAll(async () => {
   env = createKeyEnvironment({
     masterKey,
     store,
-    authenticate: (token) => (token.startsWith('sso-') ? { memberId: MEMBER } : null),
+    authenticate: ({ token }) => (token.startsWith('sso-') ? { memberId: MEMBER } : null),
+    dpop: { required: false },
     rekeyGraceMs: 300,
     limits: { tokenRate: { max: 100_000, windowMs: 60_000 } },
   });
