@@ -104,14 +104,17 @@ async function deliverer(masterKey) {
   const env = createKeyEnvironment({
     masterKey,
     store: memoryKeyStore(),
-    authenticate: (token) => (token === 'tok' ? { memberId: 'M000001', dependants: ['M000002'] } : null),
+    authenticate: ({ token }) => (token.startsWith('tok~') ? { memberId: 'M000001', dependants: ['M000002'] } : null),
+    dpop: { required: false },
   });
   await env.createMemberKey('M000001');
   await env.createMemberKey('M000002');
   const pair = await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']);
   const publicKey = Buffer.from(await crypto.subtle.exportKey('raw', pair.publicKey)).toString('base64url');
   const body = { protocol: 'tokumei-key-delivery/1', kem: 'X25519', publicKey };
-  return () => env.deliverKeys({ token: 'tok', body });
+  // A fresh bearer token each time: a token opens one session only.
+  let n = 0;
+  return () => env.deliverKeys({ authorization: `Bearer tok~${++n}`, method: 'POST', url: 'https://keys.example/session', body });
 }
 
 async function measure(pinned) {

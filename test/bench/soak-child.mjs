@@ -21,7 +21,9 @@ const MEMBERS = 1000;
 const env = createKeyEnvironment({
   masterKey: localMasterKey(webcrypto.getRandomValues(new Uint8Array(32))),
   store: memoryKeyStore(),
-  authenticate: (token) => ({ memberId: token }),
+  // `M<n>~<i>`: a fresh bearer token for each delivery (a token opens one session only).
+  authenticate: ({ token }) => ({ memberId: token.split('~')[0] }),
+  dpop: { required: false },
   // Short sessions, so the registry keeps pruning what expired (bounded memory over the run).
   sessionLifetimeMs: 20_000,
   // No per-token or per-member ceiling in the way of a soak.
@@ -38,7 +40,7 @@ const bodies = [];
 for (const kem of kems) bodies.push({ protocol: 'tokumei-key-delivery/1', kem, publicKey: await publicKeyFor(kem) });
 
 for (let i = 1; i <= count; i++) {
-  const r = await env.deliverKeys({ token: `M${i % MEMBERS}`, body: bodies[i % bodies.length] });
+  const r = await env.deliverKeys({ authorization: `Bearer M${i % MEMBERS}~${i}`, method: 'POST', url: 'https://keys.example/session', body: bodies[i % bodies.length] });
   if (r.ciphertext.length === 0) throw new Error('empty delivery');
   if (control) createPublicKey(generateKeyPairSync('x25519').privateKey).export({ format: 'jwk' });
   if (i % beat === 0 || i === count) process.stdout.write(`${i}\n`);
