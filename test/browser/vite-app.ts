@@ -40,6 +40,8 @@ export interface ViteApp {
 /** Serves `appDir` (copied) with Vite in development mode, and a key environment for member M000001. */
 export async function serveViteApp(appDir: string): Promise<ViteApp> {
   const counts: Counts = { deliveries: [], logoffs: 0, tokens: 0 };
+  // Token values never repeat, even when a test resets `counts.tokens`: a token opens one session.
+  let issued = 0;
   const env = createKeyEnvironment({
     masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
     store: memoryKeyStore(),
@@ -78,7 +80,8 @@ export async function serveViteApp(appDir: string): Promise<ViteApp> {
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/token') {
       counts.tokens++;
-      res.writeHead(200, { 'content-type': 'text/plain' }).end(`member-M000001-${counts.tokens}`);
+      issued++;
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`member-M000001-${issued}`);
     } else if (path === '/api/record') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(record));
     } else {
