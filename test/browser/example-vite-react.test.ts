@@ -1,0 +1,125 @@
+// examples/vite-react, as a developer gets it: the folder copied out of the repository, tokumei
+// installed from the packed tarball (`npm pack`: only what the package ships, through its
+// `exports`), the example type-checked and built by its own `npm run build` (tsc + Vite), then
+// served by its own server.mjs — built (`npm start`) and in development (`npm run dev`) — and
+// driven in Chromium: sign in, the member's record opened in the page, log off.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, rm, symlink, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, type LaunchedChromium } from './chromium.ts';
+
+const run = promisify(execFile);
+const repo = new URL('../..', import.meta.url).pathname;
+let work: string;
+let app: string;
+let browser: LaunchedChromium;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'tokumei-example-'));
+  app = join(work, 'app');
+  await cp(join(repo, 'examples/vite-react'), app, { recursive: true, filter: (src) => !/\/(node_modules|dist)(\/|$)/.test(src) });
+  // The developer's `npm install`: tokumei from the packed tarball, everything else (react,
+  // vite, typescript, …) linked from the repository's node_modules (no network in tests).
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: repo });
+  const tarball = join(work, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
+  await mkdir(join(app, 'node_modules', 'tokumei'), { recursive: true });
+  await run('tar', ['-xzf', tarball, '-C', join(app, 'node_modules', 'tokumei'), '--strip-components=1']);
+  for (const entry of await readdir(join(repo, 'node_modules'))) {
+    // Not tokumei (from the tarball), not caches (.vite: the example's Vite writes its own).
+    if (entry === 'tokumei' || (entry.startsWith('.') && entry !== '.bin')) continue;
+    await symlink(join(repo, 'node_modules', entry), join(app, 'node_modules', entry));
+  }
+  browser = await launchChromium();
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (work === undefined) return;
+  // The links first, one by one: removing the folder must never reach what they point to.
+  for (const entry of await readdir(join(app, 'node_modules'), { withFileTypes: true }).catch(() => [])) {
+    if (entry.isSymbolicLink()) await unlink(join(app, 'node_modules', entry.name));
+  }
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Starts the example's server (port 0); resolves with its URL and the lines it printed. */
+async function startServer(args: string[]): Promise<{ url: string; out: string[]; child: ChildProcess; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['server.mjs', ...args], { cwd: app, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out.join('\n')}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        out.push(line);
+        const m = /tokumei example: (http:\/\/\S+)/.exec(line);
+        if (m !== null) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`server exited (${code}): ${out.join('\n')}`)));
+  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.on('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return { url, out, child, stop };
+}
+
+/** Signs in, checks the record the page opened, logs off; returns what the key environment printed. */
+async function signInOpenLogOff(url: string, out: string[]): Promise<void> {
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(url);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('full-name').filter({ hasText: '山田 太郎' }).waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('birth-date').textContent()).toBe('1980-04-01');
+    // What the page fetched from the data environment was ciphertext only.
+    const sealed = await page.evaluate(async () => (await fetch('/api/me')).json());
+    expect(sealed.fullName).toMatch(/^tk1\./);
+    expect(JSON.stringify(sealed)).not.toContain('山田');
+    await page.getByRole('button', { name: 'Log off' }).click();
+    await page.getByRole('status').filter({ hasText: 'Signed out (logoff)' }).waitFor();
+    expect(await page.getByTestId('full-name').count()).toBe(0);
+    await expect.poll(() => out.filter((l) => l === 'key-env: logoff').length).toBe(1);
+    // Under StrictMode (the example's main.tsx): one sign-in, one delivery.
+    expect(out.filter((l) => l.startsWith('key-env: delivered session ')).length).toBe(1);
+  } finally {
+    await page.close();
+  }
+}
+
+describe('examples/vite-react, copied and installed from the packed tarball', { timeout: 300_000 }, () => {
+  it('type-checks and builds with its own npm run build (tsc + Vite)', async () => {
+    const { stdout } = await run('npm', ['run', 'build'], { cwd: app, env: { ...process.env, NO_COLOR: '1' } });
+    expect(stdout).toMatch(/built in/);
+    const assets = await readdir(join(app, 'dist', 'assets'));
+    expect(assets.some((f) => f.endsWith('.js'))).toBe(true);
+  });
+
+  it('the built page (npm start): sign in, the record opened in the page, log off', async () => {
+    const server = await startServer(['--production']);
+    try {
+      await signInOpenLogOff(server.url, server.out);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('in development (npm run dev, Vite with fast refresh): the same', async () => {
+    const server = await startServer([]);
+    try {
+      await signInOpenLogOff(server.url, server.out);
+    } finally {
+      await server.stop();
+    }
+  });
+});
