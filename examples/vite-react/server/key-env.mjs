@@ -14,19 +14,21 @@ export const MEMBER_ID = 'M000001';
  * @returns {Promise<{ env: import('tokumei/server').KeyEnvironment, handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void }>}
  */
 export async function startKeyEnvironment() {
-  // Development stand-in for your SSO: a fresh random token per sign-in, for the one member.
-  // In a portal, `authenticate` verifies the SSO's access token (signature, issuer, audience
-  // `key-environment`, expiry) and returns whose keys it unlocks.
+  // Development stand-in for your SSO: a fresh random token per sign-in, for the one member (a
+  // token opens one session: a spent one is refused). In a portal, `authenticate` is
+  // `oidcAuthenticator({ issuer, audience })`, which verifies the SSO's DPoP-bound access token.
   /** @type {Map<string, string>} */
   const tokens = new Map();
   const env = createKeyEnvironment({
     // Development only: a master key made at start-up, so nothing outlives the process.
     masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
     store: memoryKeyStore(),
-    authenticate: (token) => {
+    authenticate: ({ token }) => {
       const memberId = tokens.get(token);
       return memberId === undefined ? null : { memberId };
     },
+    // The development tokens are plain bearer tokens, not bound to a DPoP key.
+    dpop: { required: false },
     // An audit line per delivery: public facts only, never a key.
     onDeliver: ({ sessionId, memberId }) => console.log(`key-env: delivered session ${sessionId} to ${memberId}`),
   });
