@@ -5,6 +5,7 @@ import { sealingKey, type KeySource } from '../../keys/keyring.ts';
 import { decodeEnvelope } from '../../records/envelope.ts';
 import { openRecord, sealRecord, type SealedRecord } from '../../records/record.ts';
 import type { Schema } from '../../records/schema.ts';
+import { pacer } from './pace.ts';
 
 /** One sealed record and its id. */
 export interface StoredRecord {
@@ -84,6 +85,7 @@ function isUnder(schema: Schema, record: SealedRecord, keyId: string): boolean {
  * under the new one — and the keyring holds both, so every record stays readable throughout.
  * Records already under the target are skipped, so the run can be stopped at any point
  * (`signal`, a crash) and started again, from the beginning or from `startAfter`.
+ * The run yields the event loop about every 10 ms, so the process's other work goes on beside it.
  *
  * Retire the old key version (`env.retireKeyVersion`) only after a complete run reports
  * `moved + alreadyCurrent === examined` with no conflicts.
@@ -111,11 +113,14 @@ export async function reencryptRecords(options: ReencryptOptions): Promise<Reenc
   const batchSize = options.batchSize ?? 100;
   ainteger('batchSize', batchSize, 1, 100_000);
   const progress: ReencryptProgress = { examined: 0, moved: 0, alreadyCurrent: 0, conflicts: 0, lastRecordId: options.startAfter };
+  // The data environment's other work goes on beside the run: it never holds the loop for long.
+  const pace = pacer();
   for (;;) {
     signal?.throwIfAborted();
     const batch = await records.list(progress.lastRecordId, batchSize);
     if (batch.length === 0) return progress;
     for (const { recordId, record } of batch) {
+      await pace();
       signal?.throwIfAborted();
       const source = typeof keys === 'function' ? await keys(recordId) : keys;
       progress.examined++;

@@ -4,6 +4,7 @@ import { ainteger, equalBytes, wipe } from '../../internal/bytes.ts';
 import type { MemberKeyStore, WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { MasterKey } from '../master-keys/master-key.ts';
 import { unwrapEntry, wrapFor } from '../master-keys/wrap.ts';
+import { pacer } from './pace.ts';
 
 /** Options of {@link rewrapAll}. */
 export interface RewrapOptions {
@@ -46,7 +47,9 @@ export interface RewrapResult {
  * concurrent change of state (a retire) is never undone: only the wrapping changes. The pass can
  * stop at any point (`signal`, a crash): run it again and it skips what is done. At the end a
  * verification pass unwraps every entry under the new master key and counts them; the call fails
- * unless that count equals the number of entries.
+ * unless that count equals the number of entries. The pass yields the event loop about every
+ * 10 ms, so deliveries served by the same process go on beside it (a memory store and a local
+ * master key would otherwise hold the loop for the whole pass).
  *
  * @param store - the member-key store
  * @param options - see {@link RewrapOptions}
@@ -74,8 +77,11 @@ export async function rewrapAll(store: MemberKeyStore, options: RewrapOptions): 
   let rewrapped = 0;
   let alreadyCurrent = 0;
   let examined = 0;
+  // Deliveries go on beside the pass: it never holds the event loop for more than a slice.
+  const pace = pacer();
   for await (const batch of batches(store, batchSize)) {
     await inParallel(batch, concurrency, async (entry) => {
+      await pace();
       signal?.throwIfAborted();
       examined++;
       if (entry.masterKeyId === to.id) {
@@ -95,6 +101,7 @@ export async function rewrapAll(store: MemberKeyStore, options: RewrapOptions): 
   for await (const batch of batches(store, batchSize)) {
     total += batch.length;
     await inParallel(batch, concurrency, async (entry) => {
+      await pace();
       if (entry.masterKeyId !== to.id) return;
       wipe(await unwrapEntry(to, entry));
       verified++;
