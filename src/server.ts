@@ -21,6 +21,7 @@ export { createKeyEnvironment, KeyEnvironment, type KeyEnvironmentOptions, type 
 export { oidcAuthenticator, type OidcAuthenticatorOptions } from './server/auth/oidc.ts';
 export { dpopVerifier, type DpopVerifier, type DpopOptions, type DpopProof, type DpopProofRequest, type DpopAlgorithm, type ProofReplayStore } from './server/auth/dpop.ts';
 export type { MasterKey } from './server/master-keys/master-key.ts';
+export { KeyEnvironmentOutage } from './server/outage.ts';
 export { localMasterKey, masterKeyFromEnv } from './server/master-keys/local.ts';
 export { masterKeyFromFile, createMasterKeyFile, upgradeMasterKeyFile } from './server/master-keys/key-file.ts';
 export { pkcs11MasterKey } from './server/master-keys/pkcs11/pkcs11-master-key.ts';

@@ -37,7 +37,12 @@ function failed(failure: Exclude<FakeFailure, 'network' | 'timeout'>, cors: Reco
     // What a single-page app's server answers for a path it does not know: its index page, 200.
     return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<!doctype html><html><head><title>Portal</title></head><body><div id="root"></div></body></html>' };
   }
-  if (failure === 'unavailable') return json(503, { error: 'internal' }, cors);
+  if (failure === 'unavailable') {
+    // What the key environment answers while its HSM, KMS or store is down.
+    const r = json(503, { error: 'unavailable' }, cors);
+    r.headers['retry-after'] = '1';
+    return r;
+  }
   return json(ERROR_STATUS[failure === 'auth' ? 'ERR_AUTH' : 'ERR_KEY_UNAVAILABLE']!, { error: failure === 'auth' ? 'ERR_AUTH' : 'ERR_KEY_UNAVAILABLE' }, cors);
 }
 

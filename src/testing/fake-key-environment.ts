@@ -37,7 +37,7 @@ export interface FakeKeyEnvironmentOptions {
  * | --- | --- | --- |
  * | `'auth'` | 401 `{ error: 'ERR_AUTH' }` | `ERR_AUTH` |
  * | `'no-key'` | 404 `{ error: 'ERR_KEY_UNAVAILABLE' }`: no key for this member | `ERR_KEY_UNAVAILABLE` |
- * | `'unavailable'` | 503 `{ error: 'internal' }` | `ERR_KEY_UNAVAILABLE` |
+ * | `'unavailable'` | 503 `{ error: 'unavailable' }` with `Retry-After` (its HSM, KMS or store is down) | `ERR_KEY_UNAVAILABLE` |
  * | `'html'` | 200 with an HTML page (what an SPA fallback answers for a wrong URL) | `ERR_KEY_UNAVAILABLE` |
  * | `'network'` | the request fails (`fetch` rejects with a `TypeError`) | `ERR_KEY_UNAVAILABLE` |
  * | `'timeout'` | no answer until the request is aborted | no answer until the signal aborts |

@@ -5,6 +5,7 @@ import { TokumeiError } from '../../errors.ts';
 import { CredentialRefused } from '../auth/refusal.ts';
 import type { DeliveryRequest } from '../delivery/deliver.ts';
 import type { KeyEnvironment } from '../key-environment.ts';
+import { KeyEnvironmentOutage } from '../outage.ts';
 import { ClientGone, HttpError, isJsonContentType, readJson } from './body.ts';
 
 /** Options of {@link keyEnvironmentHandler}. */
@@ -30,7 +31,11 @@ export interface KeyEnvironmentHandlerOptions {
    * `${path}/live`; `false` for none.
    */
   livenessPath?: string | false;
-  /** Told about internal errors (HTTP 500) for logging; the response itself says only `internal`. */
+  /**
+   * Told about internal errors (HTTP 500) and outages (HTTP 503: a {@link KeyEnvironmentOutage}
+   * of the master key or the store) for logging; the response itself says only `internal` or
+   * `unavailable`.
+   */
   onError?: (error: unknown) => void;
   /**
    * Told about every refused credential (HTTP 401), for logs and alerts: a `TokumeiError`
@@ -73,7 +78,9 @@ function header(req: IncomingMessage, name: string): string | undefined {
  *
  * - `${path}` — key delivery (`Authorization: DPoP <token>`, `DPoP: <proof>`): 200 with the
  *   sealed delivery; 401 (`ERR_AUTH`, with `WWW-Authenticate`; `error="use_dpop_nonce"` and a
- *   `DPoP-Nonce` header when the proof needs the current nonce), 400, 404, 410, 413, 415, 429 (`ERR_RATE_LIMITED`), 500.
+ *   `DPoP-Nonce` header when the proof needs the current nonce), 400, 404 (`ERR_KEY_UNAVAILABLE`: the
+ *   member has no key), 410, 413, 415, 429 (`ERR_RATE_LIMITED`), 500, 503 (`unavailable`, with
+ *   `Retry-After`: a {@link KeyEnvironmentOutage} of the master key or the store).
  * - `${path}/refresh` — extend the session with a renewed token → `{ protocol, sessionId, expiresAt }`.
  * - `${path}/status` — `{ protocol, sessionId, keyId? }` (`keyId`: the key the browser seals with)
  *   → `{ status: 'active' | 'rekey' | 'revoked' }`.
@@ -123,6 +130,10 @@ export function keyEnvironmentHandler(env: KeyEnvironment, options: KeyEnvironme
       options.onRefused?.(err);
       const challenge = err instanceof CredentialRefused ? err.challenge : 'invalid_token';
       send(res, 401, { error: 'ERR_AUTH' }, { ...nonce, 'WWW-Authenticate': env.authChallenge(challenge) });
+    } else if (err instanceof KeyEnvironmentOutage) {
+      // Not "no key" (404, final): the HSM, KMS or store is down for now, so the browser retries.
+      options.onError?.(err);
+      send(res, 503, { error: 'unavailable' }, { ...nonce, 'Retry-After': String(Math.ceil(err.retryAfterMs / 1000)) });
     } else if (err instanceof TokumeiError && STATUS_BY_CODE[err.code] !== undefined) {
       send(res, STATUS_BY_CODE[err.code]!, { error: err.code }, nonce);
     } else {

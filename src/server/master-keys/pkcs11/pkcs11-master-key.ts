@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { decryptionFailed, TokumeiError } from '../../../errors.ts';
 import { abytes, equalBytes, randomBytes, toBase64url, utf8, wipe } from '../../../internal/bytes.ts';
+import { KeyEnvironmentOutage } from '../../outage.ts';
 import { moduleState, releaseModule } from './modules.ts';
 import { resolveOptions, type Pkcs11MasterKey, type Pkcs11MasterKeyOptions, type Pkcs11Status, type ResolvedOptions } from './options.ts';
 import { Pkcs11Thread, ThreadFailure, type Request, type Success } from './thread.ts';
@@ -367,7 +368,8 @@ class Pkcs11Key implements Pkcs11MasterKey {
   #unavailable(err: unknown): TokumeiError {
     if (err instanceof TokumeiError) return err;
     const reason = err instanceof Error ? err.message : 'unknown failure';
-    return new TokumeiError('ERR_KEY_UNAVAILABLE', `the master key "${this.#o.keyLabel}" in token "${this.#o.tokenLabel}" is unavailable: ${reason}`, { cause: err });
+    // An outage, not a missing key: the key environment answers 503 and browsers retry.
+    return new KeyEnvironmentOutage(`the master key "${this.#o.keyLabel}" in token "${this.#o.tokenLabel}" is unavailable: ${reason}`, { cause: err, retryAfterMs: Math.max(1000, this.#o.retryIntervalMs) });
   }
 
   /** Never prints a PIN or key material. */
