@@ -97,6 +97,10 @@ describe('the demo portal in Chromium', () => {
     expect(await signedOutReason(page)).toBe('logoff');
     expect(await page.getByTestId('member-name').count()).toBe(0);
     expect(await page.content()).not.toContain(m.identity.fullName);
+    // Logoff ended the SSO's session too (RP-initiated logout): signing in asks for the password.
+    await page.getByTestId('sign-in').click();
+    await page.getByTestId('login-id').waitFor();
+    expect(page.url().startsWith(demo.issuer)).toBe(true);
   }, 60_000);
 
   it('runs under a CSP without inline styles and with Trusted Types, and the browser enforces it', async () => {
@@ -233,7 +237,7 @@ describe('the demo portal in Chromium', () => {
     expect(await signedOutReason(first)).toBe('logoff');
     expect(await signedOutReason(second)).toBe('remote-logoff');
     expect(await second.getByTestId('member-name').count()).toBe(0);
-  }, 60_000);
+  }, 120_000);
 
   it('the idle timeout from ?idleMs wipes the session', async () => {
     const m = demo.member(50);

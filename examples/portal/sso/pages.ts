@@ -29,8 +29,7 @@ input{box-sizing:border-box;width:100%;font-size:1rem;padding:.6rem;min-height:4
 button{margin-top:1rem;width:100%;font-size:1rem;padding:.7rem;min-height:44px;background:#1f6feb;color:#fff;border:0;border-radius:6px}
 .error{color:#b42318}.hint{color:#56606b;font-size:.9rem}`,
   },
-  // Submits the sign-out form once the page has loaded: the portal asked for it with the
-  // member's ID token, so no second confirmation is needed.
+  // Submits the sign-out form once the page has loaded (a request from the portal: logoutPage).
   '/assets/logout.js': {
     type: 'text/javascript; charset=utf-8',
     body: `const f=document.getElementById('op.logoutForm');if(f){const i=document.createElement('input');i.type='hidden';i.name='logout';i.value='yes';f.append(i);f.submit();}`,
@@ -61,16 +60,21 @@ ${error === undefined ? '' : `<p class="error" role="alert">${error}</p>`}
 }
 
 /**
- * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): with a valid `id_token_hint`
- * the portal's request is trusted and the form submits itself; without one the member confirms.
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). A request from the portal — its
+ * client id and its registered post-logout address — submits itself: the portal does not send
+ * the ID token as `id_token_hint`, because the URL lands in the browser's history on disk and an
+ * ID token names the member. The price is that any page could sign a member out of the SSO (a
+ * nuisance, never a disclosure). Any other request asks the member to confirm.
  */
-export async function logoutPage(ctx: KoaContextWithOIDC, form: string): Promise<void> {
-  const hinted = ctx.oidc.entities.IdTokenHint !== undefined;
-  ctx.type = 'html';
-  ctx.body = hinted
-    ? plainPage('サインアウトしています…', form, '<script src="/assets/logout.js" defer></script>')
-    : plainPage(
-        'SSO からサインアウトしますか?',
-        `${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">サインアウト</button>`,
-      );
+export function logoutPage(trustedClientId: string): (ctx: KoaContextWithOIDC, form: string) => Promise<void> {
+  return async (ctx, form) => {
+    const trusted = ctx.oidc.client?.clientId === trustedClientId || ctx.oidc.entities.IdTokenHint !== undefined;
+    ctx.type = 'html';
+    ctx.body = trusted
+      ? plainPage('サインアウトしています…', form, '<script src="/assets/logout.js" defer></script>')
+      : plainPage(
+          'SSO からサインアウトしますか?',
+          `${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">サインアウト</button>`,
+        );
+  };
 }

@@ -75,7 +75,7 @@ export async function createProvider(d: SsoDeployment): Promise<Provider> {
       dPoP: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: logoutPage,
+        logoutSource: logoutPage(PORTAL_CLIENT_ID),
         postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
           ctx.body = plainPage('サインアウトしました', '<p>SSO からサインアウトしました。</p>');
         },

@@ -141,8 +141,7 @@ const SIGNED_OUT_SEARCH = 'tokumei-demo.signed-out-search';
 
 /**
  * A signed-in member's tokens, in memory: the key environment's access token (handed to
- * tokumei's `httpKeyProvider`), the data environment's, the refresh token that renews both, and
- * the ID token that asks the SSO to end its session at logoff.
+ * tokumei's `httpKeyProvider`), the data environment's, and the refresh token that renews both.
  */
 export class SsoSession {
   readonly memberId: string;
@@ -157,7 +156,6 @@ export class SsoSession {
   #dataToken = '';
   #dataTokenExpiresAt = 0;
   #refreshToken: string | undefined;
-  #idToken: string;
   #renewing: Promise<void> | undefined;
   #ended = false;
 
@@ -167,8 +165,8 @@ export class SsoSession {
     this.#client = client;
     this.dpopKey = dpopKey;
     this.#dpop = dpop;
+    // The ID token says who signed in; the page keeps only that, not the token.
     this.memberId = oauth.getValidatedIdTokenClaims(tokens)!.sub;
-    this.#idToken = tokens.id_token!;
     this.#keyToken = tokens.access_token;
     this.#keyTokenExpiresAt = Date.now() + (tokens.expires_in ?? 0) * 1000;
     this.#refreshToken = tokens.refresh_token;
@@ -267,16 +265,15 @@ export class SsoSession {
 
   /**
    * Ends the SSO's own session too (RP-initiated logout): the browser goes to the SSO, which
-   * signs the member out of every app and comes back to the portal with `reason` as `state`.
+   * signs the member out and comes back to the portal with `reason` as `state`. The request
+   * names the portal's client id, not the ID token (`id_token_hint`): a URL is written to the
+   * browser's history and session files on disk, and an ID token names the member.
    */
   signOutOfSso(reason: string, search: string): void {
-    const idToken = this.#idToken;
     this.end();
-    this.#idToken = '';
     const url = new URL(this.#as.end_session_endpoint!);
-    url.searchParams.set('id_token_hint', idToken);
-    url.searchParams.set('post_logout_redirect_uri', redirectUri());
     url.searchParams.set('client_id', this.#client.client_id);
+    url.searchParams.set('post_logout_redirect_uri', redirectUri());
     url.searchParams.set('state', reason);
     sessionStorage.setItem(SIGNED_OUT_SEARCH, search);
     location.assign(url.href);
