@@ -29,6 +29,8 @@ export interface RunningDemo {
   deliveredKeys(): Map<string, Uint8Array>;
   /** Every request the data environment received so far (method, URL, headers, body). */
   dataEnvironmentRequests(): RecordedRequest[];
+  /** The SSO's token events so far (names and refusal details; never a token). */
+  ssoEvents(): SsoEvent[];
   /** Stops the demo with SIGINT (Ctrl-C); resolves with its exit code. */
   stop(): Promise<number | null>;
 }
@@ -41,13 +43,28 @@ export interface RecordedRequest {
   body: unknown;
 }
 
+/** One token event of the SSO's test log. */
+export interface SsoEvent {
+  at: number;
+  event: string;
+  grantType?: string;
+  error?: string;
+  detail?: string;
+}
+
+function jsonLines<T>(path: string): T[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T);
+}
+
 /** Runs the demo to its `Portal:` line. */
 export async function startDemo(options: { members?: number; env?: Record<string, string> } = {}): Promise<RunningDemo> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tokumei-demo-'));
   const keylog = join(dataDir, 'keylog.txt');
   const record = join(dataDir, 'data-env-requests.jsonl');
+  const ssoLog = join(dataDir, 'sso-events.jsonl');
   const child: ChildProcess = spawn(process.execPath, [DEMO], {
-    env: { ...process.env, PORT: '0', TOKUMEI_DEMO_DATA: dataDir, TOKUMEI_DEMO_KEYLOG: keylog, TOKUMEI_DEMO_DATA_ENV_RECORD: record, DEMO_MEMBERS: String(options.members ?? 1000), ...options.env },
+    env: { ...process.env, PORT: '0', TOKUMEI_DEMO_DATA: dataDir, TOKUMEI_DEMO_KEYLOG: keylog, TOKUMEI_DEMO_DATA_ENV_RECORD: record, TOKUMEI_DEMO_SSO_LOG: ssoLog, DEMO_MEMBERS: String(options.members ?? 1000), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -87,10 +104,8 @@ export async function startDemo(options: { members?: number; env?: Record<string
       }
       return keys;
     },
-    dataEnvironmentRequests() {
-      if (!existsSync(record)) return [];
-      return readFileSync(record, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as RecordedRequest);
-    },
+    dataEnvironmentRequests: () => jsonLines<RecordedRequest>(record),
+    ssoEvents: () => jsonLines<SsoEvent>(ssoLog),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       const code = await exited;

@@ -3,6 +3,7 @@
 // portal's 127.0.0.1, so its session cookie never reaches the portal, the key environment or
 // the data environment (cookies are scoped by host, not by port). Members sign in with their
 // member id and the password `demo`; tokens and sessions live only in this process's memory.
+import { appendFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { announce } from '../shared/http.ts';
@@ -48,6 +49,21 @@ await new Promise<void>((resolve) => {
 const issuer = `http://localhost:${port}`;
 const provider = await createProvider({ issuer, portal, members });
 const oidc = provider.callback();
+
+// Tests only: what the SSO did with tokens — event names and refusal details, never a token —
+// one JSON line each, so a test can tell a refresh token that is gone from one that is live
+// but bound to another key.
+const eventLog = process.env.TOKUMEI_DEMO_SSO_LOG;
+if (eventLog !== undefined && eventLog !== '') {
+  console.warn(`TOKUMEI_DEMO_SSO_LOG is set: the SSO logs token events (names and refusal details, no token) to ${eventLog}; for tests only.`);
+  const log = (entry: object): void => appendFileSync(eventLog, `${JSON.stringify({ at: Date.now(), ...entry })}\n`);
+  provider.on('grant.error', (ctx, err) => log({ event: 'grant.error', grantType: ctx.oidc.params?.grant_type, error: err.error, detail: (err as { error_detail?: string }).error_detail }));
+  provider.on('grant.success', (ctx) => log({ event: 'grant.success', grantType: ctx.oidc.params?.grant_type }));
+  provider.on('end_session.success', () => log({ event: 'end_session.success' }));
+  provider.on('grant.revoked', () => log({ event: 'grant.revoked' }));
+  provider.on('refresh_token.destroyed', () => log({ event: 'refresh_token.destroyed' }));
+  provider.on('refresh_token.consumed', () => log({ event: 'refresh_token.consumed' }));
+}
 
 handle = (req, res) => {
   const url = new URL(req.url ?? '/', issuer);
