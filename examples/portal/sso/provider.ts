@@ -134,7 +134,7 @@ export async function createProvider(d: SsoDeployment): Promise<Provider> {
     },
   };
   const provider = new Provider(d.issuer, configuration);
-  provider.on('server_error', (_ctx, err) => console.error('SSO error:', err));
+  provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => console.error('SSO error:', err));
   return provider;
 }
 

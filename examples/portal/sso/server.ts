@@ -6,6 +6,7 @@
 import { appendFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import { announce } from '../shared/http.ts';
 import { ASSETS, loginPage, ssoCsp } from './pages.ts';
 import { createProvider, isMember } from './provider.ts';
@@ -57,8 +58,11 @@ const eventLog = process.env.TOKUMEI_DEMO_SSO_LOG;
 if (eventLog !== undefined && eventLog !== '') {
   console.warn(`TOKUMEI_DEMO_SSO_LOG is set: the SSO logs token events (names and refusal details, no token) to ${eventLog}; for tests only.`);
   const log = (entry: object): void => appendFileSync(eventLog, `${JSON.stringify({ at: Date.now(), ...entry })}\n`);
-  provider.on('grant.error', (ctx, err) => log({ event: 'grant.error', grantType: ctx.oidc.params?.grant_type, error: err.error, detail: (err as { error_detail?: string }).error_detail }));
-  provider.on('grant.success', (ctx) => log({ event: 'grant.success', grantType: ctx.oidc.params?.grant_type }));
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: Error) => {
+    const { error, error_detail: detail } = err as Error & { error?: string; error_detail?: string };
+    log({ event: 'grant.error', grantType: ctx.oidc.params?.grant_type, error, detail });
+  });
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => log({ event: 'grant.success', grantType: ctx.oidc.params?.grant_type }));
   provider.on('end_session.success', () => log({ event: 'end_session.success' }));
   provider.on('grant.revoked', () => log({ event: 'grant.revoked' }));
   provider.on('refresh_token.destroyed', () => log({ event: 'refresh_token.destroyed' }));
