@@ -1,0 +1,130 @@
+// The 500,000-member data set of the scale benchmark (scale.mjs), built once and cached under
+// .bench-data/ (git-ignored): the bench master keys, the wrapped member keys as JSON lines, and
+// for each database store a ready database (a PGlite directory, a PostgreSQL cluster) that every
+// run copies to a temporary directory first, so no run sees another's changes.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, chownSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const DATA_DIR = fileURLToPath(new URL('../../.bench-data/', import.meta.url));
+export const DIST = new URL('../../dist/server.js', import.meta.url).href;
+
+/** The member id of member number `i`. */
+export const memberId = (i) => `M${String(i).padStart(7, '0')}`;
+
+/** The bench's two master keys (the current one and a rewrap target): test values, not secrets. */
+export function masterKeyBytes() {
+  mkdirSync(DATA_DIR, { recursive: true });
+  const file = join(DATA_DIR, 'master-keys.hex');
+  if (!existsSync(file)) {
+    const hex = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex');
+    writeFileSync(file, `${hex()}\n${hex()}\n`, { mode: 0o600 });
+  }
+  const [current, next] = readFileSync(file, 'utf8').trim().split('\n').map((h) => new Uint8Array(Buffer.from(h, 'hex')));
+  return { current, next };
+}
+
+/** Every entry of a seed file, one at a time (without the store's revision). */
+export async function* seedEntries(path) {
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line.length === 0) continue;
+    const { revision: _, ...entry } = JSON.parse(line);
+    yield entry;
+  }
+}
+
+/**
+ * The seed file of `n` members (one key each, wrapped under the current bench master key),
+ * made through the public API on a memory store the first time. Returns its path and, when it
+ * was made now, how long that took.
+ */
+export async function seedFile(n) {
+  const path = join(DATA_DIR, `members-${n}.jsonl`);
+  if (existsSync(path)) return { path };
+  const { createKeyEnvironment, localMasterKey, memoryKeyStore } = await import(DIST);
+  const store = memoryKeyStore();
+  const env = createKeyEnvironment({ masterKey: localMasterKey(masterKeyBytes().current), store, authenticate: () => null });
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await env.createMemberKey(memberId(i));
+  const seconds = (performance.now() - t0) / 1000;
+  const tmp = `${path}.tmp`;
+  const out = createWriteStream(tmp, { mode: 0o600 });
+  let after;
+  for (;;) {
+    const batch = await store.list(after === undefined ? { limit: 10_000 } : { after, limit: 10_000 });
+    if (batch.length === 0) break;
+    for (const e of batch) if (!out.write(`${JSON.stringify(e)}\n`)) await new Promise((r) => out.once('drain', r));
+    after = batch[batch.length - 1].keyId;
+  }
+  await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+  renameSync(tmp, path);
+  return { path, seconds, rate: n / seconds };
+}
+
+/** Inserts every seed entry into a store, `concurrency` at a time. */
+export async function insertAll(store, path, concurrency = 1) {
+  const pending = new Set();
+  for await (const entry of seedEntries(path)) {
+    const p = store.insert(entry).then(() => pending.delete(p));
+    pending.add(p);
+    if (pending.size >= concurrency) await Promise.race(pending);
+  }
+  await Promise.all(pending);
+}
+
+// --- PostgreSQL: a private cluster on a Unix socket (as root, run as the `postgres` user) ---
+
+function pgBin() {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  const found = versions.map((v) => join(root, v, 'bin')).find((d) => existsSync(join(d, 'initdb')));
+  if (found === undefined) throw new Error('PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)');
+  return found;
+}
+
+const asRoot = process.getuid?.() === 0;
+
+function runPg(program, args) {
+  const [cmd, ...rest] = asRoot ? ['runuser', '-u', 'postgres', '--', program, ...args] : [program, ...args];
+  execFileSync(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function ownByPostgres(dir) {
+  if (!asRoot) return;
+  execFileSync('chown', ['-R', 'postgres:postgres', dir]);
+}
+
+/** Starts a cluster whose data directory is `dir/data`; returns its connection URL and a stop function. */
+export function startPostgres(dir) {
+  const bin = pgBin();
+  ownByPostgres(dir);
+  runPg(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-w', '-t', '120', '-l', join(dir, 'log'), '-o', `-c listen_addresses='' -c unix_socket_directories=${dir} -c max_connections=200 -c fsync=on`, 'start']);
+  return {
+    url: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}`,
+    stop: () => runPg(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-w', '-m', 'fast', 'stop']),
+  };
+}
+
+/** A new, empty cluster in `dir`. */
+export function initPostgres(dir) {
+  mkdirSync(dir, { recursive: true });
+  ownByPostgres(dir);
+  runPg(join(pgBin(), 'initdb'), ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8']);
+}
+
+/** Copies a cached directory to a fresh temporary one (`cp -a`: keeps owners and modes). */
+export function copyToTemp(dir, prefix) {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  if (asRoot) chownSync(tmp, 0, 0);
+  const r = spawnSync('cp', ['-a', `${dir}/.`, tmp]);
+  if (r.status !== 0) throw new Error(`copying ${dir} failed: ${r.stderr}`);
+  return tmp;
+}
+
+/** Removes a directory made by copyToTemp. */
+export const removeDir = (dir) => rmSync(dir, { recursive: true, force: true });

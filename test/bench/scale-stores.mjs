@@ -1,0 +1,79 @@
+// The stores the scale benchmark runs against: `memory` (memoryKeyStore and the memory session
+// registry), and — once `tokumei/server` has `openDatabase` — `pglite` (the embedded database in
+// a directory) and `postgres` (a PostgreSQL server). `prepare` runs in the benchmark's process
+// (builds the cached database once, copies it for this run); `open` runs in the key
+// environment's process (what its start-up costs).
+import { existsSync, mkdtempSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { copyToTemp, DATA_DIR, DIST, initPostgres, insertAll, removeDir, seedFile, startPostgres } from './scale-data.mjs';
+
+export const KINDS = ['memory', 'pglite', 'postgres'];
+
+/** Why a store cannot be benchmarked here, or undefined when it can. */
+export async function unavailable(kind) {
+  if (kind === 'memory') return undefined;
+  const dist = await import(DIST);
+  if (typeof dist.openDatabase !== 'function') return 'tokumei/server has no openDatabase yet';
+  if (kind === 'postgres' && !existsSync('/usr/lib/postgresql')) return 'PostgreSQL is not installed';
+  return undefined;
+}
+
+/**
+ * Makes the cached data set for `n` members (timed when made now) and a private copy for one
+ * run. @returns { spec, cleanup, made } — `spec` is what `open` needs in the server process
+ */
+export async function prepare(kind, n) {
+  const seed = await seedFile(n);
+  const made = seed.seconds === undefined ? [] : [`seed file of ${n} keys made through createMemberKey: ${seed.seconds.toFixed(1)} s (${Math.round(seed.rate)} keys/s)`];
+  if (kind === 'memory') return { spec: { kind, seed: seed.path, members: n }, cleanup: () => undefined, made };
+  const { openDatabase } = await import(DIST);
+  const cache = join(DATA_DIR, `${kind}-${n}`);
+  if (!existsSync(cache)) {
+    const build = mkdtempSync(join(DATA_DIR, `${kind}-${n}.building-`));
+    const t0 = performance.now();
+    if (kind === 'pglite') {
+      const db = await openDatabase({ dir: join(build, 'db') });
+      await insertAll(db.memberKeys, seed.path, 1);
+      await db.close();
+    } else {
+      initPostgres(build);
+      const server = startPostgres(build);
+      try {
+        const db = await openDatabase({ url: server.url, maxConnections: 16 });
+        await insertAll(db.memberKeys, seed.path, 16);
+        await db.close();
+      } finally {
+        server.stop();
+      }
+    }
+    made.push(`${kind} database of ${n} keys: ${((performance.now() - t0) / 1000).toFixed(1)} s (${Math.round(n / ((performance.now() - t0) / 1000))} inserts/s)`);
+    renameSync(build, cache);
+  }
+  const copy = copyToTemp(cache, `tokumei-bench-${kind}-`);
+  if (kind === 'pglite') return { spec: { kind, dir: join(copy, 'db'), members: n }, cleanup: () => removeDir(copy), made };
+  const server = startPostgres(copy);
+  return {
+    spec: { kind, url: server.url, members: n },
+    cleanup: () => {
+      server.stop();
+      removeDir(copy);
+    },
+    made,
+  };
+}
+
+/** Opens the store and session registry of a spec (in the key environment's process). */
+export async function open(spec) {
+  const dist = await import(DIST);
+  if (spec.kind === 'memory') {
+    const store = dist.memoryKeyStore();
+    if (spec.seed !== undefined) await insertAll(store, spec.seed, 1);
+    return { store, sessions: dist.memorySessionRegistry(), close: async () => undefined };
+  }
+  const db = await dist.openDatabase(spec.kind === 'pglite' ? { dir: spec.dir } : { url: spec.url, maxConnections: 20 });
+  return { store: db.memberKeys, sessions: db.sessions, audit: db.audit, close: () => db.close() };
+}
+
+/** A scratch directory for one run. */
+export const scratch = (prefix) => mkdtempSync(join(tmpdir(), prefix));
