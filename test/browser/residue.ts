@@ -102,14 +102,53 @@ async function pageRuns(pagemap: FileHandle, region: Region, seen: Set<number>):
   return runs;
 }
 
+const frozen = new Set<number>();
+let thawOnExit = false;
+
+/**
+ * Stops every process (SIGSTOP) for the duration of `scan`, then lets them go on (SIGCONT), so
+ * the scan reads one consistent snapshot: nothing moves a key (a garbage collector, a memcpy)
+ * from a page not yet read to a page already read while the scan runs.
+ */
+async function whileStopped<T>(pids: number[], scan: () => Promise<T>): Promise<T> {
+  if (!thawOnExit) {
+    thawOnExit = true;
+    process.once('exit', () => {
+      for (const pid of frozen) signal(pid, 'SIGCONT');
+    });
+  }
+  for (const pid of pids) if (signal(pid, 'SIGSTOP')) frozen.add(pid);
+  try {
+    return await scan();
+  } finally {
+    for (const pid of pids) {
+      signal(pid, 'SIGCONT');
+      frozen.delete(pid);
+    }
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch {
+    return false; // exited meanwhile
+  }
+}
+
 /**
  * Scans the memory of each process (`/proc/PID/mem`) for every needle: every readable page that
- * is resident or swapped, each physical page once across all the given processes. A needle that
- * starts in a scanned page is found even where it runs into the next page. Regions that cannot
- * be read are skipped.
+ * is resident or swapped, each physical page once across all the given processes, with every
+ * process stopped while it runs (one consistent snapshot). A needle that starts in a scanned
+ * page is found even where it runs into the next page. Regions that cannot be read are skipped.
  * @returns total hits and hits per needle (same order as `needles`)
  */
-export async function scanProcessMemory(pids: number[], needles: Uint8Array[]): Promise<{ hits: number; perNeedle: number[] }> {
+export function scanProcessMemory(pids: number[], needles: Uint8Array[]): Promise<{ hits: number; perNeedle: number[] }> {
+  return whileStopped(pids, () => scanStopped(pids, needles));
+}
+
+async function scanStopped(pids: number[], needles: Uint8Array[]): Promise<{ hits: number; perNeedle: number[] }> {
   const bufs = needles.map((n) => Buffer.from(n));
   const overlap = Math.max(0, ...bufs.map((b) => b.length)) - 1;
   const perNeedle = bufs.map(() => 0);
