@@ -5,6 +5,7 @@
 // In automation mode MiniBrowser keeps website data (IndexedDB included) in an ephemeral,
 // in-memory session of its network process, so nothing of a page reaches that folder by design.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,7 +78,7 @@ const evaluateScript = (source: string): string => `const done = arguments[argum
 const arg = arguments[0];
 Promise.resolve()
   .then(() => (${source})(arg))
-  .then((ok) => done({ ok: ok === undefined ? null : ok }), (e) => done({ err: String((e && e.stack) || e) }));`;
+  .then((ok) => done({ ok: ok === undefined ? null : ok }), (e) => done({ err: String(e) + (e && e.stack ? ' at ' + e.stack : '') }));`;
 
 /** Launches MiniBrowser through WebKitWebDriver, under a fresh Xvfb. */
 export async function launchWebKit(options: LaunchOptions): Promise<Browser> {
@@ -93,9 +94,18 @@ export async function launchWebKit(options: LaunchOptions): Promise<Browser> {
     XDG_DATA_HOME: join(home, 'data'),
     XDG_CACHE_HOME: join(home, 'cache'),
     XDG_RUNTIME_DIR: join(home, 'runtime'),
+    // WebKitGTK takes navigator.language from the locale; under CI's "C" locale it is "C", which
+    // no Intl constructor accepts (and libraries call them at import). Chromium and Firefox say
+    // en-US here: so does WebKit.
+    LANG: 'en_US.UTF-8',
+    LANGUAGE: 'en_US',
+    LC_ALL: '',
   };
   await mkdir(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
-  const driver = spawn(WEBKIT_DRIVER_PATH, ['-p', '0'], { env, stdio: 'ignore' });
+  // TOKUMEI_WEBKIT_LOG=<file> keeps what the driver and the browser print (pages' console
+  // messages included), for finding out why a page did not do what a test expected.
+  const log = process.env.TOKUMEI_WEBKIT_LOG;
+  const driver = spawn(WEBKIT_DRIVER_PATH, ['-p', '0'], { env, stdio: log === undefined ? 'ignore' : ['ignore', openSync(log, 'a'), openSync(log, 'a')] });
   track(driver);
   const stopAll = async (): Promise<void> => {
     await stopProcess(driver);
@@ -112,7 +122,7 @@ export async function launchWebKit(options: LaunchOptions): Promise<Browser> {
         timeouts: { script: 30_000, pageLoad: 30_000, implicit: 0 },
         'webkitgtk:browserOptions': {
           binary: MINIBROWSER_PATH,
-          args: ['--automation', `--enable-page-cache=${options.bfcache === true}`],
+          args: ['--automation', `--enable-page-cache=${options.bfcache === true}`, `--enable-write-console-messages-to-stdout=${log !== undefined}`],
         },
       },
     }));
