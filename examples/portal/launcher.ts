@@ -119,7 +119,22 @@ if (!existsSync(join(dataDir, DEMO_CONFIG_FILE))) {
   await runToEnd('seed');
   console.log(`Seeded the demo data in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dataDir}).`);
 }
+/** A port someone else holds (a second `npm run demo`, say): say what to set, not a stack trace. */
+function portInUse(port: number): (err: unknown) => never {
+  return (err) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
+    console.error(
+      code === 'EADDRINUSE'
+        ? `Port ${port} is already in use (another \`npm run demo\`?). Set PORT to run this one on another port, e.g. PORT=${port + 1} npm run demo (PORT=0 picks a free one).`
+        : `Port ${port} may not be opened by this user. Set PORT to another port, e.g. PORT=8080 npm run demo (PORT=0 picks a free one).`,
+    );
+    process.exit(1);
+  };
+}
+
 // The gateway listens first: the portal's origin names the resources in every access token.
+const portalPort = Number(process.env.PORT ?? '8080');
 const routes: [string, number][] = [];
 const portal = await serve(async (req, res, url) => {
   for (const [prefix, port] of routes) {
@@ -132,7 +147,7 @@ const portal = await serve(async (req, res, url) => {
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method not allowed');
   if (routes.length === 0) throw new HttpError(503, 'starting');
   serveStatic(res, url.pathname);
-}, Number(process.env.PORT ?? '8080'));
+}, portalPort).catch(portInUse(portalPort));
 const portalUrl = `http://127.0.0.1:${portal.port}`;
 const { keyEnvironment, dataEnvironment } = resourcesOf(portalUrl);
 

@@ -83,8 +83,9 @@ function birthDate(rng: Rng, fromYear: number, toYear: number): string {
 
 function address(rng: Rng): string {
   const [pref, city, towns] = pick(rng, PLACES);
-  const zip = `〒${pad(int(rng, 100, 999), 3)}-${pad(int(rng, 0, 9999), 4)}`;
-  const block = `${pick(rng, towns)}${int(rng, 1, 5)}丁目${int(rng, 1, 30)}-${int(rng, 1, 20)}`;
+  const [town, postcode] = pick(rng, towns);
+  const zip = `〒${postcode}`;
+  const block = `${town}${int(rng, 1, 5)}丁目${int(rng, 1, 30)}-${int(rng, 1, 20)}`;
   const building = rng() < 0.5 ? ` ${pick(rng, BUILDINGS)}${int(rng, 1, 9)}0${int(rng, 1, 9)}` : '';
   return `${zip} ${pref}${city}${block}${building}`;
 }

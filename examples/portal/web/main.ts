@@ -42,23 +42,26 @@ const config = ssoConfig();
 const root = document.getElementById('app')!;
 let current: { session: Session; sso: SsoSession } | undefined;
 
+// Why the member was signed out, in words (the reason code stays in `data-reason`, for tests).
 const REASONS: Record<string, string> = {
-  logoff: 'ログオフしました',
-  idle: '一定時間操作がなかったため、サインアウトしました',
-  expired: 'セッションの有効期限が切れました',
-  pagehide: 'ページを離れたため、鍵を消去しました',
-  'remote-logoff': '別のタブでログオフしました',
-  revoked: 'セッションが無効化されました',
+  logoff: 'ログオフしました。',
+  idle: 'しばらく操作がなかったため、サインアウトしました。',
+  expired: 'サインインの有効期限が切れたため、サインアウトしました。',
+  pagehide: 'ページを離れたため、表示していた情報を消去しました。',
+  'remote-logoff': '別のタブでログオフしたため、このタブもサインアウトしました。',
+  revoked: '安全のため、サインインが取り消されました。もう一度サインインしてください。',
 };
+const TRY_AGAIN = 'サインインできませんでした。しばらくしてから、もう一度お試しください。';
 
 function showLogin(signedOutReason?: string, error?: string): void {
   destroyCharts();
-  const button = h('button', { 'data-testid': 'sign-in', type: 'button' }, 'SSO でサインイン');
+  const button = h('button', { 'data-testid': 'sign-in', type: 'button' }, 'サインイン');
   button.addEventListener('click', () => {
     button.disabled = true;
     beginSignIn(config).catch((err: unknown) => {
       button.disabled = false;
-      message.textContent = `SSO に接続できませんでした (${describe(err)})`;
+      console.warn('sign-in could not start:', describe(err));
+      message.textContent = TRY_AGAIN;
     });
   });
   const message = h('p', { class: 'error', role: 'alert' }, error ?? '');
@@ -66,12 +69,12 @@ function showLogin(signedOutReason?: string, error?: string): void {
     root,
     signedOutReason === undefined
       ? null
-      : h('div', { class: 'signed-out', 'data-testid': 'signed-out', 'data-reason': signedOutReason, role: 'status' }, `${REASONS[signedOutReason] ?? 'サインアウトしました'} (${signedOutReason})`),
+      : h('div', { class: 'signed-out', 'data-testid': 'signed-out', 'data-reason': signedOutReason, role: 'status' }, REASONS[signedOutReason] ?? 'サインアウトしました。'),
     h(
       'section',
       { class: 'card login' },
       h('h2', {}, 'サインイン'),
-      h('p', {}, '会員番号とパスワードで、けんぽ SSO にサインインします。'),
+      h('p', {}, '会員番号とパスワードでサインインします。'),
       button,
       message,
       h('p', { class: 'hint' }, 'デモ: M000001〜M001000、パスワードは demo'),
@@ -86,7 +89,7 @@ function describe(err: unknown): string {
 
 /** Opens a session for a member the SSO just signed in, and shows the portal. */
 async function enter(sso: SsoSession): Promise<void> {
-  replace(root, h('p', { class: 'loading' }, '鍵を受け取っています…'));
+  replace(root, h('p', { class: 'loading' }, '読み込み中…'));
   let session: Session;
   try {
     session = await openSession({
@@ -196,7 +199,8 @@ async function start(): Promise<void> {
   if (result?.kind === 'refused') {
     // A silent sign-in the SSO could not answer (`login_required`: its session has ended).
     localStorage.removeItem(RESUME_HINT);
-    return showLogin(undefined, result.error === 'login_required' ? undefined : `サインインできませんでした (${result.error})`);
+    if (result.error !== 'login_required') console.warn('sign-in refused:', result.error);
+    return showLogin(undefined, result.error === 'login_required' ? undefined : TRY_AGAIN);
   }
   // An ordinary page load. In IndexedDB mode, with a session to resume, sign in again silently.
   if (persistence === 'indexeddb' && localStorage.getItem(RESUME_HINT) === '1') return beginSignIn(config, { silent: true });
@@ -209,5 +213,6 @@ window.addEventListener('pageshow', (ev) => {
   if (ev.persisted) location.reload();
 });
 start().catch((err: unknown) => {
-  showLogin(undefined, err instanceof ApiError && err.status === 401 ? 'サインインが拒否されました' : `サインインできませんでした (${describe(err)})`);
+  if (!(err instanceof ApiError && err.status === 401)) console.warn('sign-in failed:', describe(err));
+  showLogin(undefined, err instanceof ApiError && err.status === 401 ? 'サインインできませんでした。会員番号とパスワードをご確認ください。' : TRY_AGAIN);
 });

@@ -4,8 +4,9 @@ import type { PlainRecord } from '../../../src/index.ts';
 import type { Checkup } from '../seed/generate.ts';
 import type { VitalsEntry } from '../data-env/records.ts';
 import type { AttributeView } from './api.ts';
-import { destroyCharts, lineChart } from './charts.ts';
+import { destroyCharts, lineChart, type Line } from './charts.ts';
 import { fmt, h, replace } from './dom.ts';
+import { jpDate } from './format.ts';
 
 /** A dependant, opened with the dependant's key from the member's keyring. */
 export interface Dependant {
@@ -26,11 +27,6 @@ export interface PortalView {
 }
 
 const RELATION: Record<string, string> = { self: '本人', spouse: '配偶者', child: '子' };
-
-function jpDate(iso: unknown): string {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(iso));
-  return m === null ? String(iso) : `${m[1]}年${Number(m[2])}月${Number(m[3])}日`;
-}
 
 function row(label: string, value: unknown, testid?: string): HTMLElement[] {
   return [h('dt', {}, label), h('dd', testid === undefined ? {} : { 'data-testid': testid }, String(value ?? '—'))];
@@ -56,7 +52,7 @@ function profileCard(view: PortalView): HTMLElement {
       ...row('記号-番号-枝番', me.insuredNumber, 'member-insured-number'),
       ...row('所属', view.attrs.departmentName),
     ),
-    h('p', { class: 'note' }, '氏名・生年月日・住所・被保険者番号は、このブラウザの中でだけ復号されています。'),
+    h('p', { class: 'note' }, '氏名・生年月日・住所・保険証の番号は暗号化して保管されています。読める形に戻すのは、サインイン中のこの画面の中だけです。'),
   );
 }
 
@@ -73,14 +69,16 @@ const CHECKUP_ROWS: [keyof Checkup, string][] = [
   ['triglycerides', '中性脂肪 (mg/dL)'],
 ];
 
+/** The checkup results, newest year first (so a phone shows the latest without scrolling). */
 function checkupTable(checkups: Checkup[]): HTMLElement {
+  const newestFirst = [...checkups].sort((a, b) => b.date.localeCompare(a.date));
   return h(
     'div',
     { class: 'scroll' },
     h(
       'table',
-      { class: 'checkups' },
-      h('thead', {}, h('tr', {}, h('th', {}, '項目'), ...checkups.map((c) => h('th', {}, c.date.slice(0, 4) + '年')))),
+      { class: 'checkups', 'data-testid': 'checkup-table' },
+      h('thead', {}, h('tr', {}, h('th', {}, '項目'), ...newestFirst.map((c) => h('th', { 'data-year': c.date.slice(0, 4) }, c.date.slice(0, 4) + '年')))),
       h(
         'tbody',
         {},
@@ -89,7 +87,7 @@ function checkupTable(checkups: Checkup[]): HTMLElement {
             'tr',
             {},
             h('th', {}, label),
-            ...checkups.map((c) => {
+            ...newestFirst.map((c) => {
               const limit = FLAGS[key];
               const high = limit !== undefined && (c[key] as number) >= limit;
               return h('td', { class: high ? 'high' : undefined }, String(c[key]));
@@ -101,20 +99,41 @@ function checkupTable(checkups: Checkup[]): HTMLElement {
   );
 }
 
+type Reading = Pick<Checkup, 'date' | 'weightKg' | 'systolic' | 'diastolic'>;
+
+/**
+ * Checkup results and the member's own readings at home over one time axis, as series of their
+ * own: a checkup is a line, a home reading a dot — a reading typed in at home is never drawn as
+ * a checkup result.
+ */
+function readingSeries(checkups: readonly Reading[], home: readonly Reading[]): { dates: string[]; of: (key: keyof Omit<Reading, 'date'>, from: 'checkup' | 'home') => (number | null)[] } {
+  const dates = [...new Set([...checkups, ...home].map((r) => r.date))].sort();
+  const at = (list: readonly Reading[]) => new Map(list.map((r) => [r.date, r]));
+  const byDate = { checkup: at(checkups), home: at(home) };
+  return { dates, of: (key, from) => dates.map((d) => byDate[from].get(d)?.[key] ?? null) };
+}
+
 function checkupCard(view: PortalView): HTMLElement {
   const { checkups, vitals } = view.attrs;
   const bp = h('div', { class: 'chart' });
   const weight = h('div', { class: 'chart' });
-  const el = card('健診結果 (5年間)', 'checkups', bp, weight, checkupTable(checkups), h('p', { class: 'note' }, '色付きの値は基準値以上です。'));
+  const el = card(
+    '健診結果 (5年間)',
+    'checkups',
+    checkupTable(checkups),
+    h('p', { class: 'note' }, '色付きの値は基準値以上です。グラフの線は健診の結果、白抜きの点はご自宅での記録です。'),
+    bp,
+    weight,
+  );
   // Charts need the element in the document to measure its width.
   queueMicrotask(() => {
-    const points = [...checkups.map((c) => ({ date: c.date, weightKg: c.weightKg, systolic: c.systolic, diastolic: c.diastolic })), ...vitals];
-    const dates = points.map((p) => p.date);
-    lineChart(bp, '血圧 (mmHg)', dates, [
-      { label: '収縮期', values: points.map((p) => p.systolic), stroke: '#d9534f', unit: ' mmHg' },
-      { label: '拡張期', values: points.map((p) => p.diastolic), stroke: '#3b7dd8', unit: ' mmHg' },
-    ]);
-    lineChart(weight, '体重 (kg)', dates, [{ label: '体重', values: points.map((p) => p.weightKg), stroke: '#2a9d6f', unit: ' kg' }], { height: 180 });
+    const { dates, of } = readingSeries(checkups, vitals);
+    const series = (key: keyof Omit<Reading, 'date'>, label: string, stroke: string, unit: string): Line[] => [
+      { label: `${label} (健診)`, values: of(key, 'checkup'), stroke, unit },
+      { label: `${label} (自宅)`, values: of(key, 'home'), stroke, unit, style: 'points' },
+    ];
+    lineChart(bp, '血圧 (mmHg)', dates, [...series('systolic', '最高血圧', '#d9534f', ' mmHg'), ...series('diastolic', '最低血圧', '#3b7dd8', ' mmHg')]);
+    lineChart(weight, '体重 (kg)', dates, series('weightKg', '体重', '#2a9d6f', ' kg'), { height: 180 });
   });
   return el;
 }
@@ -137,12 +156,20 @@ function vitalsCard(view: PortalView, refresh: () => void): HTMLElement {
       onsubmit: (ev: Event) => {
         ev.preventDefault();
         submit.disabled = true;
+        const pointsBefore = view.attrs.points;
         view
           .addVitals({ weightKg: Number(w.value), systolic: Number(s.value), diastolic: Number(d.value) })
           .then((entry) => {
             refresh();
+            // The day's points come with its first record only: say what really happened.
+            const earned = view.attrs.points - pointsBefore;
             const saved = document.querySelector('[data-testid="vitals-saved"]');
-            if (saved !== null) saved.textContent = `${jpDate(entry.date)}の記録を保存しました (+5 pt)`;
+            if (saved !== null) {
+              saved.textContent =
+                earned > 0
+                  ? `${jpDate(entry.date)}の記録を保存しました (+${earned} pt)`
+                  : `${jpDate(entry.date)}の記録を新しい値に更新しました。ポイントは1日1回なので、今回は加算されません。`;
+            }
           })
           .catch(() => {
             status.textContent = '保存できませんでした';
@@ -211,7 +238,7 @@ function pointsCard(view: PortalView): HTMLElement {
     'ヘルスポイント',
     'points',
     h('p', { class: 'big', 'data-testid': 'health-points' }, `${fmt(view.attrs.points)} pt`),
-    h('p', { class: 'note' }, '1日1,000歩ごとに1pt (1日10ptまで、直近30日)、健診受診で30pt、今日の記録で5pt。'),
+    h('p', { class: 'note' }, '1日1,000歩ごとに1pt (1日10ptまで、直近30日)、健診受診で30pt、体重と血圧を記録した日は5pt (1日1回)。'),
   );
 }
 
@@ -241,7 +268,7 @@ function familyCard(view: PortalView): HTMLElement {
           ),
         ),
     detail,
-    h('p', { class: 'note' }, 'ご家族の記録は、ご家族それぞれの鍵で封印されています。鍵束にはあなたが閲覧できるご家族の鍵が含まれます。'),
+    h('p', { class: 'note' }, 'ご家族の情報は、お一人ずつ別の鍵で暗号化されています。見られるのは、あなたが被保険者として登録しているご家族の情報だけです。'),
   );
 }
 
@@ -290,7 +317,7 @@ export function renderDashboard(root: HTMLElement, view: PortalView): void {
     h(
       'div',
       { class: 'toolbar' },
-      h('span', { class: 'mode' }, view.persistence === 'indexeddb' ? 'セッションの保管: IndexedDB (セッションIDと期限だけ。鍵は保管せず、再読み込み時に鍵環境から再配送)' : '鍵の保管: このタブのメモリだけ'),
+      h('span', { class: 'mode' }, view.persistence === 'indexeddb' ? 'ページを再読み込みしても、サインインしたままです。' : 'このタブを閉じるか再読み込みすると、サインアウトします。'),
       logoff,
     ),
     h('div', { class: 'grid' }, profileCard(view), pointsCard(view), vitalsCard(view, refresh), familyCard(view), checkupCard(view), walkingCard(view), addressCard(view, refresh)),
