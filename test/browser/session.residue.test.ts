@@ -42,7 +42,7 @@ for (const engine of ENGINES) {
       const page = await h.signedInPage('memory', [own, dependant]);
       await h.expectKeysFound(own, dependant, names, needles);
 
-      await page.close();
+      await h.closeTab(page, other);
 
       expect(await h.scanMemory(names, needles)).toEqual({});
       expect(await scanFiles(h.browser.profileDir, needles)).toEqual({ hits: 0, files: [] });
