@@ -11,7 +11,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const DATA_DIR = fileURLToPath(new URL('../../.bench-data/', import.meta.url));
-export const DIST = new URL('../../dist/server.js', import.meta.url).href;
+/** The `tokumei/server` build under test: this checkout's dist/, or `TOKUMEI_BENCH_DIST` (a path). */
+export const DIST = process.env.TOKUMEI_BENCH_DIST ? new URL(`file://${process.env.TOKUMEI_BENCH_DIST}`).href : new URL('../../dist/server.js', import.meta.url).href;
 
 /** The member id of member number `i`. */
 export const memberId = (i) => `M${String(i).padStart(7, '0')}`;
@@ -75,6 +76,27 @@ export async function insertAll(store, path, concurrency = 1) {
     if (pending.size >= concurrency) await Promise.race(pending);
   }
   await Promise.all(pending);
+}
+
+/**
+ * Bulk-loads every seed entry into a database whose schema `openDatabase` has made: multi-row
+ * INSERTs of 5,000 in one transaction each, through `query(sql, params)` (PGlite's or pg's).
+ * Only for building the data set: one createMemberKey at a time is what the benchmark measures.
+ */
+export async function bulkInsert(query, path) {
+  const columns = ['key_id', 'member_id', 'version', 'created_at', 'state', 'master_key_id', 'wrapped'];
+  const types = ['text', 'text', 'int', 'bigint', 'text', 'text', 'text'];
+  const sql = `INSERT INTO tokumei.member_keys (${columns.join(', ')}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
+  let rows = columns.map(() => []);
+  const flush = async () => {
+    if (rows[0].length > 0) await query(sql, rows);
+    rows = columns.map(() => []);
+  };
+  for await (const e of seedEntries(path)) {
+    [e.keyId, e.memberId, e.version, e.createdAt, e.state, e.masterKeyId, e.wrapped].forEach((v, i) => rows[i].push(v));
+    if (rows[0].length === 5_000) await flush();
+  }
+  await flush();
 }
 
 // --- PostgreSQL: a private cluster on a Unix socket (as root, run as the `postgres` user) ---
