@@ -79,8 +79,8 @@ export function useResidueHarness(engine: EngineName = 'chromium'): ResidueHarne
 
   async function closeTab(page: Tab, witness: Tab): Promise<void> {
     // Measured in Firefox ESR 153: the WebDriver BiDi close can return before the content process
-    // has run the page's `pagehide` (a scan at that moment found every key still there, once in
-    // seven runs; one second later, 0). A scan must follow the wipe, so it waits for a message the
+    // has run the page's `pagehide` (a scan at that moment found every key still there in one of
+    // three runs; one second later, 0). A scan must follow the wipe, so it waits for a message the
     // page posts from a `pagehide` listener added after the session's, which therefore runs last.
     await witness.evaluate(() => {
       const g = globalThis as { pagehides?: number };
