@@ -43,7 +43,9 @@ function viaKeyEnv(extra: { idleTimeoutMs?: number; namespace?: string; fallback
 }
 
 for (const engine of ENGINES) {
-  describe(`sessions in ${engine}`, () => {
+  // 60 s a test: a test of several tabs opens a window for each, which takes WebKit's MiniBrowser
+  // (through WebDriver) seconds apiece on a busy 2-core machine (measured: over 30 s once).
+  describe(`sessions in ${engine}`, { timeout: 60_000 }, () => {
     let browser: Browser;
     // Tabs of the current test; the first one left open is kept for the next test, since
     // closing a browser's last tab may end the browser (or its WebDriver session).
