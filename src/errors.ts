@@ -14,6 +14,7 @@
  * | `ERR_DESTROYED` | a key handle or keyring was used after `destroy()`. |
  * | `ERR_TIMEOUT` | an operation against the key environment did not finish in time. |
  * | `ERR_REVOKED` | the key environment has revoked the session. |
+ * | `ERR_STALE_RECORD` | a record's seal is valid but its version is older than the one the caller asked for (`openRecord`'s `minVersion`): the data environment served an older copy of the record. |
  * | `ERR_CONFLICT` | a write to the key environment's store was refused because what it would change is taken or changed meanwhile (a key id that exists, a key version another writer added first, an entry updated concurrently); nothing was written. |
  * | `ERR_RATE_LIMITED` | the key environment refused a delivery over a ceiling (deliveries per token, sessions per member; HTTP 429). |
  * | `ERR_KEY_IN_USE` | a key version cannot be retired yet: a live session still seals with it. |
@@ -31,7 +32,8 @@ export type TokumeiErrorCode =
   | 'ERR_REVOKED'
   | 'ERR_CONFLICT'
   | 'ERR_RATE_LIMITED'
-  | 'ERR_KEY_IN_USE';
+  | 'ERR_KEY_IN_USE'
+  | 'ERR_STALE_RECORD';
 
 /**
  * The one error family for runtime and domain failures. A caller's programming mistake (a key
@@ -40,7 +42,8 @@ export type TokumeiErrorCode =
  *
  * Messages never contain a key, a plaintext value or anything derived from one; they are fixed
  * per situation. `cause` carries the underlying error where one exists (never for
- * `ERR_DECRYPTION_FAILED`, whose cause could be an oracle).
+ * `ERR_DECRYPTION_FAILED`, whose cause could be an oracle). An error about one field of a
+ * record names it in `field` (and in the message), never its value.
  *
  * @example
  * ```ts
@@ -56,23 +59,30 @@ export type TokumeiErrorCode =
 export class TokumeiError extends Error {
   /** The stable, machine-readable code. */
   readonly code: TokumeiErrorCode;
+  /** The record field the failure is about (`'fullName'`, `'$seal'`), when it is about one. */
+  readonly field?: string;
 
   /**
    * @param code - the stable error code
    * @param message - a fixed, secret-free description
-   * @param options - `cause`, passed through to `Error`
+   * @param options - `cause`, passed through to `Error`; `field`, the record field concerned
    */
-  constructor(code: TokumeiErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: TokumeiErrorCode, message: string, options?: { cause?: unknown; field?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TokumeiError';
     this.code = code;
+    if (options?.field !== undefined) this.field = options.field;
   }
 }
 
 /** The single message of every decryption failure: no detail about which check failed. */
 export const DECRYPTION_FAILED_MESSAGE = 'decryption failed';
 
-/** Creates the one opaque decryption error (internal). */
-export function decryptionFailed(): TokumeiError {
-  return new TokumeiError('ERR_DECRYPTION_FAILED', DECRYPTION_FAILED_MESSAGE);
+/**
+ * Creates the one opaque decryption error (internal). About a record field, the message names
+ * the field — `decryption failed (field "fullName")` — and still says nothing of which check failed.
+ */
+export function decryptionFailed(field?: string): TokumeiError {
+  if (field === undefined) return new TokumeiError('ERR_DECRYPTION_FAILED', DECRYPTION_FAILED_MESSAGE);
+  return new TokumeiError('ERR_DECRYPTION_FAILED', `${DECRYPTION_FAILED_MESSAGE} (field "${field}")`, { field });
 }

@@ -9,8 +9,8 @@
  * @module tokumei
  */
 export { TokumeiError, type TokumeiErrorCode } from './errors.ts';
-export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type FieldSpec, type SearchMode } from './records/schema.ts';
-export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type RecordOptions } from './records/record.ts';
+export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type FieldSpec, type FieldKind, type FieldDeclaration, type FieldDeclarations, type SearchMode, type RecordOf, type RecordInput } from './records/schema.ts';
+export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type SealedRecordOf, type SealedRecordExtras, type RecordOptions, type SealOptions, type OpenOptions } from './records/record.ts';
 export { MemberKey, generateMemberKey, importMemberKey } from './keys/member-key.ts';
 export { Keyring, createKeyring, type KeySource } from './keys/keyring.ts';
 export { openSession, type Session, type SessionOptions, type SessionState, type SessionPersistence, type SessionEventMap, type WipedEvent, type IdleEvent, type WipeReason } from './session/session.ts';

@@ -10,8 +10,8 @@
  * @module tokumei/server
  */
 export { TokumeiError, type TokumeiErrorCode } from './errors.ts';
-export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type FieldSpec, type SearchMode } from './records/schema.ts';
-export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type RecordOptions } from './records/record.ts';
+export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type FieldSpec, type FieldKind, type FieldDeclaration, type FieldDeclarations, type SearchMode, type RecordOf, type RecordInput } from './records/schema.ts';
+export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type SealedRecordOf, type SealedRecordExtras, type RecordOptions, type SealOptions, type OpenOptions } from './records/record.ts';
 export { MemberKey, generateMemberKey, importMemberKey } from './keys/member-key.ts';
 export { Keyring, createKeyring, type KeySource } from './keys/keyring.ts';
 export { searchToken } from './search/token.ts';

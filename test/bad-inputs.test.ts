@@ -49,7 +49,7 @@ describe('the shared bad-input corpus against every public function', () => {
     for (const [label, bad] of BAD_VALUES) {
       if (bad === undefined) continue; // an absent field: covered by ERR_SCHEMA tests
       // any string is a valid identity value to seal, but none of these is a valid envelope
-      if (typeof bad !== 'string') rejectsCleanly(() => sealRecord(key, schema, { id: 'a', fullName: bad }, { recordId: 'a' }), label);
+      if (typeof bad !== 'string') rejectsCleanly(() => sealRecord(key, schema, { id: 'a', fullName: bad } as never, { recordId: 'a' }), label);
       rejectsCleanly(() => openRecord(key, schema, { id: 'a', fullName: bad }, { recordId: 'a' }), label);
       // a record id may be any non-empty string
       if (typeof bad !== 'string' || bad === '') rejectsCleanly(() => sealRecord(key, schema, { id: 'a', fullName: 'x' }, { recordId: bad as string }), label);

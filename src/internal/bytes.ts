@@ -30,11 +30,39 @@ export function abytes(name: string, value: unknown, length?: number): asserts v
   throw new TypeError(msg);
 }
 
-/** Checks that `value` is a string (non-empty when asked). Same message shape as {@link abytes}. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * The index of the first lone surrogate in `text` — a UTF-16 code unit D800–DFFF that is not
+ * half of a pair, which no Unicode encoding can represent — or -1 when `text` is well-formed.
+ */
+export function loneSurrogateAt(text: string): number {
+  if (!SURROGATE.test(text)) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c < 0xdc00) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        continue;
+      }
+    }
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * Checks that `value` is a well-formed string (non-empty when asked). Same message shape as
+ * {@link abytes}. A lone surrogate is refused: UTF-8 cannot encode it, and TextEncoder would
+ * silently turn every one into U+FFFD, so two different strings would bind the same bytes.
+ */
 export function astring(name: string, value: unknown, nonEmpty = false): asserts value is string {
-  if (typeof value === 'string' && (!nonEmpty || value.length > 0)) return;
-  if (typeof value === 'string') throw new RangeError(`"${name}" expected non-empty string, got length=0`);
-  throw new TypeError(`"${name}" expected string, got ${describe(value)}`);
+  if (typeof value !== 'string') throw new TypeError(`"${name}" expected string, got ${describe(value)}`);
+  if (nonEmpty && value.length === 0) throw new RangeError(`"${name}" expected non-empty string, got length=0`);
+  const at = loneSurrogateAt(value);
+  if (at >= 0) throw new RangeError(`"${name}" expected well-formed Unicode, got a lone surrogate at index ${at}`);
 }
 
 /** Checks that `value` is a safe integer in `[min, max]`. */
@@ -47,9 +75,28 @@ export function ainteger(name: string, value: unknown, min: number, max: number)
 const encoder = /* @__PURE__ */ new TextEncoder();
 const decoder = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true });
 
-/** UTF-8 encodes a string. */
+/**
+ * UTF-8 encodes a well-formed string. Throws RangeError on a lone surrogate instead of encoding
+ * it as U+FFFD (callers check their inputs first and name them; this is the last line).
+ */
 export function utf8(text: string): Uint8Array<ArrayBuffer> {
+  if (loneSurrogateAt(text) >= 0) throw new RangeError('expected well-formed Unicode, got a lone surrogate');
   return encoder.encode(text);
+}
+
+/** UTF-8 encodes well-formed `text` into `out` (which must have room); returns the bytes written. */
+export function utf8Into(text: string, out: Uint8Array): number {
+  return encoder.encodeInto(text, out).written;
+}
+
+/** The length of `text` in UTF-8 bytes (well-formed text), without encoding it. */
+export function utf8Length(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) n += c >= 0x800 && (c < 0xd800 || c > 0xdfff) ? 2 : 1; // a pair: 2 units, 4 bytes
+  }
+  return n;
 }
 
 /** Decodes UTF-8; throws on malformed input (callers map that to their own error). */
@@ -91,30 +138,50 @@ export function toBase64url(bytes: Uint8Array): string {
 }
 
 /**
- * Strict base64url decoding without padding: returns `undefined` for any character outside the
- * alphabet, an impossible length (4n+1), or non-zero trailing bits — so every string has at most
- * one decoding and a changed character can never decode to the same bytes.
+ * Strict base64url decoding without padding of `text` from index `start` into `out` (which
+ * needs ⌊3·n/4⌋ bytes): returns the number of bytes written, or -1 for any character outside
+ * the alphabet, an impossible length (4n+1), or non-zero trailing bits — so every string has at
+ * most one decoding and a changed character can never decode to the same bytes.
  */
-export function fromBase64url(text: string): Uint8Array | undefined {
-  const len = text.length;
-  if (len % 4 === 1) return undefined;
-  const out = new Uint8Array(Math.floor((len * 3) / 4));
+export function base64urlInto(text: string, start: number, out: Uint8Array): number {
+  const len = text.length - start;
+  if (len % 4 === 1) return -1;
+  const T = B64URL_INDEX;
   let o = 0;
-  let acc = 0;
-  let bits = 0;
-  for (let i = 0; i < len; i++) {
-    const c = text.charCodeAt(i);
-    const v = c < 128 ? B64URL_INDEX[c]! : -1;
-    if (v < 0) return undefined;
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
+  let i = start;
+  let bad = 0;
+  // Four characters make three bytes. A character ≥ 128 or outside the alphabet makes its value
+  // negative (-(c >>> 7) is negative from 128 on; the table holds -1 for the rest), and one
+  // negative value makes `bad` negative.
+  for (const end = start + len - (len % 4); i < end; i += 4) {
+    const c0 = text.charCodeAt(i), c1 = text.charCodeAt(i + 1), c2 = text.charCodeAt(i + 2), c3 = text.charCodeAt(i + 3);
+    const a = T[c0 & 127]! | -(c0 >>> 7), b = T[c1 & 127]! | -(c1 >>> 7), c = T[c2 & 127]! | -(c2 >>> 7), d = T[c3 & 127]! | -(c3 >>> 7);
+    bad |= a | b | c | d;
+    out[o++] = (a << 2) | (b >> 4);
+    out[o++] = ((b & 15) << 4) | (c >> 2);
+    out[o++] = ((c & 3) << 6) | d;
+  }
+  if (bad < 0) return -1;
+  const rest = text.length - i;
+  if (rest > 0) {
+    const c0 = text.charCodeAt(i), c1 = text.charCodeAt(i + 1), c2 = rest === 3 ? text.charCodeAt(i + 2) : 65;
+    const a = T[c0 & 127]! | -(c0 >>> 7), b = T[c1 & 127]! | -(c1 >>> 7), c = T[c2 & 127]! | -(c2 >>> 7);
+    if ((a | b | c) < 0) return -1;
+    out[o++] = (a << 2) | (b >> 4);
+    if (rest === 2) {
+      if ((b & 15) !== 0) return -1; // non-canonical trailing bits
+    } else {
+      out[o++] = ((b & 15) << 4) | (c >> 2);
+      if ((c & 3) !== 0) return -1;
     }
   }
-  if ((acc & ((1 << bits) - 1)) !== 0) return undefined; // non-canonical trailing bits
-  return out;
+  return o;
+}
+
+/** {@link base64urlInto} into a fresh array: `undefined` where it returns -1. */
+export function fromBase64url(text: string, start = 0): Uint8Array | undefined {
+  const out = new Uint8Array(Math.floor(((text.length - start) * 3) / 4));
+  return base64urlInto(text, start, out) < 0 ? undefined : out;
 }
 
 /** Concatenates byte arrays into a new (heap) array. Not for secrets. */

@@ -11,6 +11,8 @@ export const SUBKEY_LABELS = {
   field: 'tokumei/v1/field-encryption',
   /** HMAC-SHA256 key for randomized equality-search tags. */
   search: 'tokumei/v1/search-tag',
+  /** HMAC-SHA256 key for record seals (docs/format.md §8). */
+  seal: 'tokumei/v1/record-seal',
 } as const;
 
 /** A purpose a member key's subkey serves. */

@@ -15,14 +15,19 @@ export interface FieldContext {
 export const MAX_RECORD_ID_BYTES = 1024;
 
 // The head of the AAD (label … field name) is the same for every record of a schema field;
-// encoding it once per field instead of once per value is a measurable share of sealing
+// encoding it once per field instead of once per value is a measurable share of opening
 // (test/bench/records.mjs). Bounded, public values only.
-const heads = /* @__PURE__ */ new Map<string, Uint8Array>();
+// Looked up by schema name, version and field name in turn (no key string to build per value).
+const heads = /* @__PURE__ */ new Map<string, Map<number, Map<string, Uint8Array>>>();
+let cachedHeads = 0;
 const MAX_HEADS = 512;
 
 function head(ctx: FieldContext): Uint8Array {
-  const cacheKey = `${ctx.schemaName}\u0000${ctx.schemaVersion}\u0000${ctx.fieldName}`;
-  let h = heads.get(cacheKey);
+  let byVersion = heads.get(ctx.schemaName);
+  if (byVersion === undefined) heads.set(ctx.schemaName, (byVersion = new Map()));
+  let byField = byVersion.get(ctx.schemaVersion);
+  if (byField === undefined) byVersion.set(ctx.schemaVersion, (byField = new Map()));
+  let h = byField.get(ctx.fieldName);
   if (h === undefined) {
     const label = utf8('tokumei.field');
     const schema = utf8(ctx.schemaName);
@@ -34,20 +39,37 @@ function head(ctx: FieldContext): Uint8Array {
     h[o++] = schema.length; h.set(schema, o); o += schema.length;
     new DataView(h.buffer).setUint32(o, ctx.schemaVersion); o += 4;
     h[o++] = field.length; h.set(field, o);
-    if (heads.size >= MAX_HEADS) heads.clear();
-    heads.set(cacheKey, h);
+    if (++cachedHeads > MAX_HEADS) {
+      heads.clear();
+      cachedHeads = 1;
+      heads.set(ctx.schemaName, (byVersion = new Map([[ctx.schemaVersion, (byField = new Map())]])));
+    }
+    byField.set(ctx.fieldName, h);
   }
   return h;
 }
 
+// A record's fields share its id: the last one encoded is kept (public, bounded by 1024 bytes).
+let lastRecordId: string | undefined;
+let lastRecordBytes: Uint8Array = /* @__PURE__ */ new Uint8Array(0);
+// The AAD is assembled here and used at once (public bytes; grown on demand).
+let scratch: Uint8Array | undefined;
+
 /**
  * `"tokumei.field" ‖ u8(1) ‖ len8 ‖ schemaName ‖ u32be(schemaVersion) ‖ len8 ‖ fieldName ‖
- * u16be(len) ‖ recordId ‖ len8 ‖ keyId`, strings in UTF-8.
+ * u16be(len) ‖ recordId ‖ len8 ‖ keyId`, strings in UTF-8. The result is a view of a buffer
+ * the next call overwrites: use it before calling again.
  */
 export function fieldAad(ctx: FieldContext, keyId: string): Uint8Array {
   const h = head(ctx);
-  const record = utf8(ctx.recordId);
-  const out = new Uint8Array(h.length + 2 + record.length + 1 + keyId.length);
+  if (ctx.recordId !== lastRecordId) {
+    lastRecordBytes = utf8(ctx.recordId);
+    lastRecordId = ctx.recordId;
+  }
+  const record = lastRecordBytes;
+  const length = h.length + 2 + record.length + 1 + keyId.length;
+  if (scratch === undefined || scratch.length < length) scratch = new Uint8Array(Math.max(256, length));
+  const out = scratch;
   out.set(h);
   let o = h.length;
   out[o++] = record.length >> 8;
@@ -55,5 +77,5 @@ export function fieldAad(ctx: FieldContext, keyId: string): Uint8Array {
   out.set(record, o); o += record.length;
   out[o++] = keyId.length;
   for (let i = 0; i < keyId.length; i++) out[o + i] = keyId.charCodeAt(i); // key ids are ASCII (format §1)
-  return out;
+  return out.subarray(0, length);
 }

@@ -1,7 +1,7 @@
 // Wire format v1 of one sealed identity value (docs/format.md §3):
 //   "tk1." ‖ base64url( 0x01 ‖ len8(keyId) ‖ keyId ‖ nonce(12) ‖ ciphertext ‖ tag(16) )
 import { TokumeiError, decryptionFailed } from '../errors.ts';
-import { fromBase64url, toBase64url, utf8 } from '../internal/bytes.ts';
+import { base64urlInto, toBase64url, utf8 } from '../internal/bytes.ts';
 import { KEY_ID_PATTERN } from '../keys/member-key.ts';
 import { isBucketLength, MAX_VALUE_BYTES, bucketLength } from './padding.ts';
 
@@ -12,7 +12,10 @@ export const ENVELOPE_PREFIX = 'tk1.';
 export const NONCE_LENGTH = 12;
 export const TAG_LENGTH = 16;
 
-/** A parsed envelope. `body` is nonce ‖ ciphertext ‖ tag as a view into the decoded bytes. */
+/**
+ * A parsed envelope. `nonce` and `sealed` (ciphertext ‖ tag) are views of a buffer the next
+ * {@link decodeEnvelope} overwrites: use them before decoding another envelope.
+ */
 export interface Envelope {
   keyId: string;
   nonce: Uint8Array;
@@ -24,9 +27,17 @@ export const MAX_BODY_BYTES: number = 2 + 64 + NONCE_LENGTH + bucketLength(MAX_V
 /** Its length in base64url characters: the limit applies to the body, after the `tk1.` prefix. */
 export const MAX_BODY_CHARS: number = Math.ceil((MAX_BODY_BYTES * 4) / 3);
 
+// Key ids repeat from value to value: the last one's bytes and string are kept (public).
+let lastKeyId = '';
+let lastKeyIdBytes: Uint8Array = /* @__PURE__ */ new Uint8Array(0);
+
 /** Serializes an envelope. */
 export function encodeEnvelope(keyId: string, nonce: Uint8Array, sealed: Uint8Array): string {
-  const id = utf8(keyId);
+  if (keyId !== lastKeyId) {
+    lastKeyIdBytes = utf8(keyId);
+    lastKeyId = keyId;
+  }
+  const id = lastKeyIdBytes;
   const bytes = new Uint8Array(2 + id.length + nonce.length + sealed.length);
   bytes[0] = FORMAT_VERSION;
   bytes[1] = id.length;
@@ -36,39 +47,60 @@ export function encodeEnvelope(keyId: string, nonce: Uint8Array, sealed: Uint8Ar
   return ENVELOPE_PREFIX + toBase64url(bytes);
 }
 
-function formatError(message: string): TokumeiError {
-  return new TokumeiError('ERR_FORMAT', message);
+/** A format error about one field (named, when known), never showing the value. */
+export function fieldFormatError(message: string, field: string | undefined): TokumeiError {
+  return field === undefined ? new TokumeiError('ERR_FORMAT', message) : new TokumeiError('ERR_FORMAT', `${message} (field "${field}")`, { field });
 }
 
-/**
- * Parses an envelope. Structural problems a writer could have made (not a `tk…` string, an
- * unknown version, characters outside base64url, a malformed key id) are `ERR_FORMAT`; anything
- * a truncation or bit flip of a well-formed value produces (impossible lengths, non-canonical
- * base64url) is the opaque `ERR_DECRYPTION_FAILED`, as every authentication failure is.
- */
-export function decodeEnvelope(value: unknown): Envelope {
-  if (typeof value !== 'string') throw formatError('a sealed identity value must be a string');
-  if (!value.startsWith(ENVELOPE_PREFIX)) {
-    if (/^tk[0-9]+\./.test(value)) throw formatError('unsupported envelope version');
-    throw formatError('not a tokumei envelope');
+/** The key id in `bytes[from, to)`: the last one seen, or a new string checked against §1. */
+function keyIdAt(bytes: Uint8Array, from: number, to: number, field: string | undefined): string {
+  const n = to - from;
+  if (n > 0 && n === lastKeyIdBytes.length) {
+    let same = true;
+    for (let i = 0; i < n && same; i++) same = bytes[from + i] === lastKeyIdBytes[i];
+    if (same) return lastKeyId;
   }
-  // The limit is on the body, the prefix excluded (docs/format.md §6 step 2).
-  if (value.length - ENVELOPE_PREFIX.length > MAX_BODY_CHARS) throw formatError('envelope too long');
-  const body = value.slice(ENVELOPE_PREFIX.length);
-  const bytes = fromBase64url(body);
-  if (bytes === undefined) {
-    if (!/^[A-Za-z0-9_-]*$/.test(body)) throw formatError('envelope is not base64url');
-    throw decryptionFailed();
-  }
-  if (bytes.length < 2) throw decryptionFailed();
-  const idLen = bytes[1]!;
-  if (bytes[0] !== FORMAT_VERSION) throw formatError('unsupported envelope version');
-  if (bytes.length < 2 + idLen) throw decryptionFailed();
   let keyId = '';
-  for (let i = 2; i < 2 + idLen; i++) keyId += String.fromCharCode(bytes[i]!);
-  if (!KEY_ID_PATTERN.test(keyId)) throw formatError('malformed key id in envelope');
+  for (let i = from; i < to; i++) keyId += String.fromCharCode(bytes[i]!);
+  if (!KEY_ID_PATTERN.test(keyId)) throw fieldFormatError('malformed key id in envelope', field);
+  lastKeyIdBytes = bytes.slice(from, to);
+  lastKeyId = keyId;
+  return keyId;
+}
+
+// Envelopes are decoded into one buffer, grown on demand (ciphertext only: public bytes). A
+// fresh off-heap array per value cost more than the decryption of a short value.
+let decoded: Uint8Array = /* @__PURE__ */ new Uint8Array(0);
+
+/**
+ * Parses an envelope (docs/format.md §6, steps 1–4). Structural problems a writer could have
+ * made (not a `tk…` string, an unknown version, characters outside base64url, a malformed key
+ * id) are `ERR_FORMAT`; anything a truncation or bit flip of a well-formed value produces
+ * (impossible lengths, non-canonical base64url) is the opaque `ERR_DECRYPTION_FAILED`, as every
+ * authentication failure is. `field` names the record field in errors.
+ */
+export function decodeEnvelope(value: unknown, field?: string): Envelope {
+  if (typeof value !== 'string') throw fieldFormatError('a sealed identity value must be a string', field);
+  if (!value.startsWith(ENVELOPE_PREFIX)) {
+    throw fieldFormatError(/^tk[0-9]+\./.test(value) ? 'unsupported envelope version' : 'not a tokumei envelope', field);
+  }
+  // Step 2: the length limit applies to the body, the prefix excluded.
+  if (value.length - ENVELOPE_PREFIX.length > MAX_BODY_CHARS) throw fieldFormatError('envelope too long', field);
+  const need = Math.floor(((value.length - ENVELOPE_PREFIX.length) * 3) / 4);
+  if (decoded.length < need) decoded = new Uint8Array(Math.max(need, 512));
+  const n = base64urlInto(value, ENVELOPE_PREFIX.length, decoded);
+  if (n < 0) {
+    if (!/^[A-Za-z0-9_-]*$/.test(value.slice(ENVELOPE_PREFIX.length))) throw fieldFormatError('envelope is not base64url', field);
+    throw decryptionFailed(field);
+  }
+  const bytes = decoded.subarray(0, n);
+  if (bytes.length < 2) throw decryptionFailed(field);
+  const idLen = bytes[1]!;
+  if (bytes[0] !== FORMAT_VERSION) throw fieldFormatError('unsupported envelope version', field);
+  if (bytes.length < 2 + idLen) throw decryptionFailed(field);
+  const keyId = keyIdAt(bytes, 2, 2 + idLen, field);
   const nonce = bytes.subarray(2 + idLen, 2 + idLen + NONCE_LENGTH);
   const sealed = bytes.subarray(2 + idLen + NONCE_LENGTH);
-  if (nonce.length !== NONCE_LENGTH || !isBucketLength(sealed.length - TAG_LENGTH)) throw decryptionFailed();
+  if (nonce.length !== NONCE_LENGTH || !isBucketLength(sealed.length - TAG_LENGTH)) throw decryptionFailed(field);
   return { keyId, nonce, sealed };
 }

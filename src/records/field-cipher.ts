@@ -1,13 +1,25 @@
 // Sealing and opening one identity value: AES-256-GCM under the member key's field subkey,
 // a fresh random 96-bit nonce per value, associated data from aad.ts (G1, G3).
-import { TokumeiError, decryptionFailed } from '../errors.ts';
-import { allocSecret, fromUtf8, utf8, wipe } from '../internal/bytes.ts';
+import { decryptionFailed, TokumeiError } from '../errors.ts';
+import { allocSecret, fromUtf8, loneSurrogateAt, utf8Into, utf8Length, wipe } from '../internal/bytes.ts';
 import { GCM_TAG_LENGTH } from '../keys/aes-gcm.ts';
 import { keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
 import { fieldCipher, type MemberKey } from '../keys/member-key.ts';
 import { fieldAad, type FieldContext } from './aad.ts';
-import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
-import { MAX_VALUE_BYTES, pad, unpaddedLength } from './padding.ts';
+import { decodeEnvelope, encodeEnvelope, fieldFormatError } from './envelope.ts';
+import { bucketLength, MAX_VALUE_BYTES, unpaddedLength } from './padding.ts';
+
+// Padded plaintexts of short values (every value of up to 511 UTF-8 bytes) go through one
+// off-heap buffer, zeroed after every use, instead of a fresh buffer per value.
+const SCRATCH_BYTES = 512;
+let scratch: Uint8Array | undefined;
+
+/** An off-heap buffer of `length` bytes for one padded plaintext; the caller wipes it. */
+function plainBuffer(length: number): Uint8Array {
+  if (length > SCRATCH_BYTES) return allocSecret(length);
+  scratch ??= allocSecret(SCRATCH_BYTES);
+  return scratch.subarray(0, length);
+}
 
 /**
  * Seals one identity value under the source's sealing key. `nonce` is fresh randomness the
@@ -26,35 +38,45 @@ export function sealField(source: KeySource, ctx: FieldContext, value: string, n
  */
 export function encryptField(key: MemberKey, ctx: FieldContext, value: string, nonce: Uint8Array): string {
   const cipher = fieldCipher(key);
-  const encoded = utf8(value);
-  let padded: Uint8Array | undefined;
+  if (loneSurrogateAt(value) >= 0) throw fieldFormatError('identity value is not well-formed Unicode (a lone surrogate)', ctx.fieldName);
+  const n = utf8Length(value);
+  if (n > MAX_VALUE_BYTES) throw fieldFormatError(`identity value exceeds ${MAX_VALUE_BYTES} UTF-8 bytes`, ctx.fieldName);
+  // Encoded straight into the off-heap buffer it is padded in (ISO/IEC 7816-4 padding to the
+  // bucket length, docs/format.md §2): the plaintext's bytes never sit in a heap array.
+  const padded = plainBuffer(bucketLength(n));
   try {
-    if (encoded.length > MAX_VALUE_BYTES) {
-      throw new TokumeiError('ERR_FORMAT', `identity value "${ctx.fieldName}" exceeds ${MAX_VALUE_BYTES} UTF-8 bytes`);
-    }
-    padded = pad(encoded);
-    const sealed = cipher.seal(nonce, fieldAad(ctx, key.keyId), padded);
-    return encodeEnvelope(key.keyId, nonce, sealed);
+    utf8Into(value, padded);
+    padded[n] = 0x80;
+    return encodeEnvelope(key.keyId, nonce, cipher.seal(nonce, fieldAad(ctx, key.keyId), padded));
   } finally {
-    wipe(encoded, padded);
+    wipe(padded);
   }
 }
 
-/** Opens one identity value; every authentication failure is the one opaque error. */
+/** Opens one identity value; every authentication failure is the one opaque error, naming the field. */
 export function openField(source: KeySource, ctx: FieldContext, value: unknown): string {
-  const env = decodeEnvelope(value);
-  const key = keyFor(source, env.keyId);
+  const field = ctx.fieldName;
+  const env = decodeEnvelope(value, field);
+  let key: MemberKey;
+  try {
+    key = keyFor(source, env.keyId);
+  } catch (err) {
+    if (err instanceof TokumeiError && err.code === 'ERR_KEY_UNAVAILABLE') {
+      throw new TokumeiError('ERR_KEY_UNAVAILABLE', `no key for the key id this value names (field "${field}")`, { field });
+    }
+    throw err;
+  }
   const cipher = fieldCipher(key);
-  const padded = allocSecret(env.sealed.length - GCM_TAG_LENGTH);
+  const padded = plainBuffer(env.sealed.length - GCM_TAG_LENGTH);
   try {
     // The tag is verified before decrypting: no unauthenticated plaintext is produced.
-    if (!cipher.open(env.nonce, fieldAad(ctx, env.keyId), env.sealed, padded)) throw decryptionFailed();
+    if (!cipher.open(env.nonce, fieldAad(ctx, env.keyId), env.sealed, padded)) throw decryptionFailed(field);
     const n = unpaddedLength(padded);
-    if (n < 0) throw decryptionFailed(); // authentic but not ours: treat as any other failure
+    if (n < 0) throw decryptionFailed(field); // authentic but not ours: treat as any other failure
     try {
       return fromUtf8(padded.subarray(0, n));
     } catch {
-      throw decryptionFailed();
+      throw decryptionFailed(field);
     }
   } finally {
     wipe(padded);

@@ -1,7 +1,6 @@
 // Length hiding (G2, docs/format.md §2). A value of n UTF-8 bytes is followed by one 0x80 byte
 // and zeros up to its bucket (ISO/IEC 7816-4 padding): unambiguous to remove, and the padded
 // length reveals only the bucket.
-import { allocSecret } from '../internal/bytes.ts';
 
 /** Smallest padded length: every value of up to 63 UTF-8 bytes pads to this. */
 export const MIN_BUCKET = 64;
@@ -25,14 +24,6 @@ export function bucketLength(n: number): number {
 /** Whether `len` is a padded length that {@link bucketLength} can produce. */
 export function isBucketLength(len: number): boolean {
   return len >= MIN_BUCKET && bucketLength(len - 1) === len;
-}
-
-/** Pads `value` into a fresh off-heap buffer (the caller wipes it). */
-export function pad(value: Uint8Array): Uint8Array {
-  const out = allocSecret(bucketLength(value.length));
-  out.set(value);
-  out[value.length] = 0x80;
-  return out;
 }
 
 /** The unpadded length of a padded buffer, or -1 when the padding is malformed. */

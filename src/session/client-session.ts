@@ -1,8 +1,8 @@
 // The open session: holds the keyring, runs every wipe trigger, and wipes once (#wipe).
 import { TokumeiError } from '../errors.ts';
 import type { Keyring } from '../keys/keyring.ts';
-import { openRecord, sealRecord, type PlainRecord, type RecordOptions, type SealedRecord } from '../records/record.ts';
-import type { Schema } from '../records/schema.ts';
+import { openRecord, sealRecord, type OpenOptions, type SealedRecord, type SealedRecordOf, type SealOptions } from '../records/record.ts';
+import type { RecordInput, RecordOf, Schema } from '../records/schema.ts';
 import { listenCrossTab, postCrossTab, type CrossTabListener, type CrossTabMessage, type CrossTabReason } from './cross-tab.ts';
 import type { DeviceStore } from './device-store.ts';
 import { MAX_TIMER_MS, typeName, type CheckedOptions } from './options.ts';
@@ -95,13 +95,13 @@ export class ClientSession implements Session {
   }
 
   // The keyring is read after the await: a rekey may have replaced it meanwhile.
-  async openRecord(schema: Schema, sealed: SealedRecord, options: RecordOptions): Promise<PlainRecord> {
+  async openRecord<S extends Schema>(schema: S, sealed: SealedRecord, options: OpenOptions): Promise<RecordOf<S>> {
     await this.#live();
     this.#activity();
     return openRecord(this.#keyring, schema, sealed, options);
   }
 
-  async sealRecord(schema: Schema, record: PlainRecord, options: RecordOptions): Promise<SealedRecord> {
+  async sealRecord<S extends Schema>(schema: S, record: RecordInput<S>, options: SealOptions): Promise<SealedRecordOf<S>> {
     await this.#live();
     this.#activity();
     return sealRecord(this.#keyring, schema, record, options);

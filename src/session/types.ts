@@ -1,6 +1,6 @@
 // The public types of a client session: its state, wipe reasons, events and interface.
-import type { PlainRecord, RecordOptions, SealedRecord } from '../records/record.ts';
-import type { Schema } from '../records/schema.ts';
+import type { OpenOptions, SealedRecord, SealedRecordOf, SealOptions } from '../records/record.ts';
+import type { RecordInput, RecordOf, Schema } from '../records/schema.ts';
 
 /** Why a session was wiped. */
 export type WipeReason = 'logoff' | 'idle' | 'expired' | 'pagehide' | 'remote-logoff' | 'revoked';
@@ -81,12 +81,12 @@ export interface Session {
    * Counts as activity.
    * @throws TokumeiError `ERR_SESSION_CLOSED`, and everything `openRecord` throws
    */
-  openRecord(schema: Schema, sealed: SealedRecord, options: RecordOptions): Promise<PlainRecord>;
+  openRecord<S extends Schema>(schema: S, sealed: SealedRecord, options: OpenOptions): Promise<RecordOf<S>>;
   /**
    * Seals a record (a member's own edit) with the keyring's primary key. Counts as activity.
    * @throws TokumeiError `ERR_SESSION_CLOSED`, and everything `sealRecord` throws
    */
-  sealRecord(schema: Schema, record: PlainRecord, options: RecordOptions): Promise<SealedRecord>;
+  sealRecord<S extends Schema>(schema: S, record: RecordInput<S>, options: SealOptions): Promise<SealedRecordOf<S>>;
   /**
    * Wipes the keyring, removes the stored entry, tells the other tabs and (best effort, not
    * awaited) the key environment. Also does the storage and cross-tab part when the session

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { abytes, fromBase64url, toBase64url } from '../../src/internal/bytes.ts';
-import { bucketLength, isBucketLength, pad, unpaddedLength } from '../../src/records/padding.ts';
+import { bucketLength, isBucketLength, unpaddedLength } from '../../src/records/padding.ts';
+
+/** ISO/IEC 7816-4 padding to the bucket length, as docs/format.md §2 describes it. */
+function pad(v: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bucketLength(v.length));
+  out.set(v);
+  out[v.length] = 0x80;
+  return out;
+}
 
 describe('base64url (RFC 4648 §5, no padding, strict)', () => {
   it('matches node:buffer for every length up to 300 bytes, and round-trips', () => {

@@ -152,16 +152,16 @@ describe('other error codes', () => {
     expect(open(null).code).toBe('ERR_FORMAT');
     expect(open({ toString: () => sealed.fullName }).code).toBe('ERR_FORMAT');
     expect(open('tk1.' + Buffer.from([2, 1, 65]).toString('base64url')).code).toBe('ERR_FORMAT'); // version byte 2
-    expect(failure(() => sealRecord(key, v1, { id: 'r', fullName: 12345, address: 'x' }, { recordId: 'r' })).code).toBe('ERR_FORMAT');
+    expect(failure(() => sealRecord(key, v1, { id: 'r', fullName: 12345, address: 'x' } as never, { recordId: 'r' })).code).toBe('ERR_FORMAT');
     expect(failure(() => sealRecord(key, v1, { id: 'r', fullName: 'x'.repeat(65537), address: 'x' }, { recordId: 'r' })).code).toBe('ERR_FORMAT');
   });
 
   it('ERR_SCHEMA: a missing declared field or an unknown field, naming the field and never a value', () => {
     const { key, sealed } = setup();
-    const missing = failure(() => sealRecord(key, v1, { id: 'r', fullName: NAME }, { recordId: 'r' }));
+    const missing = failure(() => sealRecord(key, v1, { id: 'r', fullName: NAME } as never, { recordId: 'r' }));
     expect(missing.code).toBe('ERR_SCHEMA');
     expect(missing.message).toContain('address');
-    const unknown = failure(() => sealRecord(key, v1, { id: 'r', fullName: NAME, address: ADDRESS, phone: '03-0000-0000' }, { recordId: 'r' }));
+    const unknown = failure(() => sealRecord(key, v1, { id: 'r', fullName: NAME, address: ADDRESS, phone: '03-0000-0000' } as never, { recordId: 'r' }));
     expect(unknown.code).toBe('ERR_SCHEMA');
     expect(unknown.message).not.toContain('03-0000-0000');
     const { address: _dropped, ...withoutAddress } = sealed;
@@ -204,7 +204,7 @@ describe('caller mistakes: TypeError / RangeError with one message shape', () =>
     const key = generateMemberKey();
     const rec = { id: 'r', fullName: 'x', address: 'y' };
     expect(() => sealRecord(new Uint8Array(32) as never, v1, rec, { recordId: 'r' })).toThrow(TypeError);
-    expect(() => sealRecord(key, { name: 'member', version: 1, fields: [] } as never, rec, { recordId: 'r' })).toThrow(TypeError);
+    expect(() => sealRecord(key, { name: 'member', version: 1, fields: [] } as never, rec as never, { recordId: 'r' })).toThrow(TypeError);
     expect(() => sealRecord(key, v1, rec, { recordId: '' })).toThrow(RangeError);
     expect(() => sealRecord(key, v1, rec, {} as never)).toThrow(TypeError);
     expect(() => sealRecord(key, v1, rec, { recordId: 'x'.repeat(1025) })).toThrow(RangeError);

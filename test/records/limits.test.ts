@@ -55,6 +55,6 @@ describe('length limits (docs/format.md §2, §3, §6)', () => {
   it('an envelope whose body is one character over the limit is ERR_FORMAT before any decoding', () => {
     const key = generateMemberKey();
     const sealed = { note: `tk1.${'A'.repeat(MAX_BODY_CHARS + 1)}` };
-    expect(() => openRecord(key, schema, sealed, { recordId: 'r' })).toThrow(expect.objectContaining({ code: 'ERR_FORMAT', message: 'envelope too long' }) as TokumeiError);
+    expect(() => openRecord(key, schema, sealed, { recordId: 'r' })).toThrow(expect.objectContaining({ code: 'ERR_FORMAT', message: 'envelope too long (field "note")', field: 'note' }) as TokumeiError);
   });
 });
