@@ -30,27 +30,15 @@ export function abytes(name: string, value: unknown, length?: number): asserts v
   throw new TypeError(msg);
 }
 
-const SURROGATE = /[\uD800-\uDFFF]/;
+// A high surrogate not followed by a low one, or a low one not preceded by a high one.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * The index of the first lone surrogate in `text` — a UTF-16 code unit D800–DFFF that is not
  * half of a pair, which no Unicode encoding can represent — or -1 when `text` is well-formed.
  */
 export function loneSurrogateAt(text: string): number {
-  if (!SURROGATE.test(text)) return -1;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdfff) continue;
-    if (c < 0xdc00) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        i++;
-        continue;
-      }
-    }
-    return i;
-  }
-  return -1;
+  return LONE_SURROGATE.exec(text)?.index ?? -1;
 }
 
 /**
@@ -63,6 +51,11 @@ export function astring(name: string, value: unknown, nonEmpty = false): asserts
   if (nonEmpty && value.length === 0) throw new RangeError(`"${name}" expected non-empty string, got length=0`);
   const at = loneSurrogateAt(value);
   if (at >= 0) throw new RangeError(`"${name}" expected well-formed Unicode, got a lone surrogate at index ${at}`);
+}
+
+/** Checks that `value` is an ordinary object (options, a request; not an array, a typed array, a Date …). */
+export function aobject(name: string, value: unknown): asserts value is object {
+  if (Object.prototype.toString.call(value) !== '[object Object]') throw new TypeError(`"${name}" expected object, got ${Array.isArray(value) ? 'array' : describe(value)}`);
 }
 
 /** Checks that `value` is a safe integer in `[min, max]`. */
@@ -144,38 +137,23 @@ export function toBase64url(bytes: Uint8Array): string {
  * most one decoding and a changed character can never decode to the same bytes.
  */
 export function base64urlInto(text: string, start: number, out: Uint8Array): number {
-  const len = text.length - start;
-  if (len % 4 === 1) return -1;
-  const T = B64URL_INDEX;
+  if ((text.length - start) % 4 === 1) return -1;
   let o = 0;
-  let i = start;
-  let bad = 0;
-  // Four characters make three bytes. A character ≥ 128 or outside the alphabet makes its value
-  // negative (-(c >>> 7) is negative from 128 on; the table holds -1 for the rest), and one
-  // negative value makes `bad` negative.
-  for (const end = start + len - (len % 4); i < end; i += 4) {
-    const c0 = text.charCodeAt(i), c1 = text.charCodeAt(i + 1), c2 = text.charCodeAt(i + 2), c3 = text.charCodeAt(i + 3);
-    const a = T[c0 & 127]! | -(c0 >>> 7), b = T[c1 & 127]! | -(c1 >>> 7), c = T[c2 & 127]! | -(c2 >>> 7), d = T[c3 & 127]! | -(c3 >>> 7);
-    bad |= a | b | c | d;
-    out[o++] = (a << 2) | (b >> 4);
-    out[o++] = ((b & 15) << 4) | (c >> 2);
-    out[o++] = ((c & 3) << 6) | d;
-  }
-  if (bad < 0) return -1;
-  const rest = text.length - i;
-  if (rest > 0) {
-    const c0 = text.charCodeAt(i), c1 = text.charCodeAt(i + 1), c2 = rest === 3 ? text.charCodeAt(i + 2) : 65;
-    const a = T[c0 & 127]! | -(c0 >>> 7), b = T[c1 & 127]! | -(c1 >>> 7), c = T[c2 & 127]! | -(c2 >>> 7);
-    if ((a | b | c) < 0) return -1;
-    out[o++] = (a << 2) | (b >> 4);
-    if (rest === 2) {
-      if ((b & 15) !== 0) return -1; // non-canonical trailing bits
-    } else {
-      out[o++] = ((b & 15) << 4) | (c >> 2);
-      if ((c & 3) !== 0) return -1;
+  let acc = 0;
+  let bits = 0;
+  for (let i = start; i < text.length; i++) {
+    // -(c >>> 7) is negative for every code from 128: outside the table, invalid like its -1s.
+    const c = text.charCodeAt(i);
+    const v = B64URL_INDEX[c & 127]! | -(c >>> 7);
+    if (v < 0) return -1;
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = acc >> bits;
     }
   }
-  return o;
+  return acc & ((1 << bits) - 1) ? -1 : o; // non-canonical trailing bits
 }
 
 /** {@link base64urlInto} into a fresh array: `undefined` where it returns -1. */

@@ -1,4 +1,5 @@
 import { TokumeiError } from '../errors.ts';
+import { aobject, astring } from '../internal/bytes.ts';
 import { MemberKey } from './member-key.ts';
 
 /**
@@ -28,6 +29,8 @@ export class Keyring {
    * @throws RangeError when `keys` is empty, ids repeat, or `primary` is not among them
    */
   constructor(keys: readonly MemberKey[], primary?: string) {
+    if (!Array.isArray(keys)) throw new TypeError(`"keys" expected MemberKey[], got ${keys === null ? 'null' : typeof keys}`);
+    if (primary !== undefined) astring('primary', primary);
     if (keys.length === 0) throw new RangeError('"keys" expected at least one MemberKey, got length=0');
     for (const k of keys) {
       if (!(k instanceof MemberKey)) throw new TypeError('"keys" expected MemberKey[]');
@@ -99,6 +102,7 @@ export class Keyring {
  * ```
  */
 export function createKeyring(keys: readonly MemberKey[], options: { primary?: string } = {}): Keyring {
+  aobject('options', options);
   return new Keyring(keys, options.primary);
 }
 

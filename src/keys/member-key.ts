@@ -1,5 +1,5 @@
 import { TokumeiError } from '../errors.ts';
-import { abytes, allocSecret, astring, copySecret, fillRandom, randomBytes, toBase64url, wipe } from '../internal/bytes.ts';
+import { abytes, allocSecret, aobject, astring, copySecret, fillRandom, randomBytes, toBase64url, wipe } from '../internal/bytes.ts';
 import { AesGcmKey } from './aes-gcm.ts';
 import { deriveSubkey, type SubkeyPurpose } from './subkeys.ts';
 
@@ -138,6 +138,7 @@ export function randomKeyId(): string {
  * ```
  */
 export function generateMemberKey(options: { keyId?: string } = {}): MemberKey {
+  aobject('options', options);
   const keyId = options.keyId === undefined ? randomKeyId() : options.keyId;
   assertKeyId(keyId);
   return new MemberKey(CONSTRUCT, fillRandom(allocSecret(MEMBER_KEY_LENGTH)), keyId);

@@ -1,7 +1,7 @@
 // The key environment: member keys (created, rotated, retired, wrapped under the master key),
 // sealed key delivery to a browser session, and the session registry (revocation, logoff).
 import { TokumeiError } from '../errors.ts';
-import { astring } from '../internal/bytes.ts';
+import { aobject, astring } from '../internal/bytes.ts';
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
 import { adoptMemberKey, type MemberKey } from '../keys/member-key.ts';
 import type { SessionStatus } from '../session/key-provider.ts';
@@ -103,6 +103,7 @@ export class KeyEnvironment {
    */
   async createMemberKey(memberId: string, options: { keyId?: string } = {}): Promise<KeyVersion> {
     assertMemberId(memberId);
+    aobject('options', options);
     return addVersion(this.#store, this.#masterKey, memberId, options.keyId, this.#now(), true);
   }
 
@@ -126,6 +127,7 @@ export class KeyEnvironment {
    */
   async rotateMemberKey(memberId: string, options: { keyId?: string } = {}): Promise<KeyVersion> {
     assertMemberId(memberId);
+    aobject('options', options);
     return addVersion(this.#store, this.#masterKey, memberId, options.keyId, this.#now());
   }
 
@@ -208,6 +210,7 @@ export class KeyEnvironment {
    */
   async openKeyring(memberId: string, options: { dependants?: readonly string[] } = {}): Promise<Keyring> {
     assertMemberId(memberId);
+    aobject('options', options);
     const { entries, primary } = await keyringEntries(this.#store, memberId, options.dependants ?? []);
     const keys: MemberKey[] = [];
     let ok = false;
@@ -254,6 +257,7 @@ export class KeyEnvironment {
    * ```
    */
   deliverKeys(request: DeliveryRequest): Promise<DeliveryResponse> {
+    if (typeof request !== 'object' || request === null) return Promise.reject(new TypeError(`"request" expected object, got ${request === null ? 'null' : typeof request}`));
     return deliver(this.#delivery, request);
   }
 
@@ -353,7 +357,7 @@ export class KeyEnvironment {
    * @returns `'active'`, `'rekey'` or `'revoked'`
    * @example
    * ```ts
-   * if ((await env.sessionStatus(id, { keyId })) === 'revoked') …
+   * if ((await env.sessionStatus(id, { keyId })) === 'revoked') console.log(`session ${id} has ended`);
    * ```
    */
   async sessionStatus(sessionId: string, options: { keyId?: string } = {}): Promise<SessionStatus> {

@@ -2,9 +2,10 @@
 // delivery, status, logoff (end of session), refresh, and a liveness probe.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokumeiError } from '../../errors.ts';
+import { aobject } from '../../internal/bytes.ts';
 import { CredentialRefused } from '../auth/refusal.ts';
 import type { DeliveryRequest } from '../delivery/deliver.ts';
-import type { KeyEnvironment } from '../key-environment.ts';
+import { KeyEnvironment } from '../key-environment.ts';
 import { KeyEnvironmentOutage } from '../outage.ts';
 import { ClientGone, HttpError, isJsonContentType, readJson } from './body.ts';
 
@@ -106,6 +107,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * ```
  */
 export function keyEnvironmentHandler(env: KeyEnvironment, options: KeyEnvironmentHandlerOptions = {}): KeyEnvironmentHandler {
+  if (!(env instanceof KeyEnvironment)) throw new TypeError('"env" expected KeyEnvironment from createKeyEnvironment()');
+  aobject('options', options);
   const path = options.path ?? '/session';
   if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError(`"path" expected string starting with "/", got ${typeof path}`);
   const { publicUrl } = options;

@@ -119,6 +119,7 @@ export function localMasterKey(key: Uint8Array, options: { id?: string } = {}): 
  * ```
  */
 export function masterKeyFromEnv(name = 'TOKUMEI_MASTER_KEY', options: { id?: string } = {}): MasterKey {
+  astring('name', name, true);
   const value = process.env[name];
   if (value === undefined) throw new TypeError(`"${name}" expected an environment variable with 64 hex digits, got undefined`);
   let start = 0;

@@ -1,6 +1,6 @@
 // Moving sealed records to a member's newest key version (G9: interruptible, resumable, every
 // record readable throughout).
-import { ainteger } from '../../internal/bytes.ts';
+import { ainteger, aobject } from '../../internal/bytes.ts';
 import { sealingKey, type KeySource } from '../../keys/keyring.ts';
 import { decodeEnvelope } from '../../records/envelope.ts';
 import { openRecord, sealRecord, type SealedRecord } from '../../records/record.ts';
@@ -109,6 +109,8 @@ function isUnder(schema: Schema, record: SealedRecord, keyId: string): boolean {
  * ```
  */
 export async function reencryptRecords(options: ReencryptOptions): Promise<ReencryptProgress> {
+  aobject('options', options);
+  aobject('records', options.records);
   const { records, schema, keys, signal, onBatch } = options;
   const batchSize = options.batchSize ?? 100;
   ainteger('batchSize', batchSize, 1, 100_000);

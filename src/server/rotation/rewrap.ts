@@ -1,6 +1,6 @@
 // Re-wrapping every member key under a new master key (G9: no data is touched).
 import { TokumeiError } from '../../errors.ts';
-import { ainteger, equalBytes, wipe } from '../../internal/bytes.ts';
+import { ainteger, aobject, equalBytes, wipe } from '../../internal/bytes.ts';
 import type { MemberKeyStore, WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { MasterKey } from '../master-keys/master-key.ts';
 import { unwrapEntry, wrapFor } from '../master-keys/wrap.ts';
@@ -65,6 +65,11 @@ export interface RewrapResult {
  * ```
  */
 export async function rewrapAll(store: MemberKeyStore, options: RewrapOptions): Promise<RewrapResult> {
+  if (typeof (store as Partial<MemberKeyStore> | null)?.list !== 'function') throw new TypeError('"store" expected MemberKeyStore');
+  aobject('options', options);
+  for (const [name, k] of [['options.to', options.to], ...(Array.isArray(options.from) ? options.from : [options.from]).map((f) => ['options.from', f])] as [string, unknown][]) {
+    if (typeof (k as Partial<MasterKey> | null)?.wrap !== 'function') throw new TypeError(`"${name}" expected MasterKey`);
+  }
   const from = Array.isArray(options.from) ? (options.from as readonly MasterKey[]) : [options.from as MasterKey];
   const { to, signal } = options;
   const batchSize = options.batchSize ?? 500;
