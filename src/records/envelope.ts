@@ -1,6 +1,6 @@
 // Wire format v1 of one sealed identity value (docs/format.md §3):
 //   "tk1." ‖ base64url( 0x01 ‖ len8(keyId) ‖ keyId ‖ nonce(12) ‖ ciphertext ‖ tag(16) )
-import { TokumeiError, decryptionFailed } from '../errors.ts';
+import { TokumeiError, decryptionFailed, type TokumeiErrorCode } from '../errors.ts';
 import { base64urlInto, toBase64url, utf8 } from '../internal/bytes.ts';
 import { KEY_ID_PATTERN } from '../keys/member-key.ts';
 import { isBucketLength, MAX_VALUE_BYTES, bucketLength } from './padding.ts';
@@ -47,10 +47,13 @@ export function encodeEnvelope(keyId: string, nonce: Uint8Array, sealed: Uint8Ar
   return ENVELOPE_PREFIX + toBase64url(bytes);
 }
 
-/** A format error about one field (named, when known), never showing the value. */
-export function fieldFormatError(message: string, field: string | undefined): TokumeiError {
-  return field === undefined ? new TokumeiError('ERR_FORMAT', message) : new TokumeiError('ERR_FORMAT', `${message} (field "${field}")`, { field });
+/** An error about one record field (named, when known), never showing its value. */
+export function fieldError(code: TokumeiErrorCode, message: string, field: string | undefined): TokumeiError {
+  return field === undefined ? new TokumeiError(code, message) : new TokumeiError(code, `${message} (field "${field}")`, { field });
 }
+
+/** {@link fieldError} with `ERR_FORMAT`. */
+export const fieldFormatError = (message: string, field: string | undefined): TokumeiError => fieldError('ERR_FORMAT', message, field);
 
 /** The key id in `bytes[from, to)`: the last one seen, or a new string checked against §1. */
 function keyIdAt(bytes: Uint8Array, from: number, to: number, field: string | undefined): string {

@@ -6,7 +6,7 @@ import { GCM_TAG_LENGTH } from '../keys/aes-gcm.ts';
 import { keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
 import { fieldCipher, type MemberKey } from '../keys/member-key.ts';
 import { fieldAad, type FieldContext } from './aad.ts';
-import { decodeEnvelope, encodeEnvelope, fieldFormatError } from './envelope.ts';
+import { decodeEnvelope, encodeEnvelope, fieldError, fieldFormatError } from './envelope.ts';
 import { bucketLength, MAX_VALUE_BYTES, unpaddedLength } from './padding.ts';
 
 // Padded plaintexts of short values (every value of up to 511 UTF-8 bytes) go through one
@@ -53,20 +53,21 @@ export function encryptField(key: MemberKey, ctx: FieldContext, value: string, n
   }
 }
 
+/** The key a value of `field` names: `ERR_KEY_UNAVAILABLE` naming the field when the source has none. */
+export function keyOf(source: KeySource, keyId: string, field: string): MemberKey {
+  try {
+    return keyFor(source, keyId);
+  } catch (err) {
+    if (err instanceof TokumeiError && err.code === 'ERR_KEY_UNAVAILABLE') throw fieldError('ERR_KEY_UNAVAILABLE', err.message, field);
+    throw err;
+  }
+}
+
 /** Opens one identity value; every authentication failure is the one opaque error, naming the field. */
 export function openField(source: KeySource, ctx: FieldContext, value: unknown): string {
   const field = ctx.fieldName;
   const env = decodeEnvelope(value, field);
-  let key: MemberKey;
-  try {
-    key = keyFor(source, env.keyId);
-  } catch (err) {
-    if (err instanceof TokumeiError && err.code === 'ERR_KEY_UNAVAILABLE') {
-      throw new TokumeiError('ERR_KEY_UNAVAILABLE', `no key for the key id this value names (field "${field}")`, { field });
-    }
-    throw err;
-  }
-  const cipher = fieldCipher(key);
+  const cipher = fieldCipher(keyOf(source, env.keyId, field));
   const padded = plainBuffer(env.sealed.length - GCM_TAG_LENGTH);
   try {
     // The tag is verified before decrypting: no unauthenticated plaintext is produced.

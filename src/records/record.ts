@@ -1,12 +1,11 @@
-import { TokumeiError } from '../errors.ts';
 import { ainteger, astring, randomBytes, utf8Length } from '../internal/bytes.ts';
-import { assertKeySource, keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
+import { assertKeySource, sealingKey, type KeySource } from '../keys/keyring.ts';
 import { searchTags } from '../search/token.ts';
 import { MAX_RECORD_ID_BYTES, type FieldContext } from './aad.ts';
-import { NONCE_LENGTH } from './envelope.ts';
-import { openField, sealField } from './field-cipher.ts';
+import { fieldError, NONCE_LENGTH } from './envelope.ts';
+import { keyOf, openField, sealField } from './field-cipher.ts';
 import { parseSeal, recordSeal, recordVersion, SEAL_KEY, VERSION_KEY, verifySeal } from './record-seal.ts';
-import { assertSchema, type RecordInput, type RecordOf, type Schema } from './schema.ts';
+import { assertSchema, FIELD_NAME_PATTERN, type RecordInput, type RecordOf, type Schema } from './schema.ts';
 
 /** A record in the clear, untyped: identity values are strings, attributes anything. */
 export type PlainRecord = Record<string, unknown>;
@@ -79,30 +78,38 @@ function own(record: Record<string, unknown>, name: string): unknown {
   return Object.hasOwn(record, name) ? record[name] : undefined;
 }
 
-function schemaError(message: string, field: string): TokumeiError {
-  return new TokumeiError('ERR_SCHEMA', message, { field });
-}
-
 /** Rejects unknown and missing fields; names fields, never values. */
 function checkShape(schema: Schema, record: Record<string, unknown>, allowReserved: boolean): void {
   for (const name of Object.keys(record)) {
     if (allowReserved && name.startsWith('$')) continue;
     if (schema.field(name) === undefined) {
-      const shown = /^[\x20-\x7e]{1,80}$/.test(name) ? `"${name}"` : `of length ${name.length}`;
-      throw schemaError(`field ${shown} is not in schema ${schema.name} v${schema.version}`, name);
+      // Only a name shaped like a field name is repeated: never echo arbitrary input.
+      if (FIELD_NAME_PATTERN.test(name)) throw fieldError('ERR_SCHEMA', `not in schema ${schema.name} v${schema.version}`, name);
+      throw fieldError('ERR_SCHEMA', `a field of ${name.length} characters is not in schema ${schema.name} v${schema.version}`, undefined);
     }
   }
   for (const f of schema.fields) {
     if (f.optional) continue;
     const v = own(record, f.name);
     // A required identity field holding null is a value of the wrong type (ERR_FORMAT, below).
-    if (v === undefined) throw schemaError(`field "${f.name}" of schema ${schema.name} v${schema.version} is missing`, f.name);
+    if (v === undefined) throw fieldError('ERR_SCHEMA', `missing from a record of schema ${schema.name} v${schema.version}`, f.name);
   }
 }
 
-/** An identity field's value is present unless absent, or `null` in an optional field. */
+/** A field's value is present unless absent, or `null` in an optional field. */
 function present(optional: boolean, v: unknown): boolean {
   return v !== undefined && !(optional && v === null);
+}
+
+/** The type an identity value or a typed attribute must have (ERR_FORMAT naming the field). */
+function checkTypes(schema: Schema, record: Record<string, unknown>): void {
+  for (const f of schema.fields) {
+    const want = f.kind === 'identity' ? 'string' : f.type;
+    const v = own(record, f.name);
+    if (want !== undefined && present(f.optional, v) && typeof v !== want) {
+      throw fieldError('ERR_FORMAT', `${f.kind === 'identity' ? 'an identity' : 'this attribute'} value must be a ${want}, got ${v === null ? 'null' : typeof v}`, f.name);
+    }
+  }
 }
 
 function context(schema: Schema, fieldName: string, recordId: string): FieldContext {
@@ -141,20 +148,15 @@ export function sealRecord<S extends Schema>(key: KeySource, schema: S, record: 
   const { version } = options;
   if (version !== undefined) ainteger('version', version, 0, Number.MAX_SAFE_INTEGER);
   else if (schema.recordSeal) throw new TypeError(`"version" expected integer: schema ${schema.name} v${schema.version} seals every record`);
-  for (const f of schema.fields) {
-    const v = own(record, f.name);
-    if (f.kind === 'identity' && present(f.optional, v) && typeof v !== 'string') {
-      throw new TokumeiError('ERR_FORMAT', `identity value must be a string, got ${v === null ? 'null' : typeof v} (field "${f.name}")`, { field: f.name });
-    }
-  }
+  checkTypes(schema, record);
   // One CSPRNG call for every value's nonce (NONCE_LENGTH bytes each, never shared).
   const nonces = randomBytes(NONCE_LENGTH * schema.fields.length);
   const out: Record<string, unknown> = {};
   schema.fields.forEach((f, i) => {
     const v = own(record, f.name);
-    if (f.kind === 'attribute') {
-      if (v !== undefined) out[f.name] = v;
-    } else if (present(f.optional, v)) {
+    if (!present(f.optional, v)) return;
+    if (f.kind === 'attribute') out[f.name] = v;
+    else {
       out[f.name] = sealField(key, context(schema, f.name, options.recordId), v as string, nonces.subarray(i * NONCE_LENGTH, (i + 1) * NONCE_LENGTH));
     }
   });
@@ -175,26 +177,13 @@ function checkSeal(key: KeySource, schema: Schema, sealed: Record<string, unknow
   const raw = own(sealed, SEAL_KEY);
   if (raw === undefined || raw === null) {
     // A data environment that drops the seal must not get the record through as unsealed.
-    if (schema.recordSeal || minVersion !== undefined) {
-      throw new TokumeiError('ERR_DECRYPTION_FAILED', 'decryption failed: the record seal is missing (field "$seal")', { field: SEAL_KEY });
-    }
+    if (schema.recordSeal || minVersion !== undefined) throw fieldError('ERR_DECRYPTION_FAILED', 'decryption failed: the record seal is missing', SEAL_KEY);
     return;
   }
   const seal = parseSeal(raw);
   const version = recordVersion(sealed);
-  let sealKey;
-  try {
-    sealKey = keyFor(key, seal.keyId);
-  } catch (err) {
-    if (err instanceof TokumeiError && err.code === 'ERR_KEY_UNAVAILABLE') {
-      throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'no key for the key id this value names (field "$seal")', { field: SEAL_KEY });
-    }
-    throw err;
-  }
-  verifySeal(sealKey, seal, schema, sealed, options.recordId, version);
-  if (minVersion !== undefined && version < minVersion) {
-    throw new TokumeiError('ERR_STALE_RECORD', `record version ${version} is older than ${minVersion}`, { field: VERSION_KEY });
-  }
+  verifySeal(keyOf(key, seal.keyId, SEAL_KEY), seal, schema, sealed, options.recordId, version);
+  if (minVersion !== undefined && version < minVersion) throw fieldError('ERR_STALE_RECORD', `record version ${version} is older than ${minVersion}`, VERSION_KEY);
 }
 
 /**
@@ -225,13 +214,14 @@ function checkSeal(key: KeySource, schema: Schema, sealed: Record<string, unknow
 export function openRecord<S extends Schema>(key: KeySource, schema: S, sealed: SealedRecord, options: OpenOptions): RecordOf<S> {
   checkArgs(key, schema, sealed, options);
   checkShape(schema, sealed, true);
+  checkTypes(schema, sealed);
   checkSeal(key, schema, sealed, options);
   const out: Record<string, unknown> = {};
   for (const f of schema.fields) {
     const v = own(sealed, f.name);
-    if (f.kind === 'attribute') {
-      if (v !== undefined) out[f.name] = v;
-    } else if (present(f.optional, v)) {
+    if (!present(f.optional, v)) continue;
+    if (f.kind === 'attribute') out[f.name] = v;
+    else {
       // Decrypt into a local object and return it only when every field opened (no partial plaintext).
       out[f.name] = openField(key, context(schema, f.name, options.recordId), v);
     }

@@ -14,7 +14,15 @@ export interface FieldSpec {
   optional?: boolean;
   /** Identity fields only: store a randomized equality-search tag (docs/search.md). */
   search?: SearchMode;
+  /**
+   * Attribute fields only: the JavaScript type of the value (`typeof`), checked when sealing and
+   * opening, and the field's TypeScript type. Without it an attribute is `unknown`.
+   */
+  type?: AttributeType;
 }
+
+/** What an attribute's {@link FieldSpec.type} may be. */
+export type AttributeType = 'string' | 'number' | 'boolean';
 
 /** A field as {@link defineSchema} takes it: a kind, or a {@link FieldSpec}. */
 export type FieldDeclaration = FieldKind | FieldSpec;
@@ -40,7 +48,9 @@ export interface SchemaSpec<F extends FieldDeclarations = FieldDeclarations> {
 
 type KindOf<D> = D extends FieldKind ? D : D extends { kind: infer K } ? K : never;
 type IsOptional<D> = D extends { optional: true } ? true : false;
-type ValueOf<D> = [KindOf<D>] extends ['identity'] ? string : unknown;
+type ValueOf<D> = [KindOf<D>] extends ['identity']
+  ? string
+  : D extends { type: 'string' } ? string : D extends { type: 'number' } ? number : D extends { type: 'boolean' } ? boolean : unknown;
 type RequiredNames<F> = { [K in keyof F]: IsOptional<F[K]> extends true ? never : K }[keyof F];
 type OptionalNames<F> = { [K in keyof F]: IsOptional<F[K]> extends true ? K : never }[keyof F];
 type Flat<T> = { [K in keyof T]: T[K] } & {};
@@ -65,6 +75,8 @@ export interface SchemaField {
   readonly optional: boolean;
   /** The search mode of a searchable identity field, else `undefined`. */
   readonly search: SearchMode | undefined;
+  /** The declared type of an attribute, else `undefined`. */
+  readonly type: AttributeType | undefined;
 }
 
 /**
@@ -147,7 +159,11 @@ export function defineSchema<const F extends FieldDeclarations>(spec: SchemaSpec
         throw new RangeError(`"spec.fields.${name}.search" expected 'exact' or 'name-ja'`);
       }
     }
-    fields.push(Object.freeze({ name, kind: f.kind, optional: f.optional === true, search: f.search }));
+    if (f.type !== undefined) {
+      if (f.kind !== 'attribute') throw new RangeError(`"spec.fields.${name}.type" applies to attribute fields only`);
+      if (f.type !== 'string' && f.type !== 'number' && f.type !== 'boolean') throw new RangeError(`"spec.fields.${name}.type" expected 'string', 'number' or 'boolean'`);
+    }
+    fields.push(Object.freeze({ name, kind: f.kind, optional: f.optional === true, search: f.search, type: f.type }));
   }
   if (fields.length === 0) throw new RangeError('"spec.fields" expected at least one field, got 0');
   const byName = new Map(fields.map((f) => [f.name, f]));

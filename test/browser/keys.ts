@@ -10,12 +10,12 @@ function hkdf(ikm: Uint8Array, info: string): Uint8Array {
 }
 
 /**
- * What a member key leaves in memory while it is used, by name: the key, its two subkeys, and
+ * What a member key leaves in memory while it is used, by name: the key, its three subkeys, and
  * the field cipher's state — the AES key schedule past the first two round keys (those are the
  * field key itself), the GHASH key H and 64 bytes of GHASH's table (four entries, as they sit
  * in memory).
  */
-export const KEY_PARTS = ['memberKey', 'fieldKey', 'searchKey', 'fieldKeySchedule', 'ghashKey', 'ghashTable'] as const;
+export const KEY_PARTS = ['memberKey', 'fieldKey', 'searchKey', 'sealKey', 'fieldKeySchedule', 'ghashKey', 'ghashTable'] as const;
 export type KeyParts = Record<(typeof KEY_PARTS)[number], Uint8Array>;
 
 /** Every part of `memberKey` a residue scan looks for, computed independently in Node. */
@@ -26,6 +26,7 @@ export function keyParts(memberKey: Uint8Array): KeyParts {
     memberKey,
     fieldKey,
     searchKey: hkdf(memberKey, SUBKEY_LABELS.search),
+    sealKey: hkdf(memberKey, SUBKEY_LABELS.seal),
     fieldKeySchedule: keySchedule(fieldKey).subarray(32),
     ghashKey: h,
     ghashTable: Buffer.concat([0x81, 0x82, 0x83, 0x84].map((b) => tableEntry(h, 1, b))),

@@ -98,7 +98,8 @@ const api = {
     let ok = 0;
     for (let i = 0; i < n; i++) {
       const rec = { id: `M${i}`, fullName: `山田 太郎 ${i}`, birthDate: '1980-04-01', address: '東京都千代田区1-1' };
-      const sealed = await session!.sealRecord(schema, rec, { recordId: rec.id });
+      // With a version: a record seal, so the seal subkey is live too (and scanned for).
+      const sealed = await session!.sealRecord(schema, rec, { recordId: rec.id, version: i });
       const back = await session!.openRecord(schema, sealed, { recordId: rec.id });
       if (back.fullName === rec.fullName) ok++;
     }

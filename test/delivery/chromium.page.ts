@@ -25,7 +25,8 @@ const api = {
     let ok = 0;
     for (let i = 0; i < n; i++) {
       const rec = { id: `R${i}`, fullName: `山田 太郎 ${i}`, address: '東京都千代田区1-1' };
-      const sealed = await session!.sealRecord(schema, rec, { recordId: rec.id });
+      // With a version: a record seal, so the seal subkey is live too (and scanned for).
+      const sealed = await session!.sealRecord(schema, rec, { recordId: rec.id, version: i });
       if ((await session!.openRecord(schema, sealed, { recordId: rec.id })).fullName === rec.fullName) ok++;
     }
     return ok;

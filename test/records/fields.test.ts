@@ -22,7 +22,7 @@ function failure(fn: () => unknown): TokumeiError {
   throw new Error('expected a TokumeiError');
 }
 
-describe('optional identity fields accept null', () => {
+describe('optional fields accept null, as absent', () => {
   it('sealRecord leaves out an optional identity field that is null, like one that is absent', () => {
     const key = generateMemberKey();
     const sealed = sealRecord(key, schema, { id: 'a', fullName: NAME, phone: null }, { recordId: 'a' });
@@ -33,7 +33,7 @@ describe('optional identity fields accept null', () => {
   it('openRecord reads null in an optional identity field as absent (a database column left empty)', () => {
     const key = generateMemberKey();
     const sealed = sealRecord(key, schema, { id: 'a', fullName: NAME }, { recordId: 'a' });
-    expect(openRecord(key, schema, { ...sealed, phone: null, memo: null }, { recordId: 'a' })).toEqual({ id: 'a', fullName: NAME, memo: null });
+    expect(openRecord(key, schema, { ...sealed, phone: null, memo: null }, { recordId: 'a' })).toEqual({ id: 'a', fullName: NAME });
   });
 
   it('a required identity field holding null is ERR_FORMAT naming it, when sealing and when opening', () => {

@@ -1,7 +1,7 @@
 // An independent implementation of wire format v1, written from docs/format.md alone with
 // node:crypto (no tokumei code, no noble). The tests check that it and the library agree, and
 // test/vectors/generate-format-v1.mjs uses it to produce the pinned vectors.
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 
 /** §1: FK = HKDF-SHA256(K, salt = "", info = "tokumei/v1/field-encryption", 32). */
 export function fieldKey(memberKey) {
@@ -44,6 +44,7 @@ export function open(keys, ctx, envelope) {
   if (typeof envelope !== 'string') return { error: 'ERR_FORMAT' };
   if (!envelope.startsWith('tk1.')) return { error: 'ERR_FORMAT' };
   const text = envelope.slice(4);
+  if (text.length > Math.ceil((4 * (2 + 64 + 12 + bucket(65536) + 16)) / 3)) return { error: 'ERR_FORMAT' }; // §3, §6 step 2
   if (!/^[A-Za-z0-9_-]*$/.test(text)) return { error: 'ERR_FORMAT' };
   if (text.length % 4 === 1) return { error: 'ERR_DECRYPTION_FAILED' };
   const body = Buffer.from(text, 'base64url');
@@ -77,4 +78,58 @@ export function open(keys, ctx, envelope) {
   } catch {
     return { error: 'ERR_DECRYPTION_FAILED' };
   }
+}
+
+/** §8.2: canonical JSON (RFC 8785 form of the value's JSON text). */
+export function canonicalJson(value) {
+  const walk = (v) => {
+    if (v === null || typeof v !== 'object') return JSON.stringify(v);
+    if (Array.isArray(v)) return '[' + v.map(walk).join(',') + ']';
+    return '{' + Object.keys(v).sort().map((k) => JSON.stringify(k) + ':' + walk(v[k])).join(',') + '}';
+  };
+  return walk(JSON.parse(JSON.stringify(value)));
+}
+
+/** §8.2: the MAC of a sealed record. `fields` maps field name → 'identity' | 'attribute'. */
+export function recordMac(memberKey, keyId, { schemaName, schemaVersion, fields }, record, recordId, version) {
+  const sk = Buffer.from(hkdfSync('sha256', memberKey, Buffer.alloc(0), 'tokumei/v1/record-seal', 32));
+  const lp8 = (s) => Buffer.concat([Buffer.of(Buffer.byteLength(s)), Buffer.from(s, 'utf8')]);
+  const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+  const rid = Buffer.from(recordId, 'utf8');
+  const r = Buffer.alloc(2); r.writeUInt16BE(rid.length);
+  const v = Buffer.alloc(8); v.writeBigUInt64BE(BigInt(version));
+  const parts = [Buffer.from('tokumei.record'), Buffer.of(1), lp8(schemaName), u32(schemaVersion), r, rid, lp8(keyId), v];
+  const names = Object.keys(fields).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  for (const name of [...names, '$search']) {
+    const value = Object.hasOwn(record, name) ? record[name] : undefined;
+    if (value === undefined || value === null) { parts.push(lp8(name), Buffer.of(0)); continue; }
+    const identity = fields[name] === 'identity';
+    const bytes = Buffer.from(identity ? value : canonicalJson(value), 'utf8');
+    parts.push(lp8(name), Buffer.of(identity ? 1 : 2), u32(bytes.length), bytes);
+  }
+  return createHmac('sha256', sk).update(Buffer.concat(parts)).digest();
+}
+
+/** §8.3: the $seal string. */
+export function recordSeal(memberKey, keyId, schema, record, recordId, version) {
+  const body = Buffer.concat([Buffer.of(1, keyId.length), Buffer.from(keyId, 'ascii'), recordMac(memberKey, keyId, schema, record, recordId, version)]);
+  return 'tr1.' + body.toString('base64url');
+}
+
+/** §8.4: check a sealed record's seal; returns { ok: true } or { error: code }. */
+export function checkSeal(keys, schema, record, recordId, minVersion) {
+  const seal = record.$seal;
+  if (seal === undefined || seal === null) return minVersion === undefined ? { ok: true } : { error: 'ERR_DECRYPTION_FAILED' };
+  if (typeof seal !== 'string' || !seal.startsWith('tr1.') || !/^[A-Za-z0-9_-]*$/.test(seal.slice(4))) return { error: 'ERR_FORMAT' };
+  const body = Buffer.from(seal.slice(4), 'base64url');
+  if (body.toString('base64url') !== seal.slice(4) || body.length < 2 || body[0] !== 1 || body.length !== 2 + body[1] + 32) return { error: 'ERR_FORMAT' };
+  const keyId = body.subarray(2, 2 + body[1]).toString('latin1');
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(keyId)) return { error: 'ERR_FORMAT' };
+  const version = record.$version;
+  if (!Number.isSafeInteger(version) || version < 0) return { error: 'ERR_FORMAT' };
+  const key = keys.get(keyId);
+  if (key === undefined) return { error: 'ERR_KEY_UNAVAILABLE' };
+  if (!timingSafeEqual(recordMac(key, keyId, schema, record, recordId, version), body.subarray(2 + body[1]))) return { error: 'ERR_DECRYPTION_FAILED' };
+  if (minVersion !== undefined && version < minVersion) return { error: 'ERR_STALE_RECORD' };
+  return { ok: true };
 }

@@ -12,8 +12,14 @@ import * as reference from './format-reference.mjs';
 interface Ctx { schemaName: string; schemaVersion: number; fieldName: string; recordId: string }
 interface Vectors {
   memberKey: string; fieldKey: string; wrongMemberKey: string; keyId: string;
-  valid: { name: string; context: Ctx; plaintext: string; nonce: string; envelope: string }[];
+  valid: { name: string; keyId?: string; context: Ctx; plaintext: string; nonce: string; envelope: string }[];
   tampered: { name: string; context: Ctx; envelope: string; error: string; memberKey?: string }[];
+  recordSeals: {
+    schema: { schemaName: string; schemaVersion: number; fields: Record<string, 'identity' | 'attribute'> };
+    recordId: string;
+    valid: { name: string; record: Record<string, unknown>; minVersion?: number; opened: Record<string, unknown> }[];
+    tampered: { name: string; record: Record<string, unknown>; minVersion?: number; error: string }[];
+  };
 }
 const vectors = JSON.parse(readFileSync(new URL('../vectors/format-v1.json', import.meta.url), 'utf8')) as Vectors;
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
@@ -26,8 +32,9 @@ describe('wire format v1 vectors', () => {
 
   for (const v of vectors.valid) {
     it(`reproduces and opens "${v.name}"`, () => {
-      expect(encryptField(key(), v.context, v.plaintext, hex(v.nonce))).toBe(v.envelope);
-      expect(openField(key(), v.context, v.envelope)).toBe(v.plaintext);
+      const k = importMemberKey(hex(vectors.memberKey), v.keyId ?? vectors.keyId);
+      expect(encryptField(k, v.context, v.plaintext, hex(v.nonce))).toBe(v.envelope);
+      expect(openField(k, v.context, v.envelope)).toBe(v.plaintext);
     });
   }
 
@@ -77,5 +84,42 @@ describe('independent decoder (docs/format.md, node:crypto only)', () => {
 
   it('agrees with the reference on every bucket length up to 5,000 bytes', () => {
     for (let n = 0; n <= 5000; n++) expect(bucketLength(n)).toBe(reference.bucket(n));
+  });
+});
+
+describe('record seal vectors (docs/format.md §8)', () => {
+  const { schema: spec, recordId, valid, tampered } = vectors.recordSeals;
+  const schema = defineSchema({
+    name: spec.schemaName,
+    version: spec.schemaVersion,
+    fields: Object.fromEntries(Object.entries(spec.fields).map(([name, kind]) => [name, { kind, optional: name === 'phone' }])),
+  });
+
+  for (const v of valid) {
+    it(`opens "${v.name}"`, () => {
+      expect(openRecord(key(), schema, v.record, { recordId, ...(v.minVersion === undefined ? {} : { minVersion: v.minVersion }) })).toEqual(v.opened);
+    });
+  }
+
+  for (const t of tampered) {
+    it(`rejects "${t.name}" with ${t.error}`, () => {
+      let caught: unknown;
+      try {
+        openRecord(key(), schema, t.record, { recordId, ...(t.minVersion === undefined ? {} : { minVersion: t.minVersion }) });
+      } catch (err) {
+        caught = err;
+      }
+      expect((caught as TokumeiError).code).toBe(t.error);
+    });
+  }
+
+  it('the reference checks seals the library makes, and makes the seals the library checks', () => {
+    const bytes = hex(vectors.memberKey);
+    const record = { id: recordId, fullName: '佐藤 花子', plan: 'basic', checkups: [{ b: 1, a: [2, 'x'] }] };
+    const sealed = sealRecord(key(), schema, record, { recordId, version: 41 });
+    expect(reference.checkSeal(new Map([[vectors.keyId, Buffer.from(bytes)]]), spec, JSON.parse(JSON.stringify(sealed)), recordId, 41)).toEqual({ ok: true });
+    const again = { ...sealed, $version: 42 };
+    again.$seal = reference.recordSeal(Buffer.from(bytes), vectors.keyId, spec, again, recordId, 42);
+    expect(openRecord(key(), schema, again, { recordId, minVersion: 42 }).plan).toBe('basic');
   });
 });

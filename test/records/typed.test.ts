@@ -3,7 +3,7 @@
 // test/): every `@ts-expect-error` below must be an error, or tsc fails — the typo cases are
 // the test. The runtime assertions check that the values match their types.
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { defineSchema, generateMemberKey, openRecord, sealRecord, type RecordInput, type RecordOf, type Schema, type SealedRecordOf } from '../../src/index.ts';
+import { defineSchema, generateMemberKey, openRecord, sealRecord, TokumeiError, type RecordInput, type RecordOf, type Schema, type SealedRecordOf } from '../../src/index.ts';
 import type { Session } from '../../src/index.ts';
 
 const memberSchema = defineSchema({
@@ -52,6 +52,32 @@ describe('typed records', () => {
     expect(() => sealRecord(key, memberSchema, { id: 'M1', fullName: 42, birthDate: 'y', department: 1 }, { recordId: 'M1' })).toThrow();
     // @ts-expect-error: a required field cannot be null
     expect(() => sealRecord(key, memberSchema, { id: 'M1', fullName: null, birthDate: 'y', department: 1 }, { recordId: 'M1' })).toThrow();
+  });
+
+  it('an attribute with a declared type is typed, and checked when sealing and opening', () => {
+    const s = defineSchema({
+      name: 'steps',
+      version: 1,
+      fields: { id: { kind: 'attribute', type: 'string' }, steps: { kind: 'attribute', type: 'number', optional: true }, synced: { kind: 'attribute', type: 'boolean' }, nickname: 'identity' },
+    });
+    const key = generateMemberKey();
+    const sealed = sealRecord(key, s, { id: 'M1', synced: true, nickname: 'たろう' }, { recordId: 'M1' });
+    const me = openRecord(key, s, sealed, { recordId: sealed.id }); // sealed.id is a string: no cast
+    expectTypeOf(me).toEqualTypeOf<{ id: string; synced: boolean; nickname: string; steps?: number }>();
+    expect(me).toEqual({ id: 'M1', synced: true, nickname: 'たろう' });
+    const failure = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        return [(err as TokumeiError).code, (err as TokumeiError).field];
+      }
+      return undefined;
+    };
+    // @ts-expect-error: steps is a number
+    expect(failure(() => sealRecord(key, s, { id: 'M1', synced: true, nickname: 'x', steps: '8000' }, { recordId: 'M1' }))).toEqual(['ERR_FORMAT', 'steps']);
+    expect(failure(() => openRecord(key, s, { ...sealed, synced: 'yes' }, { recordId: 'M1' }))).toEqual(['ERR_FORMAT', 'synced']);
+    expect(openRecord(key, s, { ...sealed, steps: null }, { recordId: 'M1' })).toEqual(me); // optional: null is absent
+    expect(() => defineSchema({ name: 'x', version: 1, fields: { a: { kind: 'identity', type: 'string' } } })).toThrow(RangeError);
   });
 
   it('a schema built from an untyped spec falls back to Record<string, unknown>', () => {
