@@ -80,8 +80,8 @@ function decodeTagInto(tag: string, out: Uint8Array, idx: Int16Array): boolean {
  * @param token - a `tq1.` token from {@link searchToken}
  * @param sealed - a record from `sealRecord`
  * @returns `true` when the record's tag for the token's field matches; `false` when it does not,
- *   or when the record has no tag for that field (an optional field left out, or a record sealed
- *   before the field was made searchable)
+ *   or when the record has no tag for that field (an optional field left out, a record sealed
+ *   before the field was made searchable, `$search` absent or `null`)
  * @throws TokumeiError `ERR_FORMAT` when the token, the record's `$search` object or its tag is
  *   malformed or of an unknown version; TypeError when `token` is not a string or `sealed` not
  *   an object
@@ -97,9 +97,10 @@ export function matchesSearch(token: string, sealed: SealedRecord): boolean {
     throw new TypeError(`"sealed" expected object, got ${sealed === null ? 'null' : typeof sealed}`);
   }
   const prepared = prepare(token);
-  if (!Object.hasOwn(sealed, '$search')) return false;
-  const tags = sealed.$search;
-  if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw new TokumeiError('ERR_FORMAT', 'malformed $search object');
+  const tags = Object.hasOwn(sealed, '$search') ? sealed.$search : undefined;
+  // `$search: null` is a record without tags, as JSON and SQL stores write an absent value.
+  if (tags === undefined || tags === null) return false;
+  if (typeof tags !== 'object' || Array.isArray(tags)) throw new TokumeiError('ERR_FORMAT', 'malformed $search object');
   if (!Object.hasOwn(tags, prepared.fieldName)) return false;
   const tag: unknown = (tags as Record<string, unknown>)[prepared.fieldName];
   if (typeof tag !== 'string') throw malformedTag();
