@@ -25,7 +25,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tokumei-bad-inputs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const store = server.memoryKeyStore();
-const env = server.createKeyEnvironment({ masterKey: server.localMasterKey(new Uint8Array(32).fill(5)), store, authenticate: (t) => (t === 't' ? { memberId: 'M1' } : null) });
+const env = server.createKeyEnvironment({ masterKey: server.localMasterKey(new Uint8Array(32).fill(5)), store, authenticate: ({ token }) => (token === 't' ? { memberId: 'M1' } : null), dpop: { required: false } });
 // A delivery request with a real P-256 public key (what a browser sends).
 const { publicKey } = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair;
 const deliveryBody = { protocol: 'tokumei-key-delivery/1', kem: 'P-256', publicKey: Buffer.from(await crypto.subtle.exportKey('raw', publicKey)).toString('base64url') };
@@ -84,6 +84,17 @@ const calls: Call[] = [
   { name: 'httpKeyProvider', call: tokumei.httpKeyProvider as never, args: [{ url: '/key-env/session', getToken: () => 't' }], positions: [0] },
   { name: 'memoryKeyProvider', call: tokumei.memoryKeyProvider as never, args: [[generateMemberKey()]], positions: [0], accepts: (_, l) => l === 'function' /* a keyring factory, called at sign-in */ },
   {
+    name: 'createSessionStore',
+    // Options are read when the store opens a session: a bad one is refused by open().
+    call: async (o) => {
+      const store = tokumei.createSessionStore(o as never);
+      await store.open();
+      await store.logoff();
+    },
+    args: [{ keyProvider: tokumei.memoryKeyProvider(() => createKeyring([generateMemberKey()])), crossTab: false }],
+    positions: [0],
+      },
+  {
     name: 'openSession',
     call: tokumei.openSession as never,
     args: [{ keyProvider: tokumei.memoryKeyProvider(() => createKeyring([generateMemberKey()])), crossTab: false }],
@@ -100,6 +111,9 @@ const calls: Call[] = [
   { name: 'createMasterKeyFile', call: server.createMasterKeyFile as never, args: [join(dir, 'master.key')], positions: [0], accepts: (_, l) => anyPath(l) },
   { name: 'masterKeyFromFile', call: server.masterKeyFromFile as never, args: [join(dir, 'master.key')], positions: [0], accepts: (_, l) => anyPath(l) },
   { name: 'reencryptRecords', call: server.reencryptRecords as never, args: [{ records: { list: async () => [], replace: async () => true }, schema, keys: createKeyring([generateMemberKey()]) }], positions: [0] },
+  { name: 'oidcAuthenticator', call: server.oidcAuthenticator as never, args: [{ issuer: 'https://sso.example', audience: 'https://keys.example' }], positions: [0] },
+  { name: 'dpopVerifier', call: server.dpopVerifier as never, args: [{}], positions: [0], accepts: (_, l) => l === 'undefined' || l === 'empty object' || l === 'object with __proto__' },
+  { name: 'createKeyEnvironmentServer', call: server.createKeyEnvironmentServer as never, args: [server.keyEnvironmentHandler(env), {}], positions: [0, 1], accepts: (p, l) => (p === 0 && l === 'function') || (p === 1 && (l === 'undefined' || l === 'empty object' || l === 'object with __proto__')) },
   { name: 'rewrapAll', call: server.rewrapAll as never, args: [server.memoryKeyStore(), { from: server.localMasterKey(new Uint8Array(32)), to: server.localMasterKey(new Uint8Array(32).fill(1)) }], positions: [0, 1] },
   // the key environment's methods
   { name: 'env.createMemberKey', call: (m, o) => env.createMemberKey(m as string, o as never), args: ['M9', { keyId: 'k9' }], positions: [0, 1], accepts: (p, l) => (p === 0 && memberId(l)) || (p === 1 && (l === 'undefined' || l === 'empty object' || l === 'object with __proto__')) },
@@ -107,7 +121,7 @@ const calls: Call[] = [
   { name: 'env.retireKeyVersion', call: (m, k) => env.retireKeyVersion(m as string, k as string), args: ['M2', olderM2!.keyId], positions: [0, 1] },
   { name: 'env.keyVersions', call: (m) => env.keyVersions(m as string), args: ['M1'], positions: [0], accepts: (_, l) => anyString(l) },
   { name: 'env.openKeyring', call: (m, o) => env.openKeyring(m as string, o as never), args: ['M1', { dependants: ['M2'] }], positions: [0, 1], accepts: (p, l) => p === 1 && (l === 'undefined' || l === 'empty object' || l === 'object with __proto__'), after: (r) => (r as tokumei.Keyring).destroy() },
-  { name: 'env.deliverKeys', call: (r) => env.deliverKeys(r as never), args: [{ token: 't', body: deliveryBody }], positions: [0] },
+  { name: 'env.deliverKeys', call: (r) => env.deliverKeys(r as never), args: [{ authorization: 'Bearer t', method: 'POST', url: 'https://keys.example/session', body: deliveryBody }], positions: [0] },
   { name: 'env.revokeMemberSessions', call: (m) => env.revokeMemberSessions(m as string), args: ['M1'], positions: [0], accepts: (_, l) => anyString(l) },
 ];
 

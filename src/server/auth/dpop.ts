@@ -5,7 +5,7 @@
 // what tokens (`cnf.jkt`) and sessions are bound to.
 import { createHash, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
-import { ainteger, abytes } from '../../internal/bytes.ts';
+import { ainteger, abytes, aobject } from '../../internal/bytes.ts';
 import { CredentialRefused, proofRefused } from './refusal.ts';
 import { nonceSource, safeEqual, type NonceSource } from './nonce.ts';
 
@@ -150,7 +150,7 @@ function memoryReplay(): ProofReplayStore {
 
 /** The boundary check of {@link DpopOptions} and the verifier with its two steps (internal). */
 export function dpopChecker(options: DpopOptions = {}): DpopChecker {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`"options" expected object, got ${options === null ? 'null' : typeof options}`);
+  aobject('options', options);
   const algorithms = [...(options.algorithms ?? ['ES256'])];
   if (algorithms.length === 0) throw new RangeError('"algorithms" expected at least one algorithm, got length=0');
   for (const a of algorithms) if (!ASYMMETRIC.has(a)) throw new RangeError(`"algorithms" expected asymmetric JWS algorithms, got '${String(a)}'`);

@@ -4,7 +4,7 @@
 // not in a request handler, so they are set here.
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
-import { ainteger } from '../../internal/bytes.ts';
+import { ainteger, aobject } from '../../internal/bytes.ts';
 
 /** Options of {@link createKeyEnvironmentServer}. */
 export interface KeyEnvironmentServerOptions {
@@ -42,6 +42,7 @@ export interface KeyEnvironmentServerOptions {
  */
 export function createKeyEnvironmentServer(handler: RequestListener, options: KeyEnvironmentServerOptions = {}): Server {
   if (typeof handler !== 'function') throw new TypeError(`"handler" expected function, got ${typeof handler}`);
+  aobject('options', options);
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const requestTimeout = options.requestTimeoutMs ?? 20_000;
   const keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
