@@ -8,9 +8,8 @@
 // array. Every output here is at most one SHA-256 block (32 bytes), which is all HPKE needs for
 // these suites (Nsecret = 32, Nk ≤ 32, Nn = 12).
 import { AesGcmKey } from '../keys/aes-gcm.ts';
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { allocSecret, utf8, wipe } from '../internal/bytes.ts';
+import { hmacSha256Into } from '../internal/sha256.ts';
 
 /** KEM ids (RFC 9180 §7.1). */
 export const KEM_P256 = 0x0010;
@@ -51,8 +50,8 @@ function suiteId(name: string, ...ids: number[]): Uint8Array {
  * (RFC 9180 §4), written into `out` (32 bytes). An empty salt is HashLen zeros (RFC 5869 §2.2).
  */
 function labeledExtractInto(out: Uint8Array, suite: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): void {
-  const zeros = salt.length === 0 ? allocSecret(32) : undefined;
-  hmac.create(sha256, zeros ?? salt).update(HPKE_V1).update(suite).update(utf8(label)).update(ikm).digestInto(out);
+  // An empty salt is HashLen zeros: HMAC pads an empty key with zeros to the same block.
+  hmacSha256Into(out, salt, HPKE_V1, suite, utf8(label), ikm);
 }
 
 /**
@@ -64,7 +63,7 @@ function labeledExpandInto(out: Uint8Array, prk: Uint8Array, suite: Uint8Array, 
   // Internal callers only ask for L ∈ {12, 16, 32}: one block always suffices.
   const block = allocSecret(32);
   try {
-    hmac.create(sha256, prk).update(Uint8Array.of(0, out.length)).update(HPKE_V1).update(suite).update(utf8(label)).update(info).update(Uint8Array.of(1)).digestInto(block);
+    hmacSha256Into(block, prk, Uint8Array.of(0, out.length), HPKE_V1, suite, utf8(label), info, Uint8Array.of(1));
     for (let i = 0; i < out.length; i++) out[i] = block[i]!;
   } finally {
     wipe(block);

@@ -2,9 +2,8 @@
 // noble's `hkdf` returns its output and PRK as fresh small arrays, which V8 keeps on the JS
 // heap where a scavenge may copy them (docs/threat-model.md §7); `digestInto` lets every secret intermediate
 // live in an off-heap buffer that is wiped in `finally`.
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { allocSecret, wipe } from './bytes.ts';
+import { hmacSha256Into } from './sha256.ts';
 
 const ONE = /* @__PURE__ */ Uint8Array.of(1);
 
@@ -15,9 +14,9 @@ const ONE = /* @__PURE__ */ Uint8Array.of(1);
 export function hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void {
   const prk = allocSecret(32);
   try {
-    // RFC 5869 §2.2: salt defaults to HashLen zeros; HMAC pads a shorter key with zeros anyway.
-    hmac.create(sha256, salt.length === 0 ? allocSecret(32) : salt).update(ikm).digestInto(prk);
-    hmac.create(sha256, prk).update(info).update(ONE).digestInto(out);
+    // RFC 5869 §2.2: salt defaults to HashLen zeros; HMAC pads an empty key with zeros to the same.
+    hmacSha256Into(prk, salt, ikm);
+    hmacSha256Into(out, prk, info, ONE);
   } finally {
     wipe(prk);
   }

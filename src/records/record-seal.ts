@@ -2,19 +2,17 @@
 // subkey, over every envelope, every attribute value, the search tags and a version the
 // application increments. Fields are authenticated one by one; the seal also catches a field
 // rolled back to an older envelope, an optional field dropped, an attribute changed.
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { decryptionFailed, type TokumeiError } from '../errors.ts';
 import { allocSecret, concat, equalBytes, fromBase64url, loneSurrogateAt, toBase64url, utf8, wipe } from '../internal/bytes.ts';
+import { hmacSha256Into } from '../internal/sha256.ts';
 import { KEY_ID_PATTERN, keyMaterial, type MemberKey } from '../keys/member-key.ts';
 import { fieldFormatError, FORMAT_VERSION } from './envelope.ts';
-import type { Schema } from './schema.ts';
+import { own, type Schema } from './schema.ts';
 
 /** The sealed record's keys that hold the seal and the version it covers. */
 export const SEAL_KEY = '$seal';
 export const VERSION_KEY = '$version';
 
-const own = (record: Record<string, unknown>, name: string): unknown => (Object.hasOwn(record, name) ? record[name] : undefined);
 
 /**
  * An attribute value (or the `$search` object) as the seal covers it: the JSON text it will be
@@ -63,7 +61,7 @@ function message(schema: Schema, record: Record<string, unknown>, recordId: stri
 }
 
 function macInto(out: Uint8Array, key: MemberKey, schema: Schema, record: Record<string, unknown>, recordId: string, keyId: string, version: number): Uint8Array {
-  hmac.create(sha256, keyMaterial(key, 'seal')).update(message(schema, record, recordId, keyId, version)).digestInto(out);
+  hmacSha256Into(out, keyMaterial(key, 'seal'), message(schema, record, recordId, keyId, version));
   return out;
 }
 

@@ -1,9 +1,8 @@
 // The key holder's side of equality search (G8): search tags written by sealRecord, and the
 // tokens that find them. T = HMAC-SHA256(search subkey, field context ‖ normalized value).
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { TokumeiError } from '../errors.ts';
 import { allocSecret, astring, concat, randomBytes, toBase64url, wipe } from '../internal/bytes.ts';
+import { hmacSha256Into } from '../internal/sha256.ts';
 import { assertKeySource, sealingKey, type KeySource } from '../keys/keyring.ts';
 import { keyMaterial, type MemberKey } from '../keys/member-key.ts';
 import { assertSchema, FIELD_NAME_PATTERN, type Schema, type SearchMode } from '../records/schema.ts';
@@ -15,7 +14,7 @@ function tokenSecretInto(out: Uint8Array, key: MemberKey, ctx: SearchContext, mo
   const searchKey = keyMaterial(key, 'search');
   const message = tokenMessage(ctx, mode, normalizeSearchValue(mode, value));
   try {
-    hmac.create(sha256, searchKey).update(message).digestInto(out);
+    hmacSha256Into(out, searchKey, message);
   } finally {
     wipe(message); // holds the normalized value
   }
@@ -38,7 +37,7 @@ export function searchTags(source: KeySource, schema: Schema, record: Record<str
       tokenSecretInto(secret, key, { schemaName: schema.name, schemaVersion: schema.version, fieldName: f.name }, f.search, value);
       // A fresh salt per tag: the same value sealed twice gives unrelated tags (G8).
       const salt = randomBytes(SALT_LENGTH);
-      hmac.create(sha256, secret).update(salt).digestInto(mac);
+      hmacSha256Into(mac, secret, salt);
       tags ??= {};
       tags[f.name] = TAG_PREFIX + toBase64url(concat(salt, mac.subarray(0, TAG_MAC_LENGTH)));
     }
