@@ -68,7 +68,7 @@ export class TokumeiError extends Error {
    * @param options - `cause`, passed through to `Error`; `field`, the record field concerned
    */
   constructor(code: TokumeiErrorCode, message: string, options?: { cause?: unknown; field?: string }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options);
     this.name = 'TokumeiError';
     this.code = code;
     if (options?.field !== undefined) this.field = options.field;
@@ -83,6 +83,10 @@ export const DECRYPTION_FAILED_MESSAGE = 'decryption failed';
  * the field — `decryption failed (field "fullName")` — and still says nothing of which check failed.
  */
 export function decryptionFailed(field?: string): TokumeiError {
-  if (field === undefined) return new TokumeiError('ERR_DECRYPTION_FAILED', DECRYPTION_FAILED_MESSAGE);
-  return new TokumeiError('ERR_DECRYPTION_FAILED', `${DECRYPTION_FAILED_MESSAGE} (field "${field}")`, { field });
+  return fieldError('ERR_DECRYPTION_FAILED', DECRYPTION_FAILED_MESSAGE, field);
+}
+
+/** An error about one record field (named, when known), never showing its value (internal). */
+export function fieldError(code: TokumeiErrorCode, message: string, field: string | undefined): TokumeiError {
+  return field === undefined ? new TokumeiError(code, message) : new TokumeiError(code, `${message} (field "${field}")`, { field });
 }

@@ -55,7 +55,7 @@ export function astring(name: string, value: unknown, nonEmpty = false): asserts
 
 /** Checks that `value` is an ordinary object (options, a request; not an array, a typed array, a Date …). */
 export function aobject(name: string, value: unknown): asserts value is object {
-  if (Object.prototype.toString.call(value) !== '[object Object]') throw new TypeError(`"${name}" expected object, got ${Array.isArray(value) ? 'array' : describe(value)}`);
+  if (Object.prototype.toString.call(value) !== '[object Object]') throw new TypeError(`"${name}" expected object, got ${describe(value)}`);
 }
 
 /** Checks that `value` is a safe integer in `[min, max]`. */

@@ -1,6 +1,6 @@
 // Wire format v1 of one sealed identity value (docs/format.md §3):
 //   "tk1." ‖ base64url( 0x01 ‖ len8(keyId) ‖ keyId ‖ nonce(12) ‖ ciphertext ‖ tag(16) )
-import { TokumeiError, decryptionFailed, type TokumeiErrorCode } from '../errors.ts';
+import { decryptionFailed, fieldError, type TokumeiError } from '../errors.ts';
 import { base64urlInto, toBase64url, utf8 } from '../internal/bytes.ts';
 import { KEY_ID_PATTERN } from '../keys/member-key.ts';
 import { isBucketLength, MAX_VALUE_BYTES, bucketLength } from './padding.ts';
@@ -45,11 +45,6 @@ export function encodeEnvelope(keyId: string, nonce: Uint8Array, sealed: Uint8Ar
   bytes.set(nonce, 2 + id.length);
   bytes.set(sealed, 2 + id.length + nonce.length);
   return ENVELOPE_PREFIX + toBase64url(bytes);
-}
-
-/** An error about one record field (named, when known), never showing its value. */
-export function fieldError(code: TokumeiErrorCode, message: string, field: string | undefined): TokumeiError {
-  return field === undefined ? new TokumeiError(code, message) : new TokumeiError(code, `${message} (field "${field}")`, { field });
 }
 
 /** {@link fieldError} with `ERR_FORMAT`. */

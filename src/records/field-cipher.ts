@@ -1,12 +1,12 @@
 // Sealing and opening one identity value: AES-256-GCM under the member key's field subkey,
 // a fresh random 96-bit nonce per value, associated data from aad.ts (G1, G3).
-import { decryptionFailed, TokumeiError } from '../errors.ts';
+import { decryptionFailed, fieldError, TokumeiError } from '../errors.ts';
 import { allocSecret, fromUtf8, loneSurrogateAt, utf8Into, utf8Length, wipe } from '../internal/bytes.ts';
 import { GCM_TAG_LENGTH } from '../keys/aes-gcm.ts';
 import { keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
 import { fieldCipher, type MemberKey } from '../keys/member-key.ts';
 import { fieldAad, type FieldContext } from './aad.ts';
-import { decodeEnvelope, encodeEnvelope, fieldError, fieldFormatError } from './envelope.ts';
+import { decodeEnvelope, encodeEnvelope, fieldFormatError } from './envelope.ts';
 import { bucketLength, MAX_VALUE_BYTES, unpaddedLength } from './padding.ts';
 
 // Padded plaintexts of short values (every value of up to 511 UTF-8 bytes) go through one

@@ -2,10 +2,11 @@ import { ainteger, astring, randomBytes, utf8Length } from '../internal/bytes.ts
 import { assertKeySource, sealingKey, type KeySource } from '../keys/keyring.ts';
 import { searchTags } from '../search/token.ts';
 import { MAX_RECORD_ID_BYTES, type FieldContext } from './aad.ts';
-import { fieldError, NONCE_LENGTH } from './envelope.ts';
+import { fieldError } from '../errors.ts';
+import { NONCE_LENGTH } from './envelope.ts';
 import { keyOf, openField, sealField } from './field-cipher.ts';
 import { parseSeal, recordSeal, recordVersion, SEAL_KEY, VERSION_KEY, verifySeal } from './record-seal.ts';
-import { assertSchema, FIELD_NAME_PATTERN, type RecordInput, type RecordOf, type Schema } from './schema.ts';
+import { assertSchema, FIELD_NAME_PATTERN, own, type RecordInput, type RecordOf, type Schema } from './schema.ts';
 
 /** A record in the clear, untyped: identity values are strings, attributes anything. */
 export type PlainRecord = Record<string, unknown>;
@@ -73,19 +74,13 @@ function checkArgs(key: unknown, schema: unknown, record: unknown, options: unkn
   if (bytes > MAX_RECORD_ID_BYTES) throw new RangeError(`"recordId" expected at most ${MAX_RECORD_ID_BYTES} UTF-8 bytes, got ${bytes} bytes`);
 }
 
-/** A record's own value for a field: never one inherited from `Object.prototype` (`constructor`, …). */
-function own(record: Record<string, unknown>, name: string): unknown {
-  return Object.hasOwn(record, name) ? record[name] : undefined;
-}
-
 /** Rejects unknown and missing fields; names fields, never values. */
 function checkShape(schema: Schema, record: Record<string, unknown>, allowReserved: boolean): void {
   for (const name of Object.keys(record)) {
     if (allowReserved && name.startsWith('$')) continue;
     if (schema.field(name) === undefined) {
       // Only a name shaped like a field name is repeated: never echo arbitrary input.
-      if (FIELD_NAME_PATTERN.test(name)) throw fieldError('ERR_SCHEMA', `not in schema ${schema.name} v${schema.version}`, name);
-      throw fieldError('ERR_SCHEMA', `a field of ${name.length} characters is not in schema ${schema.name} v${schema.version}`, undefined);
+      throw fieldError('ERR_SCHEMA', `a field not in schema ${schema.name} v${schema.version}`, FIELD_NAME_PATTERN.test(name) ? name : undefined);
     }
   }
   for (const f of schema.fields) {
@@ -107,7 +102,7 @@ function checkTypes(schema: Schema, record: Record<string, unknown>): void {
     const want = f.kind === 'identity' ? 'string' : f.type;
     const v = own(record, f.name);
     if (want !== undefined && present(f.optional, v) && typeof v !== want) {
-      throw fieldError('ERR_FORMAT', `${f.kind === 'identity' ? 'an identity' : 'this attribute'} value must be a ${want}, got ${v === null ? 'null' : typeof v}`, f.name);
+      throw fieldError('ERR_FORMAT', `value must be a ${want}, got ${v === null ? 'null' : typeof v}`, f.name);
     }
   }
 }

@@ -159,9 +159,8 @@ export function defineSchema<const F extends FieldDeclarations>(spec: SchemaSpec
         throw new RangeError(`"spec.fields.${name}.search" expected 'exact' or 'name-ja'`);
       }
     }
-    if (f.type !== undefined) {
-      if (f.kind !== 'attribute') throw new RangeError(`"spec.fields.${name}.type" applies to attribute fields only`);
-      if (f.type !== 'string' && f.type !== 'number' && f.type !== 'boolean') throw new RangeError(`"spec.fields.${name}.type" expected 'string', 'number' or 'boolean'`);
+    if (f.type !== undefined && (f.kind !== 'attribute' || !['string', 'number', 'boolean'].includes(f.type))) {
+      throw new RangeError(`"spec.fields.${name}.type" expected 'string', 'number' or 'boolean' on an attribute field`);
     }
     fields.push(Object.freeze({ name, kind: f.kind, optional: f.optional === true, search: f.search, type: f.type }));
   }
@@ -184,4 +183,9 @@ const defined = /* @__PURE__ */ new WeakSet<Schema>();
 export function assertSchema(schema: unknown): asserts schema is Schema {
   if (typeof schema === 'object' && schema !== null && defined.has(schema as Schema)) return;
   throw new TypeError('"schema" expected a Schema from defineSchema()');
+}
+
+/** A record's own value for a field: never one inherited from `Object.prototype` (`constructor`, …). */
+export function own(record: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(record, name) ? record[name] : undefined;
 }

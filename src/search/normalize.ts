@@ -31,9 +31,7 @@ let knowsUnicode14: boolean | undefined;
 export function nfkc14(value: string): string {
   // U+10781 (Unicode 14.0) has a compatibility decomposition to U+02D0.
   knowsUnicode14 ??= '\u{10781}'.normalize('NFKC') === '\u02D0';
-  if (!knowsUnicode14 && /\p{Cn}/u.test(value)) {
-    throw new TokumeiError('ERR_FORMAT', 'search value holds a character newer than this runtime\'s Unicode data (search normalization is defined on Unicode 14.0)');
-  }
+  if (!knowsUnicode14 && /\p{Cn}/u.test(value)) throw new TokumeiError('ERR_FORMAT', 'search value holds a character unknown to this runtime (normalization is defined on Unicode 14.0)');
   if (!AFTER_14.test(value)) return value.normalize('NFKC');
   // split() with a capturing group keeps the separators at the odd indices.
   return value.split(AFTER_14).map((part, i) => (i % 2 === 1 ? part : part.normalize('NFKC'))).join('');
