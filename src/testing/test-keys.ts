@@ -34,8 +34,9 @@ export function testKeyBytes(seed: string, memberId: string, version: number): U
  * @throws TypeError / RangeError for a malformed member id, version or seed
  * @example
  * ```ts
- * import { sealRecord } from 'tokumei';
+ * import { defineSchema, sealRecord } from 'tokumei';
  * import { testMemberKey } from 'tokumei/testing';
+ * const memberSchema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity' } });
  * const key = testMemberKey('M000001');
  * const sealed = sealRecord(key, memberSchema, { id: 'M000001', fullName: '山田 太郎' }, { recordId: 'M000001' });
  * ```
