@@ -1,4 +1,4 @@
-import { TokumeiError } from '../errors.ts';
+import { fieldError, TokumeiError } from '../errors.ts';
 import { aobject, astring } from '../internal/bytes.ts';
 import { MemberKey } from './member-key.ts';
 
@@ -109,11 +109,13 @@ export function createKeyring(keys: readonly MemberKey[], options: { primary?: s
 /** Either one key or a keyring: what the record functions accept. */
 export type KeySource = MemberKey | Keyring;
 
-/** Resolves the key a value names (internal). */
-export function keyFor(source: KeySource, keyId: string): MemberKey {
-  if (source instanceof Keyring) return source.get(keyId);
-  if (source.keyId !== keyId) throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'no key for the key id this value names');
-  return source;
+/**
+ * Resolves the key a value names (internal): `ERR_KEY_UNAVAILABLE`, naming the record `field`
+ * when given, if the source has none (a destroyed keyring is `ERR_DESTROYED`, as in `get`).
+ */
+export function keyFor(source: KeySource, keyId: string, field?: string): MemberKey {
+  if (source instanceof Keyring ? source.has(keyId) : source.keyId === keyId) return source instanceof Keyring ? source.get(keyId) : source;
+  throw fieldError('ERR_KEY_UNAVAILABLE', 'no key for the key id this value names', field);
 }
 
 /** The key used to seal (internal). */

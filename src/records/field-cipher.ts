@@ -1,6 +1,6 @@
 // Sealing and opening one identity value: AES-256-GCM under the member key's field subkey,
 // a fresh random 96-bit nonce per value, associated data from aad.ts (G1, G3).
-import { decryptionFailed, fieldError, TokumeiError } from '../errors.ts';
+import { decryptionFailed } from '../errors.ts';
 import { allocSecret, fromUtf8, loneSurrogateAt, utf8Into, utf8Length, wipe } from '../internal/bytes.ts';
 import { GCM_TAG_LENGTH } from '../keys/aes-gcm.ts';
 import { keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
@@ -53,21 +53,11 @@ export function encryptField(key: MemberKey, ctx: FieldContext, value: string, n
   }
 }
 
-/** The key a value of `field` names: `ERR_KEY_UNAVAILABLE` naming the field when the source has none. */
-export function keyOf(source: KeySource, keyId: string, field: string): MemberKey {
-  try {
-    return keyFor(source, keyId);
-  } catch (err) {
-    if (err instanceof TokumeiError && err.code === 'ERR_KEY_UNAVAILABLE') throw fieldError('ERR_KEY_UNAVAILABLE', err.message, field);
-    throw err;
-  }
-}
-
 /** Opens one identity value; every authentication failure is the one opaque error, naming the field. */
 export function openField(source: KeySource, ctx: FieldContext, value: unknown): string {
   const field = ctx.fieldName;
   const env = decodeEnvelope(value, field);
-  const cipher = fieldCipher(keyOf(source, env.keyId, field));
+  const cipher = fieldCipher(keyFor(source, env.keyId, field));
   const padded = plainBuffer(env.sealed.length - GCM_TAG_LENGTH);
   try {
     // The tag is verified before decrypting: no unauthenticated plaintext is produced.

@@ -1,10 +1,10 @@
 import { ainteger, astring, randomBytes, utf8Length } from '../internal/bytes.ts';
-import { assertKeySource, sealingKey, type KeySource } from '../keys/keyring.ts';
+import { assertKeySource, keyFor, sealingKey, type KeySource } from '../keys/keyring.ts';
 import { searchTags } from '../search/token.ts';
 import { MAX_RECORD_ID_BYTES, type FieldContext } from './aad.ts';
 import { fieldError } from '../errors.ts';
 import { NONCE_LENGTH } from './envelope.ts';
-import { keyOf, openField, sealField } from './field-cipher.ts';
+import { openField, sealField } from './field-cipher.ts';
 import { parseSeal, recordSeal, recordVersion, SEAL_KEY, VERSION_KEY, verifySeal } from './record-seal.ts';
 import { assertSchema, FIELD_NAME_PATTERN, own, type RecordInput, type RecordOf, type Schema } from './schema.ts';
 
@@ -177,7 +177,7 @@ function checkSeal(key: KeySource, schema: Schema, sealed: Record<string, unknow
   }
   const seal = parseSeal(raw);
   const version = recordVersion(sealed);
-  verifySeal(keyOf(key, seal.keyId, SEAL_KEY), seal, schema, sealed, options.recordId, version);
+  verifySeal(keyFor(key, seal.keyId, SEAL_KEY), seal, schema, sealed, options.recordId, version);
   if (minVersion !== undefined && version < minVersion) throw fieldError('ERR_STALE_RECORD', `record version ${version} is older than ${minVersion}`, VERSION_KEY);
 }
 
