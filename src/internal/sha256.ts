@@ -1,28 +1,14 @@
-/*! The SHA-256 compression below is noble's, from @noble/hashes 2.4.0 src/sha2.ts and _md.ts.
- * The MIT License (MIT)
- * Copyright (c) 2022 Paul Miller (https://paulmillr.com)
- * Permission is hereby granted, free of charge, to any person obtaining a copy of this software
- * and associated documentation files (the "Software"), to deal in the Software without
- * restriction, including without limitation the rights to use, copy, modify, merge, publish,
- * distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the
- * Software is furnished to do so, subject to the following conditions: The above copyright
- * notice and this permission notice shall be included in all copies or substantial portions of
- * the Software. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
- * IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A
- * PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE
- * LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
- * OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS
- * IN THE SOFTWARE.
- */
 // HMAC-SHA256 (RFC 2104, FIPS 198-1) for the code a browser loads: subkeys (HKDF), search tags,
-// record seals, HPKE's key schedule. Why a copy and not `@noble/hashes`: its SHA-256 and HMAC
-// come with the library's generic hasher machinery (argument checks, cloning, XOF plumbing) —
-// 3.0 KB gzip of the 16.5 KB browser budget, for one hash. The compression is kept as noble
-// wrote it (the message schedule, the 64 rounds, Chi and Maj); the changes are that the state,
-// the schedule and the block live in one off-heap buffer owned by this module and zeroed after
-// every MAC, and that there is one entry point, a whole MAC into a caller's buffer.
-// test/internal/sha256.test.ts checks it against node:crypto and noble on random keys and
-// messages of every length around the block boundaries, and against RFC 4231's vectors.
+// record seals, HPKE's key schedule. Written from the standards (SHA-256: FIPS 180-4 §4.1.2,
+// §4.2.2, §5.1.1, §5.3.3, §6.2.2; HMAC: RFC 2104), not taken from a library, for two reasons:
+// every intermediate (the padded key, the state, the message schedule, the block) lives in one
+// off-heap buffer owned by this module and zeroed after every MAC — a general-purpose hasher
+// keeps its state in small typed arrays on the V8 heap, where a scavenge may copy them
+// (docs/threat-model.md §7) — and `@noble/hashes`' SHA-256 and HMAC bring 3.0 KB gzip of
+// generic hasher machinery into the browser bundle for one hash. There is one entry point: a
+// whole MAC into a caller's buffer. test/internal/sha256.test.ts checks it against node:crypto
+// and noble on random keys and messages of every length around the block boundaries, and
+// against RFC 4231's vectors.
 
 // prettier-ignore
 const K = /* @__PURE__ */ Uint32Array.from([
@@ -52,32 +38,35 @@ let inner: Uint8Array;
 let filled = 0;
 let length = 0;
 
-/** One compression of `block` into `S` (noble's `SHA2_32B.process`). */
+// FIPS 180-4 §4.1.2: the four functions of SHA-256 on 32-bit words (Ch and Maj are inlined).
+const bigSigma0 = (x: number): number => rotr(x, 2) ^ rotr(x, 13) ^ rotr(x, 22);
+const bigSigma1 = (x: number): number => rotr(x, 6) ^ rotr(x, 11) ^ rotr(x, 25);
+const smallSigma0 = (x: number): number => rotr(x, 7) ^ rotr(x, 18) ^ (x >>> 3);
+const smallSigma1 = (x: number): number => rotr(x, 17) ^ rotr(x, 19) ^ (x >>> 10);
+
+/** FIPS 180-4 §6.2.2: hashes the 64-byte `block` into the state `S`. */
 function process(): void {
-  for (let i = 0; i < 16; i++) W[i] = (block[4 * i]! << 24) | (block[4 * i + 1]! << 16) | (block[4 * i + 2]! << 8) | block[4 * i + 3]!;
-  for (let i = 16; i < 64; i++) {
-    const W15 = W[i - 15]!;
-    const W2 = W[i - 2]!;
-    const s0 = rotr(W15, 7) ^ rotr(W15, 18) ^ (W15 >>> 3);
-    const s1 = rotr(W2, 17) ^ rotr(W2, 19) ^ (W2 >>> 10);
-    W[i] = (s1 + W[i - 7]! + s0 + W[i - 16]!) | 0;
+  // 1. The message schedule W[0..63]: the block as 16 big-endian words, then expanded.
+  for (let t = 0; t < 16; t++) W[t] = (block[4 * t]! << 24) | (block[4 * t + 1]! << 16) | (block[4 * t + 2]! << 8) | block[4 * t + 3]!;
+  for (let t = 16; t < 64; t++) W[t] = (smallSigma1(W[t - 2]!) + W[t - 7]! + smallSigma0(W[t - 15]!) + W[t - 16]!) | 0;
+  // 2. The eight working variables from the state.
+  let a = S[0]!, b = S[1]!, c = S[2]!, d = S[3]!, e = S[4]!, f = S[5]!, g = S[6]!, h = S[7]!;
+  // 3. 64 rounds.
+  for (let t = 0; t < 64; t++) {
+    const t1 = (h + bigSigma1(e) + ((e & f) ^ (~e & g)) + K[t]! + W[t]!) | 0;
+    const t2 = (bigSigma0(a) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    h = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = b;
+    b = a;
+    a = (t1 + t2) | 0;
   }
-  let A = S[0]!, B = S[1]!, C = S[2]!, D = S[3]!, E = S[4]!, F = S[5]!, G = S[6]!, H = S[7]!;
-  for (let i = 0; i < 64; i++) {
-    const sigma1 = rotr(E, 6) ^ rotr(E, 11) ^ rotr(E, 25);
-    const T1 = (H + sigma1 + ((E & F) ^ (~E & G)) + K[i]! + W[i]!) | 0;
-    const sigma0 = rotr(A, 2) ^ rotr(A, 13) ^ rotr(A, 22);
-    const T2 = (sigma0 + ((A & B) ^ (A & C) ^ (B & C))) | 0;
-    H = G;
-    G = F;
-    F = E;
-    E = (D + T1) | 0;
-    D = C;
-    C = B;
-    B = A;
-    A = (T1 + T2) | 0;
-  }
-  S[0]! += A; S[1]! += B; S[2]! += C; S[3]! += D; S[4]! += E; S[5]! += F; S[6]! += G; S[7]! += H;
+  // 4. The intermediate hash value.
+  S[0] = (S[0]! + a) | 0; S[1] = (S[1]! + b) | 0; S[2] = (S[2]! + c) | 0; S[3] = (S[3]! + d) | 0;
+  S[4] = (S[4]! + e) | 0; S[5] = (S[5]! + f) | 0; S[6] = (S[6]! + g) | 0; S[7] = (S[7]! + h) | 0;
 }
 
 function update(data: Uint8Array): void {

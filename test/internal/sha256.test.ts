@@ -1,4 +1,4 @@
-// The HMAC-SHA256 kept in src/internal/sha256.ts (noble's SHA-256 compression): the same MACs as
+// The HMAC-SHA256 of src/internal/sha256.ts (SHA-256 written from FIPS 180-4): the same MACs as
 // node:crypto and @noble/hashes on random keys and messages of every length around the block
 // boundaries, keys longer than a block, messages split into parts anywhere, and RFC 4231's
 // known answers.
