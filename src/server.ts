@@ -28,9 +28,10 @@ export { pkcs11MasterKey } from './server/master-keys/pkcs11/pkcs11-master-key.t
 export type { Pkcs11MasterKey, Pkcs11MasterKeyOptions, Pkcs11Status } from './server/master-keys/pkcs11/options.ts';
 export type { MemberKeyStore, WrappedMemberKey, NewMemberKey, MemberKeyChange } from './server/stores/member-key-store.ts';
 export { memoryKeyStore } from './server/stores/memory-store.ts';
-export { fileKeyStore } from './server/stores/file-store.ts';
 export type { SessionRegistry, SessionRecord, SessionCap } from './server/sessions/registry.ts';
 export { memorySessionRegistry } from './server/sessions/memory-registry.ts';
+export { openDatabase, type DatabaseOptions, type KeyEnvironmentDatabase } from './server/database/open.ts';
+export { memoryDeliveryAudit, type DeliveryAuditLog, type AuditEvent, type AuditRecord } from './server/audit/delivery-audit.ts';
 export { rewrapAll, type RewrapOptions, type RewrapResult } from './server/rotation/rewrap.ts';
 export { reencryptRecords, type RecordCollection, type StoredRecord, type ReencryptOptions, type ReencryptProgress } from './server/rotation/reencrypt.ts';
 export { keyEnvironmentHandler, type KeyEnvironmentHandler, type KeyEnvironmentHandlerOptions } from './server/http/handler.ts';

@@ -6,6 +6,8 @@ const config: ReturnType<typeof defineConfig> = defineConfig({
   test: {
     root: new URL('..', import.meta.url).pathname,
     include: ['test/**/*.test.ts'],
+    // A private directory for the PostgreSQL cluster the database suites start on first use.
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Two cores in CI: browser suites launch Chromium, so keep file parallelism modest.

@@ -11,7 +11,7 @@
 // TOKUMEI_DEMO_KEYLOG=<file> makes the key environment log delivered member keys (tests only).
 // TOKUMEI_DEMO_MASTER_KEY=softhsm2 puts the key environment's master key in a SoftHSM2 token.
 import { build, stop as stopEsbuild } from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -26,6 +26,9 @@ if (command !== 'start' && command !== 'audit' && command !== 'seed') {
 }
 
 mkdirSync(join(buildDir, 'web'), { recursive: true });
+// The databases' drivers (PGlite with its WebAssembly, pg) are not bundled: tokumei loads them at
+// run time, and the bundles find them through this link to the repository's node_modules.
+if (!existsSync(join(buildDir, 'node_modules'))) symlinkSync(join(root, 'node_modules'), join(buildDir, 'node_modules'), 'dir');
 const node = {
   bundle: true,
   platform: 'node',
@@ -34,6 +37,7 @@ const node = {
   outdir: buildDir,
   outExtension: { '.js': '.mjs' },
   logLevel: 'warning',
+  external: ['@electric-sql/pglite', 'pg'],
   // Bundled ESM still meets a few CommonJS `require`s of Node built-ins.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 };

@@ -36,10 +36,13 @@ const DEFAULT_REKEY_GRACE_MS = 5 * 60_000;
  *
  * @example
  * ```ts
- * import { createKeyEnvironment, fileKeyStore, masterKeyFromEnv, oidcAuthenticator } from 'tokumei/server';
+ * import { createKeyEnvironment, masterKeyFromEnv, oidcAuthenticator, openDatabase } from 'tokumei/server';
+ * const db = await openDatabase({ url: process.env.DATABASE_URL! });
  * const env = createKeyEnvironment({
  *   masterKey: masterKeyFromEnv('TOKUMEI_MASTER_KEY'),
- *   store: await fileKeyStore('/var/lib/key-env/keys.jsonl'),
+ *   store: db.memberKeys,
+ *   sessions: db.sessions,
+ *   audit: db.audit,
  *   authenticate: oidcAuthenticator({ issuer: 'https://sso.example', audience: 'https://keys.example' }),
  * });
  * const { keyId } = await env.createMemberKey('M000001');
@@ -74,6 +77,7 @@ export class KeyEnvironment {
       now: this.#now,
       unwrap: (entry) => this.#unwrap(entry),
       onDeliver: options.onDeliver,
+      audit: options.audit,
       keyLog: options.unsafeKeyLog,
       endTokens: endTokens(checked.sharedSecret),
       status: (sessionId, keyId) => statusOf(this.#rekey, sessionId, keyId),
@@ -421,10 +425,13 @@ export class KeyEnvironment {
  * @throws TypeError / RangeError when an option is missing or malformed
  * @example
  * ```ts
- * import { createKeyEnvironment, fileKeyStore, masterKeyFromFile, oidcAuthenticator } from 'tokumei/server';
+ * import { createKeyEnvironment, masterKeyFromFile, oidcAuthenticator, openDatabase } from 'tokumei/server';
+ * const db = await openDatabase({ dir: './data/key-env-db' }); // embedded; { url } for a server
  * const env = createKeyEnvironment({
  *   masterKey: masterKeyFromFile('./data/master.key'),
- *   store: await fileKeyStore('./data/member-keys.jsonl'),
+ *   store: db.memberKeys,
+ *   sessions: db.sessions,
+ *   audit: db.audit,
  *   authenticate: oidcAuthenticator({
  *     issuer: 'https://sso.example',
  *     audience: 'https://keys.example',                     // the key environment's resource indicator

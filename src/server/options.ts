@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { abytes, ainteger } from '../internal/bytes.ts';
 import type { Authenticate } from './auth/credential.ts';
 import type { DpopOptions } from './auth/dpop.ts';
+import type { DeliveryAuditLog } from './audit/delivery-audit.ts';
 import type { DeliveryLimits } from './limits/delivery-limits.ts';
 import type { DeliveryEvent } from './delivery/deliver.ts';
 import type { MasterKey } from './master-keys/master-key.ts';
@@ -68,6 +69,13 @@ export interface KeyEnvironmentOptions {
   rekeyGraceMs?: number;
   /** Called after each delivery with public facts (audit log). Never receives key material. */
   onDeliver?: (event: DeliveryEvent) => void;
+  /**
+   * The append-only delivery audit log (`openDatabase(…).audit`): every delivery and resume is
+   * appended before its response leaves. (The database's session registry records every
+   * logoff, revocation and extension in the same log, in the statement that makes it.) None by
+   * default.
+   */
+  audit?: DeliveryAuditLog;
   /**
    * **Tests only.** Called with one line `MEMBER_KEY <keyId> <64 hex digits>` per delivered key,
    * like TLS's key log file. Undefined (off) by default; the library never writes keys anywhere

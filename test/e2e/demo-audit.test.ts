@@ -22,7 +22,7 @@ beforeAll(() => {
   const seeded = spawnSync(process.execPath, [DEMO, 'seed'], { env: { ...process.env, TOKUMEI_DEMO_DATA: dataDir, DEMO_MEMBERS: '40' }, encoding: 'utf8' });
   expect(seeded.status, seeded.stderr).toBe(0);
   config = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoConfig;
-}, 60_000);
+}, 300_000); // the seed creates the key environment's embedded database: PGlite's initdb, ~13 s of CPU
 afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -64,7 +64,8 @@ function disguise(real: string, plaintext: string): string {
   return `tk1.${Buffer.concat([header, padded, Buffer.alloc(16, 7)]).toString('base64url')}`;
 }
 
-describe('npm run demo:audit', () => {
+// Each audit opens the key environment's embedded database (a few seconds of CPU; more on a busy machine).
+describe('npm run demo:audit', { timeout: 180_000 }, () => {
   it('passes on a fresh seed and says what it checked', async () => {
     const report = await auditDemo(dataDir);
     expect(failed(report)).toEqual([]);

@@ -19,7 +19,7 @@ let browser: LaunchedChromium | undefined;
 
 beforeAll(async () => {
   demo = await startDemo();
-}, 90_000);
+}, 300_000); // the first start seeds the embedded databases: PGlite's initdb, ~13 s of CPU
 afterEach(async () => {
   await browser?.close();
   browser = undefined;
@@ -292,5 +292,5 @@ describe('the demo portal in Chromium', () => {
     expect(audit.status).toBe(0);
     expect(demo.output()).toContain('TOKUMEI_DEMO_KEYLOG is set');
     expect(await demo.stop()).toBe(0);
-  }, 60_000);
+  }, 180_000);
 });

@@ -199,7 +199,7 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
 
   // Data environment, check 3: no key — member keys, the link key, the master key — as raw
   // bytes, hex, base64 or base64url.
-  const storage = await openKeyEnvironmentStorage(dataDir);
+  const storage = await openKeyEnvironmentStorage(dataDir, { snapshot: true });
   const secrets: { label: string; bytes: Uint8Array }[] = [];
   try {
     for (const id of recordIds) {

@@ -7,7 +7,7 @@
 import { appendFileSync } from 'node:fs';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 // In a key environment of your own this is `from 'tokumei/server'`.
-import { keyEnvironmentHandler, memorySessionRegistry, pseudonym } from '../../../src/server.ts';
+import { keyEnvironmentHandler, pseudonym } from '../../../src/server.ts';
 import { deploymentFromEnv } from '../shared/deployment.ts';
 import { PORTAL_PURPOSE } from '../shared/schemas.ts';
 import type { TicketResponse } from '../shared/ticket.ts';
@@ -30,9 +30,8 @@ async function verifyAccessToken(token: string): Promise<{ memberId: string; exp
   return { memberId: payload.sub!, expiresAt: payload.exp! * 1000 };
 }
 
-const sessions = memorySessionRegistry();
+// Sessions live in the key environment's database (storage.db.sessions): a restart signs nobody out.
 const storage = await openKeyEnvironmentStorage(dataDir, {
-  sessions,
   async authenticate({ token }) {
     try {
       const { memberId, expiresAt } = await verifyAccessToken(token);
@@ -59,7 +58,7 @@ async function ticketFor(token: string | undefined, sessionId: unknown): Promise
   } catch {
     throw new HttpError(401, 'invalid access token');
   }
-  const session = typeof sessionId === 'string' ? await sessions.get(sessionId) : undefined;
+  const session = typeof sessionId === 'string' ? await storage.db.sessions.get(sessionId) : undefined;
   if (session === undefined || session.revoked !== undefined || session.expiresAt <= Date.now() || session.memberId !== memberId) throw new HttpError(410, 'no live session');
   const dependants: Record<string, string> = {};
   for (const id of storage.dependants[memberId] ?? []) dependants[id] = pseudonym(linkKey, id, { purpose: PORTAL_PURPOSE });

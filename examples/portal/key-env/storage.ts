@@ -1,11 +1,13 @@
 // The key environment's storage, all under key-env/ in the demo's data folder: the master key
-// (a local key file, or a key in a SoftHSM2 token: master-key.ts), every member key wrapped under it
-// (tokumei/server's file store), the pseudonym link key (wrapped the same way), and which
-// dependants' keys each member's keyring holds. No identity value, no sealed record, no
-// attribute data.
+// (a local key file, or a key in a SoftHSM2 token: master-key.ts), its database (the embedded
+// PGlite in key-env/db, or the PostgreSQL server KEY_ENV_DATABASE_URL names: every member key
+// wrapped under the master key, sessions, token records, the delivery audit log), the pseudonym
+// link key (wrapped the same way), and which dependants' keys each member's keyring holds. No
+// identity value, no sealed record, no attribute data.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKeyEnvironment, fileKeyStore, type KeyEnvironment, type KeyEnvironmentOptions, type MasterKey } from '../../../src/server.ts';
+import { createKeyEnvironment, openDatabase, type KeyEnvironment, type KeyEnvironmentDatabase, type KeyEnvironmentOptions, type MasterKey } from '../../../src/server.ts';
+import { openSnapshotWhenBusy } from '../shared/database.ts';
 import { openDemoMasterKey } from './master-key.ts';
 
 /** The key environment's folder under the demo's data folder. */
@@ -22,9 +24,10 @@ export interface KeyEnvironmentStorage {
   masterKey: MasterKey;
   /** Where the master key lives (no secret). */
   masterKeyDescription: string;
-  /** Lets go of the master key (closes the PKCS#11 sessions). */
+  /** Closes the database and lets go of the master key (closes the PKCS#11 sessions). */
   close(): Promise<void>;
   env: KeyEnvironment;
+  db: KeyEnvironmentDatabase;
   dependants: DependantTable;
   /** Unwraps the link key into a buffer the caller owns and wipes. */
   linkKey(): Promise<Uint8Array>;
@@ -41,22 +44,28 @@ function writeAtomic(path: string, text: string): void {
 
 /**
  * Opens the key environment's storage in `dataDir` (with `create`, makes the master key
- * first). `options` go to `createKeyEnvironment` (the token check, the session registry, the test key log).
+ * first). `options` go to `createKeyEnvironment` (the token check, the session registry, the
+ * test key log; sessions and the audit log are the database's unless given). With `snapshot`
+ * (the audit), an embedded database that the running demo holds open is read from a copy.
  */
 export async function openKeyEnvironmentStorage(
   dataDir: string,
-  options: { create?: boolean } & Partial<Omit<KeyEnvironmentOptions, 'masterKey' | 'store'>> = {},
+  options: { create?: boolean; snapshot?: boolean } & Partial<Omit<KeyEnvironmentOptions, 'masterKey' | 'store'>> = {},
 ): Promise<KeyEnvironmentStorage> {
   const dir = join(dataDir, KEY_ENV_DIR);
   mkdirSync(dir, { recursive: true });
   const master = await openDemoMasterKey(dir, options.create === true);
   const { masterKey } = master;
-  const { create: _create, ...environmentOptions } = options;
+  const { create: _create, snapshot, ...environmentOptions } = options;
+  const url = process.env.KEY_ENV_DATABASE_URL;
+  const db = url !== undefined && url !== '' ? await openDatabase({ url }) : snapshot === true ? await openSnapshotWhenBusy(join(dir, 'db')) : await openDatabase({ dir: join(dir, 'db') });
   const env = createKeyEnvironment({
     authenticate: () => null,
+    sessions: db.sessions,
+    audit: db.audit,
     ...environmentOptions,
     masterKey,
-    store: await fileKeyStore(join(dir, 'member-keys.jsonl')),
+    store: db.memberKeys,
   });
   const dependantsPath = join(dir, 'dependants.json');
   const linkPath = join(dir, 'link-key.json');
@@ -65,8 +74,12 @@ export async function openKeyEnvironmentStorage(
     dir,
     masterKey,
     masterKeyDescription: master.description,
-    close: () => master.close(),
+    close: async () => {
+      await db.close();
+      await master.close();
+    },
     env,
+    db,
     dependants,
     async linkKey() {
       const { wrapped } = JSON.parse(readFileSync(linkPath, 'utf8')) as { wrapped: string };

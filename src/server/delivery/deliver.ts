@@ -9,6 +9,7 @@ import { keyringEntries, withUnwrappedKeys } from '../member-keys/versions.ts';
 import { verifyCredential, type CredentialContext } from '../auth/credential.ts';
 import type { EndTokens } from '../auth/end-token.ts';
 import { tokenRefused } from '../auth/refusal.ts';
+import type { DeliveryAuditLog } from '../audit/delivery-audit.ts';
 import type { SessionRegistry } from '../sessions/registry.ts';
 import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { SessionStatus } from '../../session/key-provider.ts';
@@ -70,6 +71,7 @@ export interface DeliveryContext extends CredentialContext {
   limits: CheckedLimits;
   unwrap: (entry: WrappedMemberKey) => Promise<Uint8Array>;
   onDeliver: ((event: DeliveryEvent) => void) | undefined;
+  audit: DeliveryAuditLog | undefined;
   keyLog: ((line: string) => void) | undefined;
   endTokens: EndTokens;
   /** A session's status, recording the key id its browser reports sealing with (rotation). */
@@ -153,7 +155,10 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
     const record = { sessionId, memberId, createdAt: now, expiresAt, primaryKeyId: entries[primary]!.keyId, ...(proof === undefined ? {} : { keyThumbprint: proof.thumbprint }) };
     if (!(await ctx.sessions.add(record, ctx.limits.cap))) throw rateLimited();
   }
-  ctx.onDeliver?.({ sessionId, memberId, keyIds: entries.map((e) => e.keyId), expiresAt });
+  const keyIds = entries.map((e) => e.keyId);
+  // Audited before the sealed keys leave: a delivery the log does not hold is never answered.
+  await ctx.audit?.append({ at: now, kind: resume === undefined ? 'delivered' : 'resumed', memberId, sessionId, keyIds, expiresAt });
+  ctx.onDeliver?.({ sessionId, memberId, keyIds, expiresAt });
   return {
     protocol: DELIVERY_PROTOCOL,
     kem: kem as 'P-256' | 'X25519',

@@ -1,0 +1,131 @@
+// The key environment's schema, in versioned migrations the library applies at start-up: one
+// transaction under an advisory lock, so several instances starting at once apply each migration
+// exactly once, and a half-applied migration never exists.
+import { TokumeiError } from '../../errors.ts';
+import type { SqlDatabase } from './sql.ts';
+
+/** One schema change. Never edit a published migration: add the next one. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * Every migration, in order. Times are ms since the epoch (`bigint`); key ids sort in code-unit
+ * order (`COLLATE "C"`), as `list` pages them.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'member keys, sessions, token records, delivery audit log',
+    sql: `
+CREATE TABLE tokumei.member_keys (
+  key_id        text COLLATE "C" PRIMARY KEY CHECK (key_id ~ '^[A-Za-z0-9._:-]{1,64}$'),
+  member_id     text NOT NULL CHECK (char_length(member_id) BETWEEN 1 AND 256),
+  version       integer NOT NULL CHECK (version >= 1),
+  created_at    bigint NOT NULL CHECK (created_at >= 0),
+  state         text NOT NULL CHECK (state IN ('active', 'retired')),
+  master_key_id text NOT NULL CHECK (char_length(master_key_id) BETWEEN 1 AND 256),
+  wrapped       text NOT NULL CHECK (char_length(wrapped) BETWEEN 1 AND 4096),
+  revision      bigint NOT NULL DEFAULT 1 CHECK (revision >= 1),
+  CONSTRAINT member_keys_member_version UNIQUE (member_id, version)
+);
+
+CREATE TABLE tokumei.sessions (
+  session_id     text COLLATE "C" PRIMARY KEY,
+  member_id      text NOT NULL,
+  created_at     bigint NOT NULL,
+  expires_at     bigint NOT NULL,
+  key_thumbprint text,
+  revoked_at     bigint,
+  revoked_reason text
+);
+CREATE INDEX sessions_live_by_member ON tokumei.sessions (member_id) WHERE revoked_at IS NULL;
+CREATE INDEX sessions_by_expiry ON tokumei.sessions (expires_at);
+
+CREATE TABLE tokumei.token_records (
+  token_id   text COLLATE "C" PRIMARY KEY,
+  session_id text NOT NULL,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX token_records_by_expiry ON tokumei.token_records (expires_at);
+
+CREATE TABLE tokumei.once_ids (
+  id         text COLLATE "C" PRIMARY KEY,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX once_ids_by_expiry ON tokumei.once_ids (expires_at);
+
+CREATE TABLE tokumei.delivery_audit (
+  seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at         bigint NOT NULL,
+  kind       text NOT NULL,
+  session_id text,
+  member_id  text NOT NULL,
+  key_ids    text[] NOT NULL DEFAULT '{}',
+  expires_at bigint,
+  reason     text
+);
+CREATE FUNCTION tokumei.refuse_audit_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'tokumei.delivery_audit is append-only';
+END $$;
+CREATE TRIGGER delivery_audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON tokumei.delivery_audit
+  FOR EACH STATEMENT EXECUTE FUNCTION tokumei.refuse_audit_change();
+`,
+  },
+];
+
+/** The schema version this library writes and reads. */
+export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** An arbitrary, fixed advisory lock key: "toku" in ASCII. */
+const MIGRATION_LOCK = 0x746f6b75;
+
+/**
+ * Applies the migrations the database lacks, in one transaction.
+ * @returns the schema version after the call
+ * @throws TokumeiError `ERR_STORAGE_UNAVAILABLE` when the database has a newer schema than this
+ *   library knows (an older instance must not write to it)
+ */
+export async function migrate(db: SqlDatabase, migrations: readonly Migration[] = MIGRATIONS): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await tx.query('CREATE SCHEMA IF NOT EXISTS tokumei');
+    await tx.query('CREATE TABLE IF NOT EXISTS tokumei.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    const { rows } = await tx.query<{ version: number }>('SELECT version FROM tokumei.schema_migrations ORDER BY version');
+    const applied = new Set(rows.map((r) => Number(r.version)));
+    const known = migrations[migrations.length - 1]?.version ?? 0;
+    const newest = Math.max(0, ...applied);
+    if (newest > known) {
+      throw new TokumeiError('ERR_STORAGE_UNAVAILABLE', `the database has schema version ${newest}, newer than this library's ${known}: upgrade tokumei before opening it`);
+    }
+    for (const m of migrations) {
+      if (applied.has(m.version)) continue;
+      for (const statement of splitStatements(m.sql)) await tx.query(statement);
+      await tx.query('INSERT INTO tokumei.schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+    }
+    return known;
+  });
+}
+
+/**
+ * Splits a migration into statements at semicolons that end a line, except inside a `$$` body
+ * (each statement runs on its own, inside the one transaction).
+ */
+function splitStatements(sql: string): string[] {
+  const out: string[] = [];
+  let current = '';
+  let inBody = false;
+  for (const line of sql.split('\n')) {
+    current += `${line}\n`;
+    if ((line.match(/\$\$/g)?.length ?? 0) % 2 === 1) inBody = !inBody;
+    if (!inBody && line.trimEnd().endsWith(';')) {
+      out.push(current.trim());
+      current = '';
+    }
+  }
+  if (current.trim().length > 0) out.push(current.trim());
+  return out;
+}

@@ -1,0 +1,131 @@
+// One small SQL interface over the two engines the key environment runs on: a PostgreSQL server
+// through `pg`, and PGlite (PostgreSQL compiled to WebAssembly, in-process, on disk). Both are
+// optional peer dependencies, loaded only when a database is opened.
+import { TokumeiError } from '../../errors.ts';
+
+/** Rows of one statement. */
+export interface SqlResult<R> {
+  rows: R[];
+  /** Rows inserted, updated or deleted. */
+  rowCount: number;
+}
+
+/** Runs one parameterised statement. */
+export interface Sql {
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>>;
+}
+
+/** An open database (internal). */
+export interface SqlDatabase extends Sql {
+  readonly engine: 'postgresql' | 'pglite';
+  /**
+   * Runs `fn` in one transaction: BEGIN, `fn`, COMMIT — resolved only after COMMIT returned;
+   * rolled back when `fn` throws.
+   */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** The refusal when an optional peer dependency is not installed. */
+function missing(name: string, version: string, cause: unknown): TokumeiError {
+  return new TokumeiError('ERR_STORAGE_UNAVAILABLE', `the key environment's database needs the optional peer dependency "${name}": npm install --save-exact ${name}@${version}`, { cause });
+}
+
+const isMissingModule = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+};
+
+/**
+ * Loads an optional peer dependency by name. The name goes through a variable so that bundlers
+ * leave the import alone: it is resolved at run time, from the application's node_modules.
+ */
+export async function loadPeer<M>(name: string, version: string): Promise<M> {
+  try {
+    return (await import(/* @vite-ignore */ name)) as M;
+  } catch (err) {
+    if (isMissingModule(err)) throw missing(name, version, err);
+    throw err;
+  }
+}
+
+interface PgClient {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  release(err?: Error | boolean): void;
+}
+interface PgPool {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  connect(): Promise<PgClient>;
+  end(): Promise<void>;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+type PgModule = { default: { Pool: new (config: Record<string, unknown>) => PgPool } };
+
+/** Opens a pool of connections to a PostgreSQL server. */
+export async function openPostgres(url: string, maxConnections: number): Promise<SqlDatabase> {
+  const pg = await loadPeer<PgModule>('pg', '8.23.1');
+  const pool = new pg.default.Pool({ connectionString: url, max: maxConnections });
+  // An idle connection the server drops must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  const wrap = (q: PgPool | PgClient): Sql => ({
+    async query<R>(text: string, params: readonly unknown[] = []) {
+      const r = await q.query(text, [...params]);
+      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+    },
+  });
+  return {
+    engine: 'postgresql',
+    ...wrap(pool),
+    async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        try {
+          const out = await fn(wrap(client));
+          await client.query('COMMIT');
+          return out;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => (broken = true));
+          throw err;
+        }
+      } catch (err) {
+        broken ||= !(err instanceof Error && 'code' in err); // a protocol-level failure: drop the connection
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+interface PGliteTx {
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }>;
+}
+interface PGliteDb extends PGliteTx {
+  waitReady: Promise<void>;
+  transaction<T>(fn: (tx: PGliteTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+type PGliteModule = { PGlite: new (dataDir?: string) => PGliteDb };
+
+/** Opens PGlite in `dir` (created when missing), or in memory when `dir` is undefined. */
+export async function openPGlite(dir: string | undefined): Promise<SqlDatabase> {
+  const { PGlite } = await loadPeer<PGliteModule>('@electric-sql/pglite', '0.5.17');
+  const db = dir === undefined ? new PGlite() : new PGlite(dir);
+  await db.waitReady;
+  const wrap = (q: PGliteTx): Sql => ({
+    async query<R>(text: string, params: readonly unknown[] = []) {
+      const r = await q.query<R>(text, [...params]);
+      return { rows: r.rows, rowCount: r.affectedRows ?? 0 };
+    },
+  });
+  return {
+    engine: 'pglite',
+    ...wrap(db),
+    // PGlite runs one statement at a time; a transaction holds it exclusively until COMMIT.
+    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    close: () => db.close(),
+  };
+}

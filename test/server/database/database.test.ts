@@ -1,0 +1,133 @@
+// openDatabase on both engines: migrations applied once and recorded, a newer schema refused, the
+// embedded database on disk (reopened with everything in it; one process at a time), the audit
+// log append-only, a missing peer dependency a clear error, and a key environment end to end.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TokumeiError } from '../../../src/errors.ts';
+import { openDatabase, type KeyEnvironmentDatabase } from '../../../src/server/database/open.ts';
+import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../../../src/server/database/migrations.ts';
+import { loadPeer, openPostgres } from '../../../src/server/database/sql.ts';
+import { createKeyEnvironment } from '../../../src/server/key-environment.ts';
+import { localMasterKey } from '../../../src/server/master-keys/local.ts';
+import { freshPostgresDatabase } from './postgres.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tokumei-db-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const SLOW = 240_000; // each open of a new PGlite runs its initdb in WebAssembly
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return err instanceof TokumeiError ? err.code : `${(err as Error).name}: ${(err as Error).message}`;
+  }
+  return 'resolved';
+}
+
+const x25519Body = () => ({ protocol: 'tokumei-key-delivery/1', kem: 'X25519', publicKey: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url') });
+
+/** A key environment over `db`: a member key, a delivery, a logoff; what the audit log holds. */
+async function roundTrip(db: KeyEnvironmentDatabase): Promise<void> {
+  const env = createKeyEnvironment({
+    masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
+    store: db.memberKeys,
+    sessions: db.sessions,
+    audit: db.audit,
+    authenticate: () => ({ memberId: 'M1' }),
+  });
+  const v1 = await env.createMemberKey('M1');
+  const d = await env.deliverKeys({ token: 't', body: x25519Body() });
+  expect(await env.sessionStatus(d.sessionId)).toBe('active');
+  await env.deliverKeys({ token: 't', body: { ...x25519Body(), sessionId: d.sessionId } });
+  await env.logoff(d.sessionId);
+  expect(await env.sessionStatus(d.sessionId)).toBe('revoked');
+  const log = await db.audit.read({ limit: 10 });
+  expect(log.map((e) => [e.kind, e.sessionId, e.keyIds])).toEqual([
+    ['delivered', d.sessionId, [v1.keyId]],
+    ['resumed', d.sessionId, [v1.keyId]],
+    ['logged-off', d.sessionId, []],
+  ]);
+  expect(log[0]).toMatchObject({ memberId: 'M1', expiresAt: d.expiresAt });
+  expect(log[1]!.seq).toBeGreaterThan(log[0]!.seq);
+  expect(await db.audit.read({ after: log[1]!.seq, limit: 10 })).toEqual([log[2]]);
+}
+
+describe('openDatabase on PostgreSQL', () => {
+  it('migrates once (also when instances start together), records it, and refuses a newer schema', async () => {
+    const url = await freshPostgresDatabase();
+    const [a, b] = await Promise.all([openDatabase({ url }), openDatabase({ url })]);
+    expect(a.engine).toBe('postgresql');
+    expect([a.schemaVersion, b.schemaVersion]).toEqual([SCHEMA_VERSION, SCHEMA_VERSION]);
+    await roundTrip(a);
+    await b.close();
+    const raw = await openPostgres(url, 1);
+    try {
+      const { rows } = await raw.query<{ version: number }>('SELECT version FROM tokumei.schema_migrations');
+      expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      // Append-only: the table itself refuses to change or lose a row.
+      for (const statement of ['UPDATE tokumei.delivery_audit SET member_id = $1', 'DELETE FROM tokumei.delivery_audit WHERE member_id = $1', 'TRUNCATE tokumei.delivery_audit']) {
+        const err = await raw.query(statement, statement.includes('$1') ? ['M2'] : []).then(() => undefined, (e: Error) => e);
+        expect(err?.message).toMatch(/append-only/);
+      }
+      expect((await a.audit.read({ limit: 10 })).map((e) => e.memberId)).toEqual(['M1', 'M1', 'M1']);
+      // A database migrated by a newer library is not written to by this one.
+      await raw.query("INSERT INTO tokumei.schema_migrations (version, name) VALUES (99, 'from the future')");
+      expect(await codeOf(openDatabase({ url }))).toBe('ERR_STORAGE_UNAVAILABLE');
+      expect(await codeOf(migrate(raw))).toBe('ERR_STORAGE_UNAVAILABLE');
+    } finally {
+      await raw.close();
+      await a.close();
+    }
+  }, SLOW);
+});
+
+describe('openDatabase embedded (PGlite)', () => {
+  it('on disk: everything is there after a reopen; a second open of the directory is refused while it is open', async () => {
+    const path = join(dir, 'kenv');
+    const db = await openDatabase({ dir: path });
+    expect(db.engine).toBe('pglite');
+    await roundTrip(db);
+    const [entry] = await db.memberKeys.versions('M1');
+    expect(await codeOf(openDatabase({ dir: path }))).toBe('ERR_STORAGE_UNAVAILABLE');
+    await db.close();
+    const again = await openDatabase({ dir: path });
+    try {
+      expect(await again.memberKeys.versions('M1')).toEqual([entry]);
+      expect((await again.audit.read({ limit: 10 })).map((e) => e.kind)).toEqual(['delivered', 'resumed', 'logged-off']);
+    } finally {
+      await again.close();
+    }
+  }, SLOW);
+
+  it('a lock left by a process that died is taken over', async () => {
+    const path = join(dir, 'stale');
+    const db = await openDatabase({ dir: path });
+    await db.close();
+    writeFileSync(join(path, 'tokumei.lock'), '2147483646\n'); // no such process
+    const again = await openDatabase({ dir: path });
+    await again.close();
+  }, SLOW);
+
+  it('in memory: the same contract end to end', async () => {
+    const db = await openDatabase({ inMemory: true });
+    try {
+      await roundTrip(db);
+    } finally {
+      await db.close();
+    }
+  }, SLOW);
+});
+
+describe('openDatabase boundaries', () => {
+  it('a missing peer dependency is ERR_STORAGE_UNAVAILABLE naming the package; bad options are TypeError/RangeError', async () => {
+    const err = await loadPeer('tokumei-no-such-peer', '1.0.0').then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(TokumeiError);
+    expect((err as TokumeiError).code).toBe('ERR_STORAGE_UNAVAILABLE');
+    expect((err as TokumeiError).message).toContain('npm install --save-exact tokumei-no-such-peer@1.0.0');
+    expect(await codeOf(openDatabase({} as never))).toMatch(/^TypeError/);
+    expect(await codeOf(openDatabase({ url: '' }))).toMatch(/^RangeError/);
+    expect(await codeOf(openDatabase({ url: 'postgresql://x@/db?host=/tmp', maxConnections: 0 }))).toMatch(/^RangeError/);
+  });
+});
