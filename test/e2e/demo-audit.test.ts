@@ -83,7 +83,7 @@ describe('npm run demo:audit', { timeout: 180_000 }, () => {
     const run = spawnSync(process.execPath, [DEMO, 'audit'], { env: { ...process.env, TOKUMEI_DEMO_DATA: dataDir }, encoding: 'utf8' });
     expect(run.stdout).toContain('Audit passed');
     expect(run.status).toBe(0);
-  }, 30_000);
+  }, 180_000);
 
   it('fails on a plaintext name in the data environment', async () => {
     const m = generateMember(config.seed, 7, config.seedYear);
