@@ -80,7 +80,6 @@ try {
     dependants += dependantIds.length;
   }
   keyEnvironment.saveDependants();
-  await keyEnvironment.close();
   writeFileSync(join(dataDir, DEMO_CONFIG_FILE), JSON.stringify(config, null, 2));
   console.log(`Seeded ${config.members} members and ${dependants} dependants (seed ${config.seed}).`);
 } finally {
