@@ -34,7 +34,8 @@ export function spawnLines(main: string, env: Record<string, string>): LineChild
       }
     }
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': stdout may still hold the last lines when the process has exited.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return {
     child,
     lines,
