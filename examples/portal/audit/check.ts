@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 // which no public entry point exports (a portal never needs it).
 import { keyMaterial } from '../../../src/keys/member-key.ts';
 import { DATA_ENV_DIRS } from '../data-env/records.ts';
-import { KEY_ENV_DIR, openKeyEnvironmentStorage } from '../key-env/storage.ts';
+import { KEY_ENV_DIR, openKeyEnvironmentStorage, type KeyEnvironmentStorage } from '../key-env/storage.ts';
 import { DEMO_CONFIG_FILE, type DemoConfig } from '../seed/config.ts';
 import { generateMember, identityValuesOf } from '../seed/generate.ts';
 import { IDENTITY_FIELDS } from '../shared/schemas.ts';
@@ -121,8 +121,26 @@ function count(n: number): string {
   return n.toLocaleString('en-US');
 }
 
-/** Runs every check on the demo's data folder. */
-export async function auditDemo(dataDir: string): Promise<AuditReport> {
+/** Storage the caller already has open, for the audit to read instead of opening its own. */
+export interface OpenStorage {
+  keyEnvironment?: KeyEnvironmentStorage;
+}
+
+/**
+ * Runs every check on the demo's data folder. Storage given in `open` is read as it is and left
+ * open; the rest is opened (an embedded database the running demo holds is read from a copy)
+ * and closed again.
+ */
+export async function auditDemo(dataDir: string, open: OpenStorage = {}): Promise<AuditReport> {
+  const storage = open.keyEnvironment ?? (await openKeyEnvironmentStorage(dataDir, { snapshot: true }));
+  try {
+    return await audit(dataDir, storage);
+  } finally {
+    if (open.keyEnvironment === undefined) await storage.close();
+  }
+}
+
+async function audit(dataDir: string, storage: KeyEnvironmentStorage): Promise<AuditReport> {
   const config = JSON.parse(readFileSync(join(dataDir, DEMO_CONFIG_FILE), 'utf8')) as DemoConfig;
   const checks: AuditCheck[] = [];
   const dataFiles = readTree(join(dataDir, 'data-env'));
@@ -199,7 +217,6 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
 
   // Data environment, check 3: no key — member keys, the link key, the master key — as raw
   // bytes, hex, base64 or base64url.
-  const storage = await openKeyEnvironmentStorage(dataDir, { snapshot: true });
   const secrets: { label: string; bytes: Uint8Array }[] = [];
   try {
     for (const id of recordIds) {
@@ -287,7 +304,6 @@ export async function auditDemo(dataDir: string): Promise<AuditReport> {
     });
   }
 
-  await storage.close();
   return { dataDir, checks, ok: checks.every((c) => c.violations.length === 0) };
 }
 

@@ -8,17 +8,18 @@ export interface AuditEvent {
   at: number;
   /**
    * `delivered` (a new session got a keyring), `resumed` (a live session's keyring was sealed
-   * again), `logged-off`, `revoked` (one session), `member-revoked` (every live session of a
-   * member; `sessionId` is absent).
+   * again, to a new ephemeral key), `extended` (a live session's expiry moved later: a token
+   * refresh), `revoked` (a session ended: `reason` says why — `logoff` or another wipe reason
+   * the browser gave, `session-limit`, or what an administrator gave).
    */
-  kind: 'delivered' | 'resumed' | 'logged-off' | 'revoked' | 'member-revoked';
+  kind: 'delivered' | 'resumed' | 'extended' | 'revoked';
   /** The member. */
   memberId: string;
-  /** The session, where the event concerns one. */
-  sessionId?: string;
-  /** The key ids delivered (deliveries only). */
+  /** The session. */
+  sessionId: string;
+  /** The key ids delivered (deliveries and resumes only). */
   keyIds?: readonly string[];
-  /** The session's absolute expiry (deliveries only). */
+  /** The session's absolute expiry (deliveries, resumes and extensions). */
   expiresAt?: number;
   /** The reason given (revocations only). */
   reason?: string;
@@ -72,7 +73,7 @@ interface Row {
   at: number | string | bigint;
   kind: AuditEvent['kind'];
   member_id: string;
-  session_id: string | null;
+  session_id: string;
   key_ids: string[];
   expires_at: number | string | bigint | null;
   reason: string | null;
@@ -86,7 +87,7 @@ export function databaseDeliveryAudit(db: Sql): DeliveryAuditLog {
         e.at,
         e.kind,
         e.memberId,
-        e.sessionId ?? null,
+        e.sessionId,
         [...(e.keyIds ?? [])],
         e.expiresAt ?? null,
         e.reason ?? null,
@@ -100,7 +101,7 @@ export function databaseDeliveryAudit(db: Sql): DeliveryAuditLog {
         kind: r.kind,
         memberId: r.member_id,
         keyIds: r.key_ids,
-        ...(r.session_id === null ? {} : { sessionId: r.session_id }),
+        sessionId: r.session_id,
         ...(r.expires_at === null ? {} : { expiresAt: Number(r.expires_at) }),
         ...(r.reason === null ? {} : { reason: r.reason }),
       }));

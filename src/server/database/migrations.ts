@@ -18,7 +18,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    name: 'member keys, sessions, token records, delivery audit log',
+    name: 'member keys, sessions, token records, one-time ids, delivery counters, delivery audit log',
     sql: `
 CREATE TABLE tokumei.member_keys (
   key_id        text COLLATE "C" PRIMARY KEY CHECK (key_id ~ '^[A-Za-z0-9._:-]{1,64}$'),
@@ -33,16 +33,22 @@ CREATE TABLE tokumei.member_keys (
 );
 
 CREATE TABLE tokumei.sessions (
-  session_id     text COLLATE "C" PRIMARY KEY,
+  session_id     text COLLATE "C" PRIMARY KEY CHECK (char_length(session_id) BETWEEN 1 AND 256),
   member_id      text NOT NULL,
   created_at     bigint NOT NULL,
   expires_at     bigint NOT NULL,
   key_thumbprint text,
+  primary_key_id text NOT NULL,
+  rekeyed_at     bigint,
   revoked_at     bigint,
-  revoked_reason text
+  revoked_reason text,
+  -- When the row may be deleted: at expiry, or ten minutes after a revocation (rotation and
+  -- status checks must still see a revoked session that long).
+  drop_at        bigint NOT NULL GENERATED ALWAYS AS (CASE WHEN revoked_at IS NULL THEN expires_at ELSE LEAST(expires_at, revoked_at + 600000) END) STORED,
+  CHECK ((revoked_at IS NULL) = (revoked_reason IS NULL))
 );
-CREATE INDEX sessions_live_by_member ON tokumei.sessions (member_id) WHERE revoked_at IS NULL;
-CREATE INDEX sessions_by_expiry ON tokumei.sessions (expires_at);
+CREATE INDEX sessions_by_member ON tokumei.sessions (member_id, created_at);
+CREATE INDEX sessions_by_drop ON tokumei.sessions (drop_at);
 
 CREATE TABLE tokumei.token_records (
   token_id   text COLLATE "C" PRIMARY KEY,
@@ -57,11 +63,19 @@ CREATE TABLE tokumei.once_ids (
 );
 CREATE INDEX once_ids_by_expiry ON tokumei.once_ids (expires_at);
 
+CREATE TABLE tokumei.delivery_counters (
+  key          text COLLATE "C" PRIMARY KEY,
+  window_start bigint NOT NULL,
+  window_end   bigint NOT NULL,
+  count        integer NOT NULL CHECK (count >= 1)
+);
+CREATE INDEX delivery_counters_by_end ON tokumei.delivery_counters (window_end);
+
 CREATE TABLE tokumei.delivery_audit (
   seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   at         bigint NOT NULL,
-  kind       text NOT NULL,
-  session_id text,
+  kind       text NOT NULL CHECK (kind IN ('delivered', 'resumed', 'extended', 'revoked')),
+  session_id text NOT NULL,
   member_id  text NOT NULL,
   key_ids    text[] NOT NULL DEFAULT '{}',
   expires_at bigint,

@@ -47,8 +47,9 @@ async function roundTrip(db: KeyEnvironmentDatabase): Promise<void> {
   expect(log.map((e) => [e.kind, e.sessionId, e.keyIds])).toEqual([
     ['delivered', d.sessionId, [v1.keyId]],
     ['resumed', d.sessionId, [v1.keyId]],
-    ['logged-off', d.sessionId, []],
+    ['revoked', d.sessionId, []],
   ]);
+  expect(log[2]!.reason).toBe('logoff');
   expect(log[0]).toMatchObject({ memberId: 'M1', expiresAt: d.expiresAt });
   expect(log[1]!.seq).toBeGreaterThan(log[0]!.seq);
   expect(await db.audit.read({ after: log[1]!.seq, limit: 10 })).toEqual([log[2]]);
@@ -95,7 +96,7 @@ describe('openDatabase embedded (PGlite)', () => {
     const again = await openDatabase({ dir: path });
     try {
       expect(await again.memberKeys.versions('M1')).toEqual([entry]);
-      expect((await again.audit.read({ limit: 10 })).map((e) => e.kind)).toEqual(['delivered', 'resumed', 'logged-off']);
+      expect((await again.audit.read({ limit: 10 })).map((e) => e.kind)).toEqual(['delivered', 'resumed', 'revoked']);
     } finally {
       await again.close();
     }

@@ -1,10 +1,10 @@
 // One key-environment instance as its own process (bundled by instances.ts and run with node):
 // the database named by TOKUMEI_DATABASE (a PostgreSQL URL, or `dir:<path>` for the embedded
-// PGlite), the master key in TOKUMEI_MASTER_KEY_HEX, a test token check (`member:<id>`), HTTP on
+// PGlite), the master key in TOKUMEI_MASTER_KEY_HEX, a test token check (`member:<id>[:<anything>]`), HTTP on
 // an ephemeral port, announced as one JSON line on stdout.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memorySessionRegistry, openDatabase } from '../../../src/server.ts';
+import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memorySessionRegistry, openDatabase, type DeliveryLimits } from '../../../src/server.ts';
 
 const where = process.env.TOKUMEI_DATABASE ?? '';
 const db = await openDatabase(where.startsWith('dir:') ? { dir: where.slice(4) } : { url: where });
@@ -14,7 +14,9 @@ const env = createKeyEnvironment({
   // TOKUMEI_SESSIONS=memory: sessions in this process only (the positive control of the tests).
   sessions: process.env.TOKUMEI_SESSIONS === 'memory' ? memorySessionRegistry() : db.sessions,
   audit: db.audit,
-  authenticate: (token) => (token.startsWith('member:') ? { memberId: token.slice(7) } : null),
+  authenticate: (token) => (token.startsWith('member:') ? { memberId: token.split(':')[1]! } : null),
+  // TOKUMEI_LIMITS: the delivery ceilings as JSON (the tests of shared counts).
+  ...(process.env.TOKUMEI_LIMITS === undefined ? {} : { limits: JSON.parse(process.env.TOKUMEI_LIMITS) as DeliveryLimits }),
 });
 const handler = keyEnvironmentHandler(env, { path: '/session', onError: (err) => console.error(err) });
 const server = createServer((req, res) => void handler(req, res));

@@ -72,7 +72,7 @@ describe('two key-environment processes on one database', () => {
     const log = await db.audit.read({ limit: 100 });
     expect(log.filter((e) => e.kind === 'delivered')).toHaveLength(8);
     expect(log.filter((e) => e.kind === 'resumed')).toHaveLength(8);
-    expect(log.filter((e) => e.kind === 'logged-off')).toHaveLength(8);
+    expect(log.filter((e) => e.kind === 'revoked' && e.reason === 'logoff')).toHaveLength(8);
     await Promise.all(instances.map((i) => i.stop()));
   }, 300_000);
 
@@ -109,12 +109,36 @@ describe('two key-environment processes on one database', () => {
     }
   }, 120_000);
 
-  it('positive control: with sessions in each process\'s memory, the other instance does not see a logoff', async () => {
-    const [a, b] = [await launch({ TOKUMEI_SESSIONS: 'memory' }), await launch({ TOKUMEI_SESSIONS: 'memory' })];
+  it('the per-member session cap and the per-token rate are counted once for both instances', async () => {
+    const WINDOW = 24 * 60 * 60_000;
+    const limits = JSON.stringify({ maxSessionsPerMember: 3, whenSessionLimit: 'refuse', tokenRate: { max: 20, windowMs: WINDOW } });
+    const instances = [await launch({ TOKUMEI_LIMITS: limits }), await launch({ TOKUMEI_LIMITS: limits })];
+    // Twelve sign-ins of one member at once, half on each instance, each with its own token.
+    const opened = await Promise.all(Array.from({ length: 12 }, (_, i) => post(instances[i % 2]!, '/session', { kem: 'X25519', publicKey: publicKey() }, `member:M4:${i}`)));
+    expect(opened.map((r) => r.status).sort()).toEqual([...Array(3).fill(200), ...Array(9).fill(429)]);
+    // One token, 25 deliveries (a sign-in, then resumes) alternating between the instances.
+    const startWindow = Math.floor(Date.now() / WINDOW);
+    const first = await post(instances[0]!, '/session', { kem: 'X25519', publicKey: publicKey() }, 'member:M5:rate');
+    expect(first.status).toBe(200);
+    const statuses = [first.status];
+    for (let i = 1; i < 25; i++) statuses.push((await post(instances[i % 2]!, '/session', { kem: 'X25519', publicKey: publicKey(), sessionId: first.json.sessionId }, 'member:M5:rate')).status);
+    const windows = Math.floor(Date.now() / WINDOW) - startWindow + 1; // a day boundary may fall in between
+    const ok = statuses.filter((s) => s === 200).length;
+    if (windows === 1) expect(statuses).toEqual([...Array(20).fill(200), ...Array(5).fill(429)]);
+    else expect(ok).toBeLessThanOrEqual(20 * windows);
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    await Promise.all(instances.map((i) => i.stop()));
+  }, 300_000);
+
+  it("positive control: with sessions in each process's memory, the other instance does not see a logoff, and each counts its own cap", async () => {
+    const limits = JSON.stringify({ maxSessionsPerMember: 3, whenSessionLimit: 'refuse' });
+    const [a, b] = [await launch({ TOKUMEI_SESSIONS: 'memory', TOKUMEI_LIMITS: limits }), await launch({ TOKUMEI_SESSIONS: 'memory', TOKUMEI_LIMITS: limits })];
     const sessionId = (await deliver(a, 'M3')).json.sessionId as string;
     expect(await status(b, sessionId)).toBe('revoked'); // unknown there: the restart/second-instance failure
     expect((await logoff(b, sessionId)).status).toBe(204);
     expect(await status(a, sessionId)).toBe('active'); // the logoff on b never reached a
+    const opened = await Promise.all(Array.from({ length: 12 }, (_, i) => post([a, b][i % 2]!, '/session', { kem: 'X25519', publicKey: publicKey() }, `member:M6:${i}`)));
+    expect(opened.filter((r) => r.status === 200)).toHaveLength(6); // three on each: the cap the database enforces once
     await Promise.all([a.stop(), b.stop()]);
   }, 300_000);
 });
