@@ -36,11 +36,13 @@ async function roundTrip(db: KeyEnvironmentDatabase): Promise<void> {
     sessions: db.sessions,
     audit: db.audit,
     authenticate: () => ({ memberId: 'M1' }),
+    dpop: { required: false },
   });
+  const req = (body: object) => ({ authorization: 'Bearer t', method: 'POST', url: 'https://keys.example/session', body });
   const v1 = await env.createMemberKey('M1');
-  const d = await env.deliverKeys({ token: 't', body: x25519Body() });
+  const d = await env.deliverKeys(req(x25519Body()));
   expect(await env.sessionStatus(d.sessionId)).toBe('active');
-  await env.deliverKeys({ token: 't', body: { ...x25519Body(), sessionId: d.sessionId } });
+  await env.deliverKeys(req({ ...x25519Body(), sessionId: d.sessionId }));
   await env.logoff(d.sessionId);
   expect(await env.sessionStatus(d.sessionId)).toBe('revoked');
   const log = await db.audit.read({ limit: 10 });

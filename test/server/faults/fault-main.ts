@@ -23,7 +23,11 @@ const env = createKeyEnvironment({
   previousMasterKeys: [other],
   store: db.memberKeys,
   sessions: db.sessions,
-  authenticate: (token) => ({ memberId: token }),
+  // `R3~<n>`: a fresh token for each delivery (a token opens one session).
+  authenticate: ({ token }) => ({ memberId: token.split('~')[0]! }),
+  dpop: { required: false },
+  // The revoker's member sessions pile up faster than it revokes them: no cap gets in the way.
+  limits: { maxSessionsPerMember: 1_000_000 },
 });
 
 // What the database holds after the restart.
@@ -101,8 +105,9 @@ async function rewrapper(): Promise<never> {
   }
 }
 const pool: string[] = [];
+let tokens = 0;
 const deliver = async (memberId: string): Promise<string> =>
-  (await env.deliverKeys({ token: memberId, body: { protocol: 'tokumei-key-delivery/1', kem: 'X25519', publicKey: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url') } })).sessionId;
+  (await env.deliverKeys({ authorization: `Bearer ${memberId}~${process.pid}.${++tokens}`, method: 'POST', url: 'https://keys.example/session', body: { protocol: 'tokumei-key-delivery/1', kem: 'X25519', publicKey: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url') } })).sessionId;
 async function deliverer(): Promise<never> {
   for (;;) pool.push(await deliver(`R${n % 8}`));
 }

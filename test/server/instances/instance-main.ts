@@ -1,6 +1,7 @@
 // One key-environment instance as its own process (bundled by instances.ts and run with node):
 // the database named by TOKUMEI_DATABASE (a PostgreSQL URL, or `dir:<path>` for the embedded
-// PGlite), the master key in TOKUMEI_MASTER_KEY_HEX, a test token check (`member:<id>[:<anything>]`), HTTP on
+// PGlite), the master key in TOKUMEI_MASTER_KEY_HEX, a test token check (`m~<member id>~<anything>`, plain bearer tokens), one shared secret for
+// every instance in TOKUMEI_SHARED_SECRET_HEX, HTTP on
 // an ephemeral port, announced as one JSON line on stdout.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +15,9 @@ const env = createKeyEnvironment({
   // TOKUMEI_SESSIONS=memory: sessions in this process only (the positive control of the tests).
   sessions: process.env.TOKUMEI_SESSIONS === 'memory' ? memorySessionRegistry() : db.sessions,
   audit: db.audit,
-  authenticate: (token) => (token.startsWith('member:') ? { memberId: token.split(':')[1]! } : null),
+  authenticate: ({ token }) => (token.startsWith('m~') ? { memberId: token.split('~')[1]! } : null),
+  dpop: { required: false },
+  sharedSecret: new Uint8Array(Buffer.from(process.env.TOKUMEI_SHARED_SECRET_HEX ?? '', 'hex')),
   // TOKUMEI_LIMITS: the delivery ceilings as JSON (the tests of shared counts).
   ...(process.env.TOKUMEI_LIMITS === undefined ? {} : { limits: JSON.parse(process.env.TOKUMEI_LIMITS) as DeliveryLimits }),
 });

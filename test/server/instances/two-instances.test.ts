@@ -13,6 +13,7 @@ import { bundle, start, type Instance } from './processes.ts';
 
 const PROTOCOL = 'tokumei-key-delivery/1';
 const masterHex = randomBytes(32).toString('hex');
+const sharedHex = randomBytes(32).toString('hex');
 let url: string;
 let main: string;
 let db: KeyEnvironmentDatabase;
@@ -29,12 +30,14 @@ async function post(instance: Instance, path: string, body: Record<string, unkno
 }
 
 const publicKey = () => randomBytes(32).toString('base64url');
-const deliver = (i: Instance, memberId: string, sessionId?: string) => post(i, '/session', { kem: 'X25519', publicKey: publicKey(), ...(sessionId === undefined ? {} : { sessionId }) }, `member:${memberId}`);
+/** A fresh token (a token opens one session) of `memberId`, the instance's test token check reads it. */
+const token = (memberId: string, tag = randomBytes(6).toString('hex')) => `m~${memberId}~${tag}`;
+const deliver = (i: Instance, memberId: string, sessionId?: string) => post(i, '/session', { kem: 'X25519', publicKey: publicKey(), ...(sessionId === undefined ? {} : { sessionId }) }, token(memberId));
 const status = async (i: Instance, sessionId: string) => (await post(i, '/session/status', { sessionId })).json.status;
 const logoff = (i: Instance, sessionId: string) => post(i, '/session/logoff', { sessionId });
 
 async function launch(env: Record<string, string> = {}): Promise<Instance> {
-  const instance = await start(main, { TOKUMEI_DATABASE: url, TOKUMEI_MASTER_KEY_HEX: masterHex, ...env });
+  const instance = await start(main, { TOKUMEI_DATABASE: url, TOKUMEI_MASTER_KEY_HEX: masterHex, TOKUMEI_SHARED_SECRET_HEX: sharedHex, ...env });
   running.push(instance);
   return instance;
 }
@@ -114,14 +117,15 @@ describe('two key-environment processes on one database', () => {
     const limits = JSON.stringify({ maxSessionsPerMember: 3, whenSessionLimit: 'refuse', tokenRate: { max: 20, windowMs: WINDOW } });
     const instances = [await launch({ TOKUMEI_LIMITS: limits }), await launch({ TOKUMEI_LIMITS: limits })];
     // Twelve sign-ins of one member at once, half on each instance, each with its own token.
-    const opened = await Promise.all(Array.from({ length: 12 }, (_, i) => post(instances[i % 2]!, '/session', { kem: 'X25519', publicKey: publicKey() }, `member:M4:${i}`)));
+    const opened = await Promise.all(Array.from({ length: 12 }, (_, i) => post(instances[i % 2]!, '/session', { kem: 'X25519', publicKey: publicKey() }, token('M4'))));
     expect(opened.map((r) => r.status).sort()).toEqual([...Array(3).fill(200), ...Array(9).fill(429)]);
     // One token, 25 deliveries (a sign-in, then resumes) alternating between the instances.
+    const rateToken = token('M5');
     const startWindow = Math.floor(Date.now() / WINDOW);
-    const first = await post(instances[0]!, '/session', { kem: 'X25519', publicKey: publicKey() }, 'member:M5:rate');
+    const first = await post(instances[0]!, '/session', { kem: 'X25519', publicKey: publicKey() }, rateToken);
     expect(first.status).toBe(200);
     const statuses = [first.status];
-    for (let i = 1; i < 25; i++) statuses.push((await post(instances[i % 2]!, '/session', { kem: 'X25519', publicKey: publicKey(), sessionId: first.json.sessionId }, 'member:M5:rate')).status);
+    for (let i = 1; i < 25; i++) statuses.push((await post(instances[i % 2]!, '/session', { kem: 'X25519', publicKey: publicKey(), sessionId: first.json.sessionId }, rateToken)).status);
     const windows = Math.floor(Date.now() / WINDOW) - startWindow + 1; // a day boundary may fall in between
     const ok = statuses.filter((s) => s === 200).length;
     if (windows === 1) expect(statuses).toEqual([...Array(20).fill(200), ...Array(5).fill(429)]);
@@ -137,7 +141,7 @@ describe('two key-environment processes on one database', () => {
     expect(await status(b, sessionId)).toBe('revoked'); // unknown there: the restart/second-instance failure
     expect((await logoff(b, sessionId)).status).toBe(204);
     expect(await status(a, sessionId)).toBe('active'); // the logoff on b never reached a
-    const opened = await Promise.all(Array.from({ length: 12 }, (_, i) => post([a, b][i % 2]!, '/session', { kem: 'X25519', publicKey: publicKey() }, `member:M6:${i}`)));
+    const opened = await Promise.all(Array.from({ length: 12 }, (_, i) => post([a, b][i % 2]!, '/session', { kem: 'X25519', publicKey: publicKey() }, token('M6'))));
     expect(opened.filter((r) => r.status === 200)).toHaveLength(6); // three on each: the cap the database enforces once
     await Promise.all([a.stop(), b.stop()]);
   }, 300_000);
