@@ -53,10 +53,10 @@ export interface KeyEnvironmentDatabase {
  * read into memory: every lookup is a query. `pg` (for `url`) and `@electric-sql/pglite` (for
  * `dir`, `inMemory`) are optional peer dependencies, loaded here.
  *
- * The embedded PGlite survives the process being killed at any moment, but does not call fsync
- * (its Node file system layer has none): a committed write can be lost if the machine loses
- * power. Use a PostgreSQL server where that matters (docs/integration.md, "Running the key
- * environment").
+ * Every write resolves after COMMIT, and on the embedded PGlite only once its WAL is fsynced (as
+ * shipped, PGlite runs with fsync off; the library turns it on and makes it reach the disk). One
+ * process at a time may open an embedded directory. For several instances, backups and a disk
+ * that may fill up, use a PostgreSQL server (docs/integration.md, "Running the key environment").
  *
  * @param options - see {@link DatabaseOptions}
  * @returns the open database

@@ -1,7 +1,10 @@
 // One small SQL interface over the two engines the key environment runs on: a PostgreSQL server
 // through `pg`, and PGlite (PostgreSQL compiled to WebAssembly, in-process, on disk). Both are
 // optional peer dependencies, loaded only when a database is opened.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { TokumeiError } from '../../errors.ts';
+import { durableNodeFs, durableStartParams, fsyncTree, type NodeFsClass } from './durable-fs.ts';
 
 /** Rows of one statement. */
 export interface SqlResult<R> {
@@ -108,12 +111,27 @@ interface PGliteDb extends PGliteTx {
   transaction<T>(fn: (tx: PGliteTx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
-type PGliteModule = { PGlite: new (dataDir?: string) => PGliteDb };
+type PGliteModule = { PGlite: (new (options?: Record<string, unknown>) => PGliteDb) & { defaultStartParams?: readonly string[] } };
 
-/** Opens PGlite in `dir` (created when missing), or in memory when `dir` is undefined. */
+/**
+ * Opens PGlite in `dir` (created when missing), or in memory when `dir` is undefined. On disk,
+ * every commit is fsynced before it returns (durable-fs.ts); a database PGlite has just created
+ * (its initdb runs with fsync off) is flushed as a whole before it is used.
+ */
 export async function openPGlite(dir: string | undefined): Promise<SqlDatabase> {
   const { PGlite } = await loadPeer<PGliteModule>('@electric-sql/pglite', '0.5.17');
-  const db = dir === undefined ? new PGlite() : new PGlite(dir);
+  let db: PGliteDb;
+  if (dir === undefined) {
+    db = new PGlite();
+  } else {
+    const { NodeFS } = await loadPeer<{ NodeFS: NodeFsClass }>('@electric-sql/pglite/nodefs', '0.5.17');
+    if (!Array.isArray(PGlite.defaultStartParams)) throw new TokumeiError('ERR_STORAGE_UNAVAILABLE', 'this @electric-sql/pglite has no defaultStartParams: install @electric-sql/pglite@0.5.17');
+    const fresh = !existsSync(join(dir, 'PG_VERSION'));
+    const DurableNodeFS = durableNodeFs(NodeFS);
+    db = new PGlite({ fs: new DurableNodeFS(dir), startParams: durableStartParams(PGlite.defaultStartParams) });
+    await db.waitReady;
+    if (fresh) fsyncTree(dir);
+  }
   await db.waitReady;
   const wrap = (q: PGliteTx): Sql => ({
     async query<R>(text: string, params: readonly unknown[] = []) {
