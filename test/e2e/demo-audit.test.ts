@@ -70,7 +70,9 @@ function disguise(real: string, plaintext: string): string {
   return `tk1.${Buffer.concat([header, padded, Buffer.alloc(16, 7)]).toString('base64url')}`;
 }
 
-describe('npm run demo:audit', () => {
+// Each audit reads every file of both environments (the key environment's embedded database is
+// tens of MB): seconds on a quiet machine, more on a busy one.
+describe('npm run demo:audit', { timeout: 180_000 }, () => {
   it('passes on a fresh seed and says what it checked', async () => {
     const report = await audit();
     expect(failed(report)).toEqual([]);
