@@ -52,7 +52,10 @@ const revokedPath = process.env.TOKUMEI_FAULT_REVOKED;
 const revoked = revokedPath ? readFileSync(revokedPath, 'utf8').split('\n').filter(Boolean) : [];
 let notRevoked = 0;
 for (const id of revoked) if ((await env.sessionStatus(id)) !== 'revoked') notRevoked++;
-out(`state ${JSON.stringify({ count: await db.memberKeys.count(), entries, revokedChecked: revoked.length, notRevoked })}`);
+// Megabytes for a full store: written to the end before anything may exit (process.exit drops
+// what a pipe has not taken yet).
+const state = `state ${JSON.stringify({ count: await db.memberKeys.count(), entries, revokedChecked: revoked.length, notRevoked })}\n`;
+await new Promise<void>((resolve, reject) => process.stdout.write(state, (err) => (err ? reject(err) : resolve())));
 if (process.env.TOKUMEI_FAULT_VERIFY_ONLY === '1') {
   await db.close();
   process.exit(0);
