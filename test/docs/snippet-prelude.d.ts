@@ -30,6 +30,7 @@ declare const store: import('tokumei/server').MemberKeyStore;
 declare const authenticate: import('tokumei/server').Authenticate;
 declare const server: import('node:http').Server;
 declare const audit: { log(entry: unknown): void };
+declare const metrics: { count(n: number): void };
 declare const library: string;
 declare const linkKey: Uint8Array;
 declare const bytesFromKeyEnvironment: Uint8Array;
