@@ -15,7 +15,7 @@ let browser: LaunchedChromium | undefined;
 
 beforeAll(async () => {
   demo = await startDemo({ members: 12, env: HSM });
-}, 120_000);
+}, 300_000); // the first start creates the key environment's embedded database (PGlite's initdb, ~13 s of CPU)
 afterAll(async () => {
   await browser?.close();
   await demo?.stop();

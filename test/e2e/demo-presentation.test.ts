@@ -58,7 +58,7 @@ describe('a second `npm run demo`', () => {
   const dirs: string[] = [];
   beforeAll(async () => {
     demo = await startDemo({ members: 5 });
-  }, 120_000);
+  }, 300_000); // the first start creates the key environment's embedded database (PGlite's initdb, ~13 s of CPU)
   afterAll(async () => {
     await demo?.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });

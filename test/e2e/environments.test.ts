@@ -18,7 +18,7 @@ let sso: DemoSso;
 beforeAll(async () => {
   demo = await startDemo({ members: 60 });
   sso = await demoSso(demo.url);
-}, 90_000);
+}, 300_000); // the first start creates the key environment's embedded database (PGlite's initdb, ~13 s of CPU)
 afterAll(async () => {
   await demo?.stop();
 });

@@ -14,7 +14,7 @@ let demo: RunningDemo;
 
 beforeAll(async () => {
   demo = await startDemo({ members: 200 });
-}, 120_000);
+}, 300_000); // the first start creates the key environment's embedded database (PGlite's initdb, ~13 s of CPU)
 afterAll(async () => {
   await demo?.stop();
 });
