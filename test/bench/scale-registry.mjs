@@ -34,7 +34,7 @@ async function phase(start, label) {
     await sessions.bindToken(`jti.${label}-${i}`, sessionId, at + 3_600_000, at);
     await sessions.add({ sessionId, memberId: memberId(Math.floor(Math.random() * 500_000)), createdAt: at, expiresAt: at + LIFETIME, primaryKeyId: 'k1.benchmark00000' }, cap);
     histogram.record(Math.max(1, Math.round((performance.now() - s) * 1000)));
-    if ((i + 1) % (deliveries / 4) === 0) marks.push({ after: i + 1, heapMb: heapMb() });
+    if ((i + 1) % (deliveries / 4) === 0) marks.push({ after: i + 1, heapMb: heapMb(), rssMb: process.memoryUsage().rss / 2 ** 20 });
   }
   return { seconds: (performance.now() - t0) / 1000, p50Us: histogram.percentile(50), p999Us: histogram.percentile(99.9), maxMs: histogram.max / 1000, marks };
 }

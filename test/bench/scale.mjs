@@ -127,7 +127,7 @@ async function registrySection(kind, deliveries) {
   try {
     const proc = await child('./scale-registry.mjs', [JSON.stringify(prepared.spec), String(deliveries)], ['--expose-gc']);
     const r = proc.first;
-    const line = (p) => `${fmt(deliveries / p.seconds, 0)}/s, per delivery p50 ${fmt(p.p50Us, 0)} µs, p99.9 ${fmt(p.p999Us / 1000, 1)} ms, max ${fmt(p.maxMs, 1)} ms; heap ${p.marks.map((m) => `${fmt(m.heapMb, 0)}`).join(' → ')} MB`;
+    const line = (p) => `${fmt(deliveries / p.seconds, 0)}/s, per delivery p50 ${fmt(p.p50Us, 0)} µs, p99.9 ${fmt(p.p999Us / 1000, 1)} ms, max ${fmt(p.maxMs, 1)} ms; heap ${p.marks.map((m) => `${fmt(m.heapMb, 0)}`).join(' → ')} MB, RSS ${p.marks.map((m) => `${fmt(m.rssMb, 0)}`).join(' → ')} MB`;
     console.log(`  session registry, ${fmt(deliveries)} deliveries (countDelivery + bindToken + add with the cap): ${line(r.first)}`);
     console.log(`    ${fmt(deliveries)} more after the first expired: ${line(r.second)} (heap at start ${fmt(r.baseHeapMb, 0)} MB)`);
   } finally {
