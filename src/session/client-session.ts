@@ -28,7 +28,6 @@ type Listener = (event: never) => void;
 /** The {@link Session} `openSession` returns (internal). */
 export class ClientSession implements Session {
   readonly sessionId: string;
-  readonly expiresAt: number;
   readonly persistence: SessionPersistence;
   readonly resumed: boolean;
   readonly closed: Promise<WipeReason>;
@@ -40,6 +39,9 @@ export class ClientSession implements Session {
   #primaries: Set<string>;
   #opts: CheckedOptions;
   #keyring: Keyring;
+  #expiresAt: number;
+  /** The latest expiry a refresh may reach: sign-in plus `maxLifetimeMs`. */
+  #maxExpiresAt: number;
   #store: DeviceStore | undefined;
   #state: SessionState = 'open';
   #reason: WipeReason | undefined;
@@ -61,6 +63,7 @@ export class ClientSession implements Session {
     keyring: Keyring,
     sessionId: string,
     expiresAt: number,
+    maxExpiresAt: number,
     store: DeviceStore | undefined,
     persistence: SessionPersistence,
     resumed: boolean,
@@ -68,7 +71,8 @@ export class ClientSession implements Session {
     this.#opts = opts;
     this.#keyring = keyring;
     this.sessionId = sessionId;
-    this.expiresAt = expiresAt;
+    this.#expiresAt = expiresAt;
+    this.#maxExpiresAt = maxExpiresAt;
     this.#store = store;
     this.persistence = persistence;
     this.resumed = resumed;
@@ -86,12 +90,37 @@ export class ClientSession implements Session {
     return this.#reason;
   }
 
+  get expiresAt(): number {
+    return this.#expiresAt;
+  }
+
   get idleDeadline(): number {
     return this.#lastActivity + this.#opts.idleTimeoutMs;
   }
 
   touch(): void {
     this.#activity();
+  }
+
+  async refresh(): Promise<number> {
+    await this.#live();
+    try {
+      // A wipe meanwhile aborts the request with ERR_SESSION_CLOSED (#wipe), or #live says so.
+      const renewed = await this.#opts.keyProvider.refreshSession?.(this.sessionId, { signal: this.#abort.signal });
+      await this.#live();
+      const next = Math.min(renewed?.expiresAt ?? 0, this.#maxExpiresAt);
+      // A renewed token is not the member's activity: the idle deadline stays where it is.
+      if (next > this.#expiresAt) {
+        this.#expiresAt = next;
+        this.#schedule();
+        this.#save();
+      }
+    } catch (err) {
+      // The key environment has ended the session: wipe, as a status check would.
+      if ((err as TokumeiError).code === 'ERR_REVOKED') await this.#wipe('revoked');
+      throw err;
+    }
+    return this.#expiresAt;
   }
 
   // The keyring is read after the await: a rekey may have replaced it meanwhile.
@@ -112,7 +141,7 @@ export class ClientSession implements Session {
     // Already wiped (idle, pagehide, …): still end the session everywhere else.
     await this.#store?.removeSession(this.sessionId);
     this.#post('logoff');
-    this.#notifyLogoff();
+    this.#endAtKeyEnvironment('logoff');
   }
 
   on<E extends keyof SessionEventMap>(event: E, listener: (event: SessionEventMap[E]) => void): () => void {
@@ -208,13 +237,13 @@ export class ClientSession implements Session {
   #warnAt(): number {
     const { idleWarningMs } = this.#opts;
     const deadline = this.idleDeadline;
-    return this.#warned || idleWarningMs === 0 || deadline >= this.expiresAt ? Infinity : deadline - idleWarningMs;
+    return this.#warned || idleWarningMs === 0 || deadline >= this.#expiresAt ? Infinity : deadline - idleWarningMs;
   }
 
   /** Arms one timer for the nearest of the idle warning, the idle and the absolute deadlines. */
   #schedule(): void {
     clearTimeout(this.#deadlineTimer);
-    const next = Math.min(this.expiresAt, this.idleDeadline, this.#warnAt());
+    const next = Math.min(this.#expiresAt, this.idleDeadline, this.#warnAt());
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now()));
     this.#deadlineTimer = setTimeout(() => void this.#onDeadline(), delay);
     unrefTimer(this.#deadlineTimer);
@@ -239,7 +268,7 @@ export class ClientSession implements Session {
    */
   async #expiry(): Promise<WipeReason | undefined> {
     const now = Date.now();
-    if (now >= this.expiresAt) return 'expired';
+    if (now >= this.#expiresAt) return 'expired';
     if (now < Math.min(this.idleDeadline, this.#warnAt())) return undefined;
     const shared = await this.#store?.idleExpiry(this.sessionId);
     if (shared !== undefined && shared > this.idleDeadline) this.#activity(shared - this.#opts.idleTimeoutMs);
@@ -264,20 +293,25 @@ export class ClientSession implements Session {
       this.#warned = false;
       this.#emit('active', { idleDeadline: this.idleDeadline });
     }
-    const store = this.#store;
-    if (at !== undefined) return;
-    if (store === undefined || now - this.#lastTouch < Math.min(MAX_TOUCH_INTERVAL_MS, this.#opts.idleTimeoutMs / 4)) return;
-    this.#lastTouch = now;
-    void store.touch({ sessionId: this.sessionId, expiresAt: this.expiresAt, idleExpiresAt: Math.min(this.expiresAt, now + this.#opts.idleTimeoutMs) });
+    if (at === undefined && now - this.#lastTouch >= Math.min(MAX_TOUCH_INTERVAL_MS, this.#opts.idleTimeoutMs / 4)) this.#save();
   }
 
-  #notifyLogoff(): void {
-    const notify = this.#opts.keyProvider.notifyLogoff;
-    if (typeof notify !== 'function') return;
-    // Best effort and never awaited: the wipe does not wait for the network.
-    Promise.resolve()
-      .then(() => notify.call(this.#opts.keyProvider, this.sessionId))
-      .catch(() => undefined);
+  /** Writes the expiries through to the stored entry (IndexedDB mode), so other tabs and a reload see them. */
+  #save(): void {
+    this.#lastTouch = Date.now();
+    void this.#store?.touch({ sessionId: this.sessionId, expiresAt: this.#expiresAt, idleExpiresAt: Math.min(this.#expiresAt, this.idleDeadline), maxExpiresAt: this.#maxExpiresAt });
+  }
+
+  /**
+   * Ends the session at the key environment. Called synchronously — from `pagehide` the page
+   * may be gone after this task — and never awaited: the wipe does not wait for the network.
+   */
+  #endAtKeyEnvironment(reason: WipeReason): void {
+    try {
+      void this.#opts.keyProvider.notifyLogoff?.(this.sessionId, { reason })?.catch(() => undefined);
+    } catch {
+      // best effort
+    }
   }
 
   /**
@@ -292,14 +326,17 @@ export class ClientSession implements Session {
     this.#keyring.destroy();
     clearTimeout(this.#deadlineTimer);
     clearInterval(this.#revocationTimer);
-    this.#abort.abort();
+    this.#abort.abort(closedError()); // requests in flight (a refresh) reject with it
     this.#crossTab?.close();
     this.#crossTab = undefined;
     for (const remove of this.#domListeners) remove();
     this.#domListeners = [];
 
+    // Every wipe ends the key-environment session, so nothing left on the device can resume it —
+    // except pagehide in IndexedDB mode, whose point is that a reload resumes. An idle tab in
+    // IndexedDB mode ends it only if no other tab kept it active (#afterWipe).
+    if (this.#store === undefined || (reason !== 'pagehide' && reason !== 'idle')) this.#endAtKeyEnvironment(reason);
     this.#storageDone = this.#afterWipe(reason);
-    if (reason === 'logoff') this.#notifyLogoff();
     this.#closed(reason);
 
     this.#emit('wiped', { reason });
@@ -325,7 +362,8 @@ export class ClientSession implements Session {
     // pagehide keeps the entry: a reload (or a page restored from the back/forward cache) resumes
     // from it. An idle tab removes it only if no other tab kept the session active.
     if (store !== undefined && reason !== 'pagehide') {
-      await store.removeSession(this.sessionId, reason === 'idle' ? Date.now() : undefined);
+      const removed = await store.removeSession(this.sessionId, reason === 'idle' ? Date.now() : undefined);
+      if (reason === 'idle' && removed) this.#endAtKeyEnvironment(reason);
     }
     if (reason === 'logoff' || reason === 'revoked') this.#post(reason);
   }

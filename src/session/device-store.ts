@@ -4,8 +4,8 @@
 // records in its log and table files long after `delete()`, and a non-extractable CryptoKey
 // stored in IndexedDB is written to those files with its raw bytes. So anything a page stores
 // there — a keyring wrapped under a "device key" kept beside it included — can be recovered
-// from the profile after logoff. The entry therefore holds only public facts: the session id
-// and its two expiries. A reload or a second tab *resumes* by asking the key environment to
+// from the profile after logoff. The entry therefore holds only public facts: the session id,
+// its expiries and the latest expiry a refresh may reach. A reload or a second tab *resumes* by asking the key environment to
 // deliver the same session's keyring again (HPKE, to a fresh ephemeral key), which it refuses
 // once the session was logged off, revoked or expired.
 //
@@ -19,7 +19,7 @@ import { utf8 } from '../internal/bytes.ts';
 
 const DEVICE_KEY = 'device-key';
 const ENTRY = 'session';
-const ENTRY_VERSION = 2;
+const ENTRY_VERSION = 3;
 const ENTRY_LABEL = 'tokumei/v1/session-entry';
 
 /** What is stored of a session: public facts only. */
@@ -30,6 +30,8 @@ export interface EntryMeta {
   expiresAt: number;
   /** Idle expiry, ms since the epoch; moved forward while the member is active. */
   idleExpiresAt: number;
+  /** The latest `expiresAt` a token refresh may reach: sign-in plus `maxLifetimeMs`. */
+  maxExpiresAt: number;
 }
 
 interface StoredEntry extends EntryMeta {
@@ -52,12 +54,13 @@ function isEntry(value: unknown): value is StoredEntry {
     typeof e.sessionId === 'string' &&
     Number.isSafeInteger(e.expiresAt) &&
     Number.isSafeInteger(e.idleExpiresAt) &&
+    Number.isSafeInteger(e.maxExpiresAt) &&
     e.mac instanceof Uint8Array
   );
 }
 
 function macInput(meta: EntryMeta): Uint8Array<ArrayBuffer> {
-  return utf8(JSON.stringify([ENTRY_LABEL, ENTRY_VERSION, meta.sessionId, meta.expiresAt, meta.idleExpiresAt]));
+  return utf8(JSON.stringify([ENTRY_LABEL, ENTRY_VERSION, meta.sessionId, meta.expiresAt, meta.idleExpiresAt, meta.maxExpiresAt]));
 }
 
 /**
@@ -125,8 +128,7 @@ export class DeviceStore {
       return undefined;
     }
     this.#deviceKey = deviceKey as CryptoKey;
-    const { sessionId, expiresAt, idleExpiresAt } = entry as StoredEntry;
-    return { sessionId, expiresAt, idleExpiresAt };
+    return entry as StoredEntry; // public facts: the MAC is no secret
   }
 
   /**
@@ -157,9 +159,10 @@ export class DeviceStore {
   }
 
   /**
-   * Rewrites the entry with a later idle expiry (the member is active). Best effort: a failure
-   * only means the stored entry expires sooner. Read and write are one transaction, so a
-   * logoff in another tab (which deletes the entry) is never undone by a late write.
+   * Rewrites the entry with a later idle expiry (the member is active) or a later absolute
+   * expiry (a refresh). Best effort: a failure only means the stored entry expires sooner. Read
+   * and write are one transaction, so a logoff in another tab (which deletes the entry) is
+   * never undone by a late write.
    */
   async touch(meta: EntryMeta): Promise<void> {
     if (this.#deviceKey === undefined) return;
@@ -169,9 +172,8 @@ export class DeviceStore {
         const read = store.get(ENTRY);
         read.onsuccess = () => {
           const current: unknown = read.result;
-          // Gone (logged off), another session (a new sign-in), or already later: leave it be.
-          if (!isEntry(current) || current.sessionId !== meta.sessionId || current.idleExpiresAt >= meta.idleExpiresAt) return;
-          store.put(next, ENTRY);
+          // Gone (logged off), another session (a new sign-in), or it would move an expiry back: leave it be.
+          if (isEntry(current) && current.sessionId === meta.sessionId && current.idleExpiresAt <= meta.idleExpiresAt && current.expiresAt <= meta.expiresAt) store.put(next, ENTRY);
         };
         return promisifyRequest(store.transaction);
       });
@@ -185,16 +187,20 @@ export class DeviceStore {
    * belongs to it, and when `idleBefore` is given, only if no tab has kept it active past that
    * time. Best effort: an entry that could not be removed is stale at the next start-up, and
    * the key environment refuses to resume a session that was logged off.
+   * @returns whether the entry is gone (removed here, or not there); `false` when it belongs to
+   *   another session or another tab kept it active
    */
-  async removeSession(sessionId?: string, idleBefore?: number): Promise<void> {
+  async removeSession(sessionId?: string, idleBefore?: number): Promise<boolean> {
+    let kept = false;
     try {
       await this.#store('readwrite', (store) => {
         const read = store.get(ENTRY);
         read.onsuccess = () => {
           const current: unknown = read.result;
           if (isEntry(current)) {
-            if (sessionId !== undefined && current.sessionId !== sessionId) return; // a newer sign-in: not ours
-            if (idleBefore !== undefined && current.idleExpiresAt > idleBefore) return; // another tab is active
+            // A newer sign-in (not ours), or another tab kept it active.
+            kept = (sessionId !== undefined && current.sessionId !== sessionId) || (idleBefore !== undefined && current.idleExpiresAt > idleBefore);
+            if (kept) return;
           }
           store.delete(ENTRY);
           store.delete(DEVICE_KEY);
@@ -204,6 +210,7 @@ export class DeviceStore {
     } catch {
       // ignored: a stale entry is removed at the next start-up
     }
+    return !kept;
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Keyring } from '../keys/keyring.ts';
+import type { WipeReason } from './types.ts';
 
 /**
  * What a key provider hands a new session at sign-in. Ownership of `keyring` passes to the
@@ -41,6 +42,20 @@ export interface KeyProvider {
    * the new primary key. Optional.
    */
   checkSession?(sessionId: string, options: { signal?: AbortSignal; keyId?: string }): Promise<SessionStatus>;
-  /** Tells the key environment the member logged off. Best effort; never blocks a wipe. Optional. */
-  notifyLogoff?(sessionId: string): Promise<void>;
+  /**
+   * Extends the session with the app's renewed access token, without a new key delivery
+   * (called by `session.refresh()`). Optional.
+   * @returns the session's new absolute expiry
+   * @throws TokumeiError `ERR_AUTH`, `ERR_KEY_UNAVAILABLE`, `ERR_TIMEOUT`; `ERR_REVOKED` when
+   *   the session has ended at the key environment
+   */
+  refreshSession?(sessionId: string, options: { signal?: AbortSignal }): Promise<{ expiresAt: number }>;
+  /**
+   * Tells the key environment the session ended: called at every wipe except `pagehide` in
+   * IndexedDB mode (and except an idle wipe while another tab keeps the session active), with
+   * the wipe reason. It is called from `pagehide`, so it must start its request synchronously
+   * (before its first `await`) — with `keepalive` — and never reject. Best effort; never blocks
+   * a wipe. Optional.
+   */
+  notifyLogoff?(sessionId: string, options?: { reason?: WipeReason }): Promise<void>;
 }

@@ -101,13 +101,15 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   checkDelivered(delivered);
   const { keyring, sessionId } = delivered;
   const now = Date.now();
-  const expiresAt = Math.min(delivered.expiresAt, resumed ? stored!.expiresAt : now + opts.maxLifetimeMs);
+  // A resumed session keeps the bound set at its sign-in; refreshes never pass it.
+  const maxExpiresAt = resumed ? stored!.maxExpiresAt : now + opts.maxLifetimeMs;
+  const expiresAt = Math.min(delivered.expiresAt, maxExpiresAt);
   if (expiresAt <= now) {
     keyring.destroy();
     throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'the delivered session has expired');
   }
   if (store !== undefined) {
-    const meta: EntryMeta = { sessionId, expiresAt, idleExpiresAt: Math.min(expiresAt, now + opts.idleTimeoutMs) };
+    const meta: EntryMeta = { sessionId, expiresAt, idleExpiresAt: Math.min(expiresAt, now + opts.idleTimeoutMs), maxExpiresAt };
     try {
       await store.save(meta);
     } catch (err) {
@@ -119,5 +121,5 @@ export async function openSession(options: SessionOptions): Promise<Session> {
       persistence = 'memory';
     }
   }
-  return new ClientSession(opts, keyring, sessionId, expiresAt, store, persistence, resumed);
+  return new ClientSession(opts, keyring, sessionId, expiresAt, maxExpiresAt, store, persistence, resumed);
 }

@@ -61,7 +61,7 @@ export interface Session {
   readonly wipeReason: WipeReason | undefined;
   /** The key environment's id of this session (public). */
   readonly sessionId: string;
-  /** Absolute expiry, ms since the epoch. */
+  /** Absolute expiry, ms since the epoch; moved later by {@link Session.refresh}. */
   readonly expiresAt: number;
   /** Where the keyring is kept: `'memory'` also when `'indexeddb'` fell back. */
   readonly persistence: SessionPersistence;
@@ -93,6 +93,19 @@ export interface Session {
    * was already wiped (a member pressing "log off" after an idle wipe), and then resolves.
    */
   logoff(): Promise<void>;
+  /**
+   * Extends the session with the app's renewed access token — call it whenever your OIDC client
+   * has renewed the token (the key provider's `getToken` returns the new one). No new key
+   * delivery, no sign-out: the key environment binds the new token to this session and moves
+   * its expiry to the token's, never past `maxLifetimeMs` from sign-in (nor the key
+   * environment's own session lifetime). With a key provider that cannot refresh, nothing
+   * changes.
+   * @returns the session's absolute expiry afterwards
+   * @throws TokumeiError `ERR_SESSION_CLOSED`; `ERR_AUTH`, `ERR_KEY_UNAVAILABLE`, `ERR_TIMEOUT`
+   *   from the key provider (the session stays open); `ERR_REVOKED` when the key environment has
+   *   ended the session (the session is wiped with reason `revoked`)
+   */
+  refresh(): Promise<number>;
   /**
    * Listens for `wiped` (fired once), `idle-warning` or `active`. A `wiped` listener added after
    * the wipe is called on the next microtask, with the same reason, unless removed first.

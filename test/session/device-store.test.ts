@@ -69,7 +69,7 @@ describe("persistence: 'indexeddb'", () => {
     expect(deviceKey.extractable).toBe(false);
     const entry = stored.find(([k]) => k === 'session')![1] as Record<string, unknown>;
     expect(hasBytes(entry, keyBytes)).toBe(false);
-    expect(Object.keys(entry).sort()).toEqual(['expiresAt', 'idleExpiresAt', 'mac', 'sessionId', 'v']);
+    expect(Object.keys(entry).sort()).toEqual(['expiresAt', 'idleExpiresAt', 'mac', 'maxExpiresAt', 'sessionId', 'v']);
     expect(entry).toMatchObject({ sessionId: s.sessionId, expiresAt: s.expiresAt });
     // positive control for hasBytes: the needle is found where it is
     expect(hasBytes({ a: { b: Uint8Array.of(9, ...keyBytes, 9) } }, keyBytes)).toBe(true);

@@ -196,9 +196,10 @@ describe('createSessionStore', () => {
     const session = await s.open();
     await vi.advanceTimersByTimeAsync(1000);
     expect(s.getSnapshot().wipeReason).toBe('idle');
+    expect(provider.logoffs).toEqual([session.sessionId]); // the idle wipe itself ended it
     await s.logoff();
     await vi.advanceTimersByTimeAsync(0);
-    expect(provider.logoffs).toEqual([session.sessionId]);
+    expect(provider.logoffs).toEqual([session.sessionId, session.sessionId]); // and logoff() says so again
   });
 
   it('an unsubscribed listener is not called; bad arguments are TypeErrors', async () => {
