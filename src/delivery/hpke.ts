@@ -8,6 +8,7 @@
 // array. Every output here is at most one SHA-256 block (32 bytes), which is all HPKE needs for
 // these suites (Nsecret = 32, Nk ≤ 32, Nn = 12).
 import { AesGcmKey } from '../keys/aes-gcm.ts';
+import { decryptionFailed } from '../errors.ts';
 import { allocSecret, utf8, wipe } from '../internal/bytes.ts';
 import { hmacSha256Into } from '../internal/sha256.ts';
 
@@ -142,16 +143,15 @@ export function sealWithSharedSecret(suite: Suite, sharedSecret: Uint8Array, inf
 }
 
 /**
- * Open with sequence number 0. Throws when the tag does not verify; no plaintext is produced in
- * that case. The returned plaintext is a fresh off-heap buffer the caller owns and wipes.
+ * Open with sequence number 0. Throws `ERR_DECRYPTION_FAILED` when the tag does not verify; no
+ * plaintext is produced in that case. The returned plaintext is a fresh off-heap buffer the caller owns and wipes.
  */
 export function openWithSharedSecret(suite: Suite, sharedSecret: Uint8Array, info: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
-  if (ciphertext.length < 16) throw new Error('hpke: ciphertext shorter than a tag');
   const { key, baseNonce } = keySchedule(suite, sharedSecret, info);
   const aead = new AesGcmKey(key);
-  const out = allocSecret(ciphertext.length - 16);
+  const out = allocSecret(Math.max(0, ciphertext.length - 16)); // shorter than a tag: open refuses it
   try {
-    if (!aead.open(baseNonce, aad, ciphertext, out)) throw new Error('hpke: the tag does not verify');
+    if (!aead.open(baseNonce, aad, ciphertext, out)) throw decryptionFailed();
     return out;
   } finally {
     aead.destroy();

@@ -20,8 +20,8 @@ function algorithm(kem: KemId): EcKeyImportParams | Algorithm {
 
 /** Makes an ephemeral recipient key pair with a non-extractable private key. */
 export async function generateRecipientKeyPair(kem: KemId): Promise<RecipientKeyPair> {
-  const pair = (await globalThis.crypto.subtle.generateKey(algorithm(kem), false, ['deriveBits'])) as CryptoKeyPair;
-  const publicKey = new Uint8Array(await globalThis.crypto.subtle.exportKey('raw', pair.publicKey));
+  const pair = (await crypto.subtle.generateKey(algorithm(kem), false, ['deriveBits'])) as CryptoKeyPair;
+  const publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
   return { kem, privateKey: pair.privateKey, publicKey };
 }
 
@@ -37,9 +37,9 @@ export function isWellFormedPublicKey(kem: KemId, bytes: Uint8Array): boolean {
 async function dh(recipient: RecipientKeyPair, enc: Uint8Array): Promise<Uint8Array> {
   if (!isWellFormedPublicKey(recipient.kem, enc)) throw decryptionFailed();
   const alg = algorithm(recipient.kem);
-  const peer = await globalThis.crypto.subtle.importKey('raw', enc as Uint8Array<ArrayBuffer>, alg, false, []);
+  const peer = await crypto.subtle.importKey('raw', enc as Uint8Array<ArrayBuffer>, alg, false, []);
   // deriveBits returns a fresh ArrayBuffer: off-heap, wiped by the caller through this view.
-  const out = new Uint8Array(await globalThis.crypto.subtle.deriveBits({ name: alg.name, public: peer } as EcdhKeyDeriveParams, recipient.privateKey, 256));
+  const out = new Uint8Array(await crypto.subtle.deriveBits({ name: alg.name, public: peer } as EcdhKeyDeriveParams, recipient.privateKey, 256));
   if (isAllZero(out)) throw decryptionFailed();
   return out;
 }
