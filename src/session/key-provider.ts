@@ -49,7 +49,13 @@ export interface KeyProvider {
    * @throws TokumeiError `ERR_AUTH`, `ERR_KEY_UNAVAILABLE`, `ERR_TIMEOUT`; `ERR_REVOKED` when
    *   the session has ended at the key environment
    */
-  refreshSession?(sessionId: string, options: { signal?: AbortSignal }): Promise<{ expiresAt: number }>;
+  refreshSession?(
+    sessionId: string,
+    options: { signal?: AbortSignal },
+  ): Promise<{
+    /** The session's new absolute expiry, ms since the epoch. */
+    expiresAt: number;
+  }>;
   /**
    * Tells the key environment the session ended: called at every wipe except `pagehide` in
    * IndexedDB mode (and except an idle wipe while another tab keeps the session active), with

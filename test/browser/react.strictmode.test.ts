@@ -23,6 +23,7 @@ afterAll(async () => {
 beforeEach(async () => {
   app.counts.deliveries.length = 0;
   app.counts.logoffs = 0;
+  app.counts.ended.length = 0;
   app.counts.tokens = 0;
   page = await browser.context.newPage();
 });
@@ -83,12 +84,13 @@ describe('tokumei/react under StrictMode (Chromium, React 19, Vite dev server)',
     await afterRenderStorm();
     expect(app.counts.deliveries).toEqual(Array(9).fill(sessionId));
     expect(app.counts.logoffs).toBe(0);
+    expect(app.counts.ended).toEqual([]); // pagehide in IndexedDB mode keeps the session resumable
     const log = await page.evaluate(() => sessionStorage.getItem('log') ?? '');
     expect(wipesIn(log)).toEqual(Array(8).fill('closed:pagehide')); // one per reload, nothing else
     expect(await text('status')).toBe('open');
   });
 
-  it('memory mode: 8 reloads are 9 sign-ins, one delivery each, no logoff, no wipe but pagehide', async () => {
+  it('memory mode: 8 reloads are 9 sign-ins, one delivery each, no logoff, no wipe but pagehide (each ends its session at the key environment)', async () => {
     await load();
     for (let i = 0; i < 8; i++) {
       await page.reload();
@@ -98,6 +100,8 @@ describe('tokumei/react under StrictMode (Chromium, React 19, Vite dev server)',
     expect(app.counts.deliveries).toHaveLength(9);
     expect(new Set(app.counts.deliveries).size).toBe(9);
     expect(app.counts.logoffs).toBe(0);
+    // Each reload's pagehide ended its session at the key environment (memory mode: nothing can resume it).
+    await expect.poll(() => app.counts.ended).toEqual(Array(8).fill('pagehide'));
     const log = await page.evaluate(() => sessionStorage.getItem('log') ?? '');
     expect(wipesIn(log)).toEqual(Array(8).fill('closed:pagehide'));
   });

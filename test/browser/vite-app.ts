@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import react from '@vitejs/plugin-react';
 import { createServer as createViteServer, type ViteDevServer } from 'vite';
 import { defineSchema, sealRecord } from '../../src/index.ts';
-import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore } from '../../src/server.ts';
+import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore, memorySessionRegistry } from '../../src/server.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
 export const KEY_ENV_PATH = '/key-env/session';
@@ -23,8 +23,10 @@ const memberSchema = defineSchema({ name: 'member', version: 1, fields: { id: 'a
 export interface Counts {
   /** Deliveries by session id, in order (a resume is a delivery of a session seen before). */
   deliveries: string[];
-  /** Logoff notifications received. */
+  /** Sessions the app logged off (the browser's end-of-session request with reason `logoff`). */
   logoffs: number;
+  /** Sessions ended by any other wipe, by reason (a tab closed or reloaded in memory mode: `pagehide`). */
+  ended: string[];
   /** Bearer tokens handed out by `/token`. */
   tokens: number;
 }
@@ -39,10 +41,19 @@ export interface ViteApp {
 
 /** Serves `appDir` (copied) with Vite in development mode, and a key environment for member M000001. */
 export async function serveViteApp(appDir: string): Promise<ViteApp> {
-  const counts: Counts = { deliveries: [], logoffs: 0, tokens: 0 };
+  const counts: Counts = { deliveries: [], logoffs: 0, ended: [], tokens: 0 };
   // Token values never repeat, even when a test resets `counts.tokens`: a token opens one session.
   let issued = 0;
+  // Every wipe ends the key-environment session with its reason: count them by reason.
+  const sessions = memorySessionRegistry();
+  const revoke = sessions.revoke.bind(sessions);
+  sessions.revoke = async (sessionId, reason, at) => {
+    if (reason === 'logoff') counts.logoffs++;
+    else counts.ended.push(reason);
+    return revoke(sessionId, reason, at);
+  };
   const env = createKeyEnvironment({
+    sessions,
     masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
     store: memoryKeyStore(),
     // Every `/token` answer is a fresh token for M000001 (as an SSO would issue).
@@ -85,7 +96,6 @@ export async function serveViteApp(appDir: string): Promise<ViteApp> {
     } else if (path === '/api/record') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(record));
     } else {
-      if (path === `${KEY_ENV_PATH}/logoff`) counts.logoffs++;
       keyEnv(req, res, () => vite.middlewares(req, res));
     }
   });
