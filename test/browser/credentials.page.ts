@@ -57,10 +57,33 @@ const api = {
   setToken(t: string): void {
     token = t;
   },
-  async signIn(o: { url: string; persistence: 'memory' | 'indexeddb'; memberId?: string }): Promise<{ sessionId: string; expiresAt: number; resumed: boolean } | string> {
+  /**
+   * A DPoP proof signed with the page's key, for what the test names (an attacker who can use
+   * the device key, or a proof made for another request).
+   */
+  async proof(c: { htu: string; htm?: string; nonce?: string; token?: string }): Promise<string> {
+    const pair = await dpopKey();
+    const b64 = (b: ArrayBuffer | Uint8Array): string => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const json = (v: object): string => b64(new TextEncoder().encode(JSON.stringify(v)));
+    const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
+    const ath = c.token === undefined ? undefined : b64(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(c.token)));
+    const claims = { jti: crypto.randomUUID(), htm: c.htm ?? 'POST', htu: c.htu, iat: Math.floor(Date.now() / 1000), nonce: c.nonce, ath };
+    const input = `${json({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })}.${json(claims)}`;
+    return `${input}.${b64(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, pair.privateKey, new TextEncoder().encode(input)))}`;
+  },
+  async signIn(o: {
+    url: string;
+    persistence: 'memory' | 'indexeddb';
+    memberId?: string;
+    idleTimeoutMs?: number;
+    maxLifetimeMs?: number;
+    revocationCheckMs?: number;
+    crossTab?: boolean;
+  }): Promise<{ sessionId: string; expiresAt: number; resumed: boolean } | string> {
     const keyProvider = httpKeyProvider({ url: o.url, getToken: () => token, dpopKey: await dpopKey(), fetch: recordingFetch, ...(o.memberId ? { memberId: o.memberId } : {}) });
+    const { idleTimeoutMs, maxLifetimeMs, revocationCheckMs, crossTab = false } = o;
     try {
-      session = await openSession({ keyProvider, persistence: o.persistence, crossTab: false });
+      session = await openSession({ keyProvider, persistence: o.persistence, crossTab, activityEvents: [], ...(idleTimeoutMs ? { idleTimeoutMs } : {}), ...(maxLifetimeMs ? { maxLifetimeMs } : {}), ...(revocationCheckMs ? { revocationCheckMs } : {}) });
     } catch (err) {
       return err instanceof TokumeiError ? err.code : String(err);
     }
