@@ -2,7 +2,6 @@
 // non-extractable P-256 key pair, a fresh `jti` for every request. A few lines on purpose — no
 // JOSE library in the browser bundle. WebCrypto's ECDSA signature is already the JWS form
 // (r ‖ s, 64 bytes).
-import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes, toBase64url, utf8 } from '../internal/bytes.ts';
 
 const b64json = (value: object): string => toBase64url(utf8(JSON.stringify(value)));
@@ -31,7 +30,7 @@ export async function dpopProof(pair: CryptoKeyPair, htu: string, nonce: string 
     htu,
     iat: Math.floor(Date.now() / 1000),
     nonce,
-    ath: accessToken && toBase64url(sha256(utf8(accessToken))),
+    ath: accessToken && toBase64url(new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(accessToken)))),
   };
   // JSON.stringify leaves out the undefined members.
   const input = `${b64json({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })}.${b64json(claims)}`;
