@@ -14,6 +14,7 @@ import { CLEAN, Ledger, type Report } from './ledger.ts';
 import { spawnLines } from './lines.ts';
 
 const mountPoint = mkdtempSync(join(tmpdir(), 'tokumei-full-'));
+const scratch = mkdtempSync(join(tmpdir(), 'tokumei-full-scratch-'));
 let mounted = false;
 let main: string;
 
@@ -26,6 +27,7 @@ beforeAll(async () => {
 afterAll(() => {
   if (mounted) execFileSync('umount', ['-l', mountPoint]);
   rmSync(mountPoint, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 describe('disk full under the embedded database', () => {
@@ -34,7 +36,7 @@ describe('disk full under the embedded database', () => {
       TOKUMEI_DATABASE: `dir:${join(mountPoint, 'db')}`,
       TOKUMEI_FAULT_MASTERS: [randomBytes(32).toString('hex'), randomBytes(32).toString('hex')].join(','),
       TOKUMEI_FAULT_CYCLE: '0',
-      TOKUMEI_FAULT_REVOKED: join(tmpdir(), `tokumei-full-revoked-${process.pid}`),
+      TOKUMEI_FAULT_REVOKED: join(scratch, 'revoked.txt'),
     };
     writeFileSync(env.TOKUMEI_FAULT_REVOKED, '');
     const ledger = new Ledger();
