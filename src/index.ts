@@ -19,3 +19,4 @@ export { memoryKeyProvider, type MemoryKeyProvider, type MemoryKeyProviderOption
 export type { KeyProvider, SessionKeys, SessionStatus } from './session/key-provider.ts';
 export { searchToken } from './search/token.ts';
 export { httpKeyProvider, type HttpKeyProviderOptions } from './delivery/http-key-provider.ts';
+export { diagnoseKeyEnvironment, type KeyEnvironmentDiagnosis } from './delivery/diagnose.ts';

@@ -84,6 +84,8 @@ const calls: Call[] = [
   { name: 'openRecord', call: openRecord as never, args: [key, schema, sealed, { recordId: 'a' }], positions: [0, 1, 2, 3] },
   { name: 'searchToken', call: searchToken as never, args: [key, schema, 'fullName', 'x'], positions: [0, 1, 2, 3], accepts: (p, l) => p === 3 && (anyString(l) || l === 'empty string') },
   { name: 'httpKeyProvider', call: tokumei.httpKeyProvider as never, args: [{ url: '/key-env/session', getToken: () => 't' }], positions: [0] },
+  // Any non-empty string is a URL to try (one that does not parse or answer is 'network').
+  { name: 'diagnoseKeyEnvironment', call: tokumei.diagnoseKeyEnvironment as never, args: ['http://127.0.0.1:9/key-env/session', {}], positions: [0, 1], accepts: (i, l) => (i === 0 ? anyPath(l) : l === 'undefined' || l === 'empty object' || l === 'object with __proto__') },
   { name: 'memoryKeyProvider', call: tokumei.memoryKeyProvider as never, args: [[generateMemberKey()]], positions: [0], accepts: (_, l) => l === 'function' /* a keyring factory, called at sign-in */ },
   {
     name: 'createSessionStore',

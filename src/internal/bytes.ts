@@ -10,7 +10,8 @@ export function copySecret(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-function describe(value: unknown): string {
+/** What a value is, for error messages: `null`, `length=N` for bytes, a class name or its `typeof` — never its contents. */
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value instanceof Uint8Array) return `length=${value.length}`;
   if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';

@@ -1,5 +1,5 @@
 // The options of `openSession`, and their boundary check.
-import { ainteger, astring } from '../internal/bytes.ts';
+import { ainteger, astring, describe as typeName } from '../internal/bytes.ts';
 import type { KeyProvider } from './key-provider.ts';
 import type { SessionPersistence } from './types.ts';
 
@@ -74,10 +74,8 @@ export interface CheckedOptions extends SessionOptions {
   activityEvents: readonly string[];
 }
 
-/** `null` or the `typeof` of a value, for error messages. */
-export function typeName(value: unknown): string {
-  return value === null ? 'null' : typeof value;
-}
+/** What a value is, for error messages (never its contents). */
+export { typeName };
 
 /** The boundary check of {@link SessionOptions}: TypeError / RangeError naming the option. */
 export function checkOptions(o: SessionOptions): CheckedOptions {

@@ -56,7 +56,7 @@ export interface SessionStore {
   touch(): void;
 }
 
-const INITIAL: SessionSnapshot = Object.freeze({ status: 'signed-out', session: undefined, wipeReason: undefined, error: undefined, idleWarning: undefined });
+const INITIAL: SessionSnapshot = /* @__PURE__ */ Object.freeze({ status: 'signed-out', session: undefined, wipeReason: undefined, error: undefined, idleWarning: undefined });
 
 /**
  * Creates a store that opens and follows one session. Nothing happens until `open()` is called:
