@@ -1,138 +1,112 @@
-/*! The AES forward cipher below is noble's, from @noble/ciphers 2.4.0 src/aes.ts.
- * The MIT License (MIT)
- * Copyright (c) 2022 Paul Miller (https://paulmillr.com)
- * Copyright (c) 2016 Thomas Pornin <pornin@bolet.org>
- * Permission is hereby granted, free of charge, to any person obtaining a copy of this software
- * and associated documentation files (the "Software"), to deal in the Software without
- * restriction, including without limitation the rights to use, copy, modify, merge, publish,
- * distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the
- * Software is furnished to do so, subject to the following conditions: The above copyright
- * notice and this permission notice shall be included in all copies or substantial portions of
- * the Software. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
- * IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A
- * PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE
- * LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
- * OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS
- * IN THE SOFTWARE.
- */
-// Why a copy and not `import { unsafe } from '@noble/ciphers/aes.js'`: that object holds every
-// internal of aes.js (SIV, CMAC, the decryption tables), and importing it grew the browser
-// bundle by 2.5 KB gzip, far past its budget; the two functions the field cipher needs are a
-// few hundred bytes. Kept as noble wrote them — mul2, mul, the S-box, the merged T-tables,
-// expandKeyLE and encrypt — with three changes: the tables are built on first use instead of
-// at import, the key schedule is written into a buffer the caller owns (the field cipher's
-// off-heap state) instead of a fresh array, and key words are loaded little-endian byte by byte
-// instead of through a Uint32Array view of the key's buffer. test/keys/aes-block.test.ts checks
-// both functions against noble's own on random keys and blocks.
+// The AES forward cipher (FIPS 197): key expansion for 128- and 256-bit keys (§5.2) and the
+// cipher (§5.1), written for the field cipher, which keeps the key schedule in its own off-heap
+// buffer (so the schedule is expanded into a buffer the caller owns, never a fresh array).
+//
+// State: the 4×4 byte state is four 32-bit words, one per column, each loaded little-endian
+// (row 0 in the low byte), so that a 16-byte block is words 0–3 of its bytes on every host. The
+// key schedule uses the same packing: word i of FIPS 197's w[] with its first byte lowest.
+//
+// Rounds use the table method of the Rijndael proposal (Daemen and Rijmen, "AES Proposal:
+// Rijndael", §5.2.1): SubBytes, ShiftRows and MixColumns of one column become four lookups in
+// tables T0–T3 of 256 words and three XORs, then AddRoundKey. T0[a] is the column MixColumns
+// makes of S(a) entering at row 0, i.e. (2·S(a), S(a), S(a), 3·S(a)); a byte entering at row r
+// gives the same column rotated down by r rows, so T_r is T0 rotated by 8r bits.
+//
+// Not constant-time: every lookup is indexed by a byte of state or key, so an attacker who can
+// observe this process's cache (same machine, cache-timing) may learn key bits. This holds for
+// any table-based AES in JavaScript, including the one this file replaced; the tables here are
+// small (5 KB) to keep the exposed footprint low, nothing more is claimed. The tables are built
+// on first use, not at import, and hold only public constants.
 
-const POLY = 0x11b; // 1 + x + x**3 + x**4 + x**8
+/** FIPS 197 §4.2.1 xtime: multiplication by x (i.e. by 2) in GF(2^8) modulo x^8 + x^4 + x^3 + x + 1. */
+const xtime = (a: number): number => ((a << 1) ^ (0x11b & -(a >> 7))) & 0xff;
 
-// FIPS 197 upd1 §4.3: XTIMES.
-function mul2(n: number): number {
-  return (n << 1) ^ (POLY & -(n >> 7));
-}
+/** The S-box (§5.1.1) and T0–T3 back to back (T_r at 256·r). */
+let sbox: Uint8Array | undefined;
+let te: Uint32Array | undefined;
 
-// Shift-and-add multiplication in GF(2^8).
-function mul(a: number, b: number): number {
-  let res = 0;
-  for (; b > 0; b >>= 1) {
-    res ^= a & -(b & 1); // if (b&1) res ^=a (but const-time).
-    a = mul2(a);
+function buildTables(): Uint32Array {
+  // Logarithms to the base 3, a generator of GF(2^8)*: inv(a) = 3^(255 − log a).
+  const pow = new Uint8Array(256);
+  const log = new Uint8Array(256);
+  for (let i = 0, p = 1; i < 255; i++, p ^= xtime(p)) {
+    pow[i] = p;
+    log[p] = i;
   }
-  return res;
-}
-
-const rotr32_8 = (n: number): number => (n << 24) | (n >>> 8);
-const rotl32_8 = (n: number): number => (n << 8) | (n >>> 24);
-
-interface Tables {
-  sbox2: Uint16Array;
-  T01: Uint32Array;
-  T23: Uint32Array;
-}
-
-let encoding: Tables | undefined;
-
-/** noble's `sbox` and `genTtable(sbox, …)` for the forward direction, built once, on first use. */
-function tables(): Tables {
-  if (encoding !== undefined) return encoding;
-  // The S-box from finite field inversion and the affine transform (FIPS 197 upd1 §5.1.1).
-  const t = new Uint8Array(256);
-  for (let i = 0, x = 1; i < 256; i++, x ^= mul2(x)) t[i] = x;
-  const sbox = new Uint8Array(256);
-  sbox[0] = 0x63;
-  for (let i = 0; i < 255; i++) {
-    let x = t[255 - i]!;
-    x |= x << 8;
-    sbox[t[i]!] = (x ^ (x >> 4) ^ (x >> 5) ^ (x >> 6) ^ (x >> 7) ^ 0x63) & 0xff;
+  const s = new Uint8Array(256);
+  const t = new Uint32Array(1024);
+  for (let a = 0; a < 256; a++) {
+    // §5.1.1: the inverse (0 for 0), then the affine map b ⊕ rotl(b,1) ⊕ … ⊕ rotl(b,4) ⊕ 0x63.
+    let b = a === 0 ? 0 : pow[(255 - log[a]!) % 255]!;
+    let v = b;
+    for (let k = 0; k < 4; k++) v ^= b = ((b << 1) | (b >> 7)) & 0xff;
+    s[a] = v ^= 0x63;
+    const col = xtime(v) | (v << 8) | (v << 16) | ((xtime(v) ^ v) << 24);
+    for (let r = 0; r < 4; r++) t[256 * r + a] = (col << (8 * r)) | (col >>> (32 - 8 * r));
   }
-  // T-tables, little-endian, with T0/T1 and T2/T3 merged so one lookup covers two lanes.
-  const fn = (s: number): number => (mul(s, 3) << 24) | (s << 16) | (s << 8) | mul(s, 2);
-  const T0 = new Uint32Array(256).map((_, j) => fn(sbox[j]!));
-  const T1 = T0.map(rotl32_8);
-  const T2 = T1.map(rotl32_8);
-  const T3 = T2.map(rotl32_8);
-  const T01 = new Uint32Array(256 * 256);
-  const T23 = new Uint32Array(256 * 256);
-  const sbox2 = new Uint16Array(256 * 256);
-  for (let i = 0; i < 256; i++) {
-    for (let j = 0; j < 256; j++) {
-      const idx = i * 256 + j;
-      T01[idx] = T0[i]! ^ T1[j]!;
-      T23[idx] = T2[i]! ^ T3[j]!;
-      sbox2[idx] = (sbox[i]! << 8) | sbox[j]!;
-    }
-  }
-  return (encoding = { sbox2, T01, T23 });
+  sbox = s;
+  return (te = t);
 }
 
-function apply0123(T01: Uint32Array, T23: Uint32Array, s0: number, s1: number, s2: number, s3: number): number {
-  return T01[((s0 << 8) & 0xff00) | ((s1 >>> 8) & 0xff)]! ^ T23[((s2 >>> 8) & 0xff00) | ((s3 >>> 24) & 0xff)]!;
-}
+/** One column of SubBytes ∘ ShiftRows ∘ MixColumns: row r taken from the word given r-th. */
+const mixed = (t: Uint32Array, a: number, b: number, c: number, d: number): number =>
+  t[a & 0xff]! ^ t[256 | ((b >>> 8) & 0xff)]! ^ t[512 | ((c >>> 16) & 0xff)]! ^ t[768 | (d >>> 24)]!;
 
-function applySbox(sbox2: Uint16Array, s0: number, s1: number, s2: number, s3: number): number {
-  return sbox2[(s0 & 0xff) | (s1 & 0xff00)]! | (sbox2[((s2 >>> 16) & 0xff) | ((s3 >>> 16) & 0xff00)]! << 16);
-}
-
-// FIPS 197 upd1 §5.2 Table 5: Rcon.
-const xPowers = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1b, 0x36];
+/** One column of SubBytes ∘ ShiftRows alone (the last round has no MixColumns; SubWord when a = b = c = d). */
+const substituted = (s: Uint8Array, a: number, b: number, c: number, d: number): number =>
+  s[a & 0xff]! | (s[(b >>> 8) & 0xff]! << 8) | (s[(c >>> 16) & 0xff]! << 16) | (s[d >>> 24]! << 24);
 
 /**
- * noble's `expandKeyLE`: the key schedule of a 16- or 32-byte key (FIPS 197 §5.2) as
- * little-endian words, written into `xk` (44 or 60 words).
+ * KeyExpansion (FIPS 197 §5.2) of a 16- or 32-byte key into `xk` (44 or 60 words, packed as
+ * described above): Nk = 4 or 8 words of key, then w[i] = w[i−Nk] ⊕ temp, where temp is
+ * SubWord(RotWord(w[i−1])) ⊕ Rcon at every Nk-th word, SubWord(w[i−1]) four words later when
+ * Nk = 8, and w[i−1] otherwise.
  */
 export function expandKeyInto(key: Uint8Array, xk: Uint32Array): void {
-  const { sbox2 } = tables();
-  const Nk = key.length / 4;
-  for (let i = 0; i < Nk; i++) {
-    xk[i] = key[4 * i]! | (key[4 * i + 1]! << 8) | (key[4 * i + 2]! << 16) | (key[4 * i + 3]! << 24);
-  }
-  const subByte = (n: number): number => applySbox(sbox2, n, n, n, n);
-  for (let i = Nk; i < xk.length; i++) {
-    let t = xk[i - 1]!;
-    if (i % Nk === 0) t = subByte(rotr32_8(t)) ^ xPowers[i / Nk - 1]!;
-    else if (Nk > 6 && i % Nk === 4) t = subByte(t);
-    xk[i] = xk[i - Nk]! ^ t;
+  if (te === undefined) buildTables();
+  const s = sbox!;
+  const nk = key.length >> 2;
+  for (let i = 0; i < nk; i++) xk[i] = key[4 * i]! | (key[4 * i + 1]! << 8) | (key[4 * i + 2]! << 16) | (key[4 * i + 3]! << 24);
+  for (let i = nk, rcon = 1; i < xk.length; i++) {
+    let w = xk[i - 1]!;
+    if (i % nk === 0) {
+      // RotWord moves byte 1 to byte 0: a right rotation of the little-endian word.
+      w = (w >>> 8) | (w << 24);
+      w = substituted(s, w, w, w, w) ^ rcon;
+      rcon = xtime(rcon);
+    } else if (nk === 8 && i % nk === 4) {
+      w = substituted(s, w, w, w, w);
+    }
+    xk[i] = xk[i - nk]! ^ w;
   }
 }
 
-/** noble's `encrypt`: one block, as four little-endian words, under the key schedule `xk`. */
+/**
+ * The cipher (FIPS 197 §5.1) on one block, given as its four little-endian words, under the key
+ * schedule `xk` (10 rounds for 44 words, 14 for 60). Returns the output block's four words.
+ */
 export function encrypt(xk: Uint32Array, s0: number, s1: number, s2: number, s3: number): { s0: number; s1: number; s2: number; s3: number } {
-  const { sbox2, T01, T23 } = tables();
-  let k = 0;
-  ((s0 ^= xk[k++]!), (s1 ^= xk[k++]!), (s2 ^= xk[k++]!), (s3 ^= xk[k++]!));
-  const rounds = xk.length / 4 - 2;
-  for (let i = 0; i < rounds; i++) {
-    const t0 = xk[k++]! ^ apply0123(T01, T23, s0, s1, s2, s3);
-    const t1 = xk[k++]! ^ apply0123(T01, T23, s1, s2, s3, s0);
-    const t2 = xk[k++]! ^ apply0123(T01, T23, s2, s3, s0, s1);
-    const t3 = xk[k++]! ^ apply0123(T01, T23, s3, s0, s1, s2);
-    ((s0 = t0), (s1 = t1), (s2 = t2), (s3 = t3));
+  const t = te ?? buildTables();
+  const s = sbox!;
+  s0 ^= xk[0]!;
+  s1 ^= xk[1]!;
+  s2 ^= xk[2]!;
+  s3 ^= xk[3]!;
+  const last = xk.length - 4;
+  let k = 4;
+  for (; k < last; k += 4) {
+    const a = mixed(t, s0, s1, s2, s3) ^ xk[k]!;
+    const b = mixed(t, s1, s2, s3, s0) ^ xk[k + 1]!;
+    const c = mixed(t, s2, s3, s0, s1) ^ xk[k + 2]!;
+    s3 = mixed(t, s3, s0, s1, s2) ^ xk[k + 3]!;
+    s0 = a;
+    s1 = b;
+    s2 = c;
   }
-  // last round (without mixcolumns, so using SBOX2 table)
-  const t0 = xk[k++]! ^ applySbox(sbox2, s0, s1, s2, s3);
-  const t1 = xk[k++]! ^ applySbox(sbox2, s1, s2, s3, s0);
-  const t2 = xk[k++]! ^ applySbox(sbox2, s2, s3, s0, s1);
-  const t3 = xk[k++]! ^ applySbox(sbox2, s3, s0, s1, s2);
-  return { s0: t0, s1: t1, s2: t2, s3: t3 };
+  return {
+    s0: substituted(s, s0, s1, s2, s3) ^ xk[k]!,
+    s1: substituted(s, s1, s2, s3, s0) ^ xk[k + 1]!,
+    s2: substituted(s, s2, s3, s0, s1) ^ xk[k + 2]!,
+    s3: substituted(s, s3, s0, s1, s2) ^ xk[k + 3]!,
+  };
 }

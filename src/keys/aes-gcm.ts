@@ -1,22 +1,25 @@
 // AES-256-GCM (NIST SP 800-38D) with the per-key work done once: the AES key schedule, the hash
 // subkey H = E_K(0^128) and GHASH's multiplication tables are computed when the key is first
-// used and kept in one off-heap buffer this object owns, wiped by destroy(). noble's `gcm`
-// redoes all of that on every call, which is most of the cost of opening a short field.
+// used and kept in one off-heap buffer this object owns, wiped by destroy(). A general-purpose
+// GCM (noble's `gcm`, WebCrypto) redoes that per call or keeps it where it cannot be wiped.
 //
-// Built from noble's audited parts: the key schedule and the block function are noble's own
-// (expandKeyLE and encrypt, kept in aes-block.ts); GHASH is noble's windowed-table algorithm
-// (`_polyval.js`, class GHASH) with its table moved from JavaScript objects, which live on the
-// heap and cannot be wiped, into a Uint32Array over the same off-heap buffer. Checked against
-// Wycheproof's and NIST CAVP's AES-GCM vectors and against node:crypto (test/keys/aes-gcm.test.ts).
+// The block cipher is FIPS 197 (aes-block.ts). GHASH (SP 800-38D §6.4) multiplies by the fixed
+// H with tables, as McGrew and Viega's GCM paper (§4.1, "Software") describes: multiplication
+// by H is linear, so X · H is the XOR over the 16 bytes of X of (that byte alone, in its place)
+// · H, and a table per byte position holds those 256 products. Sixteen lookups per block for
+// 64 KB per key. The lookups are indexed by the running hash, so like the AES tables they are
+// not constant-time against a cache-timing observer on the same machine. Checked against
+// Wycheproof's and NIST CAVP's AES-GCM vectors and against node:crypto
+// (test/keys/aes-gcm.test.ts).
 //
 // Words: a 16-byte block is handled as four 32-bit words, each loaded little-endian from
-// 4 bytes, on every host (the layout noble's `encrypt` and GHASH use).
-import { allocSecret, wipe } from '../internal/bytes.ts';
+// 4 bytes, on every host (the packing of aes-block.ts).
+import { allocSecret } from '../internal/bytes.ts';
 import { encrypt, expandKeyInto } from './aes-block.ts';
 
-/** GHASH table: 16 windows of 8 bits, 256 entries of 4 words each (noble's W = 8). */
+/** GHASH tables: one per byte position of a block, 256 products of 4 words each. */
 const TABLE_WORDS = 16 * 256 * 4;
-/** Layout of the state buffer, in words: key schedule (44 or 60 words, FIPS 197 §5.2), then the table. */
+/** Layout of the state buffer, in words: key schedule (44 or 60 words, FIPS 197 §5.2), then the tables. */
 const TABLE_AT = 64;
 const STATE_BYTES = (TABLE_AT + TABLE_WORDS) * 4;
 
@@ -36,65 +39,67 @@ function loadPart(b: Uint8Array, o: number, end: number): number {
 const bswap = (n: number): number => ((n & 0xff) << 24) | ((n & 0xff00) << 8) | ((n >>> 8) & 0xff00) | (n >>> 24);
 
 /**
- * Fills `t` with GHASH's tables for H (16 bytes): entry (w, b) is the product of H with the
- * 8 bits b placed at window w, so that multiplying a block by H is 16 lookups and XORs.
- * noble `_polyval.js` GHASH constructor, with W = 8 and the entries in a flat array.
+ * Writes GHASH's tables for H (given as four big-endian words) into `t` from word TABLE_AT:
+ * the 4-word entry at TABLE_AT + 1024·p + 4·b is the block with byte b at position p and zeros
+ * elsewhere, times H, stored as a block (little-endian words of its bytes).
+ *
+ * In GCM's bit order (SP 800-38D §6.3) bit j of a block is the coefficient of x^j, and bit 0 is
+ * the top bit of byte 0; so the byte 0x80 >> i at position p is x^(8p+i), and its entry is
+ * H · x^(8p+i). Multiplying by x is a right shift of the 128-bit string, reduced when x^127
+ * falls off by adding R = 11100001 ‖ 0^120 (the Algorithm 1 step). Every other entry is the
+ * XOR of the entries for its bits: the entry of its top bit ⊕ the entry of the rest.
  */
-function buildTable(t: Uint32Array, h: Uint8Array, doubles: Uint32Array): void {
-  // doubles[i] = H · x^i in GCM's reflected bit order (NIST SP 800-38D §6.3): shift right,
-  // reduce by R = 0xe1 ‖ 0^120 on carry. Held as big-endian words while shifting.
-  let k0 = bswap(load(h, 0)), k1 = bswap(load(h, 4)), k2 = bswap(load(h, 8)), k3 = bswap(load(h, 12));
-  for (let i = 0; i < 128; i++) {
-    doubles[4 * i] = bswap(k0);
-    doubles[4 * i + 1] = bswap(k1);
-    doubles[4 * i + 2] = bswap(k2);
-    doubles[4 * i + 3] = bswap(k3);
-    const carry = k3 & 1;
-    k3 = (k2 << 31) | (k3 >>> 1);
-    k2 = (k1 << 31) | (k2 >>> 1);
-    k1 = (k0 << 31) | (k1 >>> 1);
-    k0 = (k0 >>> 1) ^ (0xe1000000 & -carry);
-  }
-  k0 = k1 = k2 = k3 = 0;
-  for (let w = 0; w < 16; w++) {
-    const base = TABLE_AT + w * 1024;
-    t[base] = t[base + 1] = t[base + 2] = t[base + 3] = 0;
-    for (let b = 1; b < 256; b++) {
-      // The highest bit of b stands for doubles[8w]; add the double of b's lowest set bit to the
-      // entry without it (filled earlier, as it is smaller).
-      const low = b & -b;
-      const j = 8 * w + (7 - (31 - Math.clz32(low)));
-      const e = base + 4 * b, p = base + 4 * (b ^ low);
-      t[e] = t[p]! ^ doubles[4 * j]!;
-      t[e + 1] = t[p + 1]! ^ doubles[4 * j + 1]!;
-      t[e + 2] = t[p + 2]! ^ doubles[4 * j + 2]!;
-      t[e + 3] = t[p + 3]! ^ doubles[4 * j + 3]!;
+function buildTables(t: Uint32Array, v0: number, v1: number, v2: number, v3: number): void {
+  for (let p = 0; p < 16; p++) {
+    const row = TABLE_AT + 1024 * p;
+    for (let bit = 0x80; bit !== 0; bit >>= 1) {
+      const e = row + 4 * bit;
+      t[e] = bswap(v0);
+      t[e + 1] = bswap(v1);
+      t[e + 2] = bswap(v2);
+      t[e + 3] = bswap(v3);
+      const reduce = 0xe1000000 & -(v3 & 1);
+      v3 = (v3 >>> 1) | (v2 << 31);
+      v2 = (v2 >>> 1) | (v1 << 31);
+      v1 = (v1 >>> 1) | (v0 << 31);
+      v0 = (v0 >>> 1) ^ reduce;
+    }
+    t.fill(0, row, row + 4);
+    for (let top = 2; top < 256; top <<= 1) {
+      for (let rest = 1; rest < top; rest++) {
+        const e = row + 4 * (top | rest), a = row + 4 * top, b = row + 4 * rest;
+        t[e] = t[a]! ^ t[b]!;
+        t[e + 1] = t[a + 1]! ^ t[b + 1]!;
+        t[e + 2] = t[a + 2]! ^ t[b + 2]!;
+        t[e + 3] = t[a + 3]! ^ t[b + 3]!;
+      }
     }
   }
 }
 
 /**
- * GHASH_H over `data[from, to)`, zero-padded to whole blocks, continuing from the running value
- * in `y` (4 words, updated in place). noble `_polyval.js` GHASH `_updateBlock`.
+ * GHASH_H (SP 800-38D §6.4) over `data[from, to)`, zero-padded to whole blocks, continuing from
+ * the running value in `y` (4 words, updated in place): for each block X, Y ← (Y ⊕ X) · H, the
+ * product as the XOR of one table entry per byte of Y ⊕ X.
  */
 function ghash(t: Uint32Array, y: Uint32Array, data: Uint8Array, from: number, to: number): void {
-  let s0 = y[0]!, s1 = y[1]!, s2 = y[2]!, s3 = y[3]!;
+  let y0 = y[0]!, y1 = y[1]!, y2 = y[2]!, y3 = y[3]!;
   for (let o = from; o < to; o += 16) {
     if (o + 16 <= to) {
-      s0 ^= load(data, o); s1 ^= load(data, o + 4); s2 ^= load(data, o + 8); s3 ^= load(data, o + 12);
+      y0 ^= load(data, o); y1 ^= load(data, o + 4); y2 ^= load(data, o + 8); y3 ^= load(data, o + 12);
     } else {
-      s0 ^= loadPart(data, o, to); s1 ^= loadPart(data, o + 4, to); s2 ^= loadPart(data, o + 8, to); s3 ^= loadPart(data, o + 12, to);
+      y0 ^= loadPart(data, o, to); y1 ^= loadPart(data, o + 4, to); y2 ^= loadPart(data, o + 8, to); y3 ^= loadPart(data, o + 12, to);
     }
-    let o0 = 0, o1 = 0, o2 = 0, o3 = 0;
-    // Byte p of the block (least significant byte of each word first) selects entry (p, byte).
-    for (let p = 0, e = TABLE_AT; p < 16; p++, e += 1024) {
-      const s = p < 4 ? s0 : p < 8 ? s1 : p < 12 ? s2 : s3;
-      const i = e + 4 * ((s >>> (8 * (p & 3))) & 0xff);
-      o0 ^= t[i]!; o1 ^= t[i + 1]!; o2 ^= t[i + 2]!; o3 ^= t[i + 3]!;
+    let z0 = 0, z1 = 0, z2 = 0, z3 = 0;
+    // Byte p of the block is byte p & 3 (from the low end) of word p >> 2.
+    for (let p = 0; p < 16; p++) {
+      const w = p < 8 ? (p < 4 ? y0 : y1) : p < 12 ? y2 : y3;
+      const e = TABLE_AT + 1024 * p + 4 * ((w >>> (8 * (p & 3))) & 0xff);
+      z0 ^= t[e]!; z1 ^= t[e + 1]!; z2 ^= t[e + 2]!; z3 ^= t[e + 3]!;
     }
-    s0 = o0; s1 = o1; s2 = o2; s3 = o3;
+    y0 = z0; y1 = z1; y2 = z2; y3 = z3;
   }
-  y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
+  y[0] = y0; y[1] = y1; y[2] = y2; y[3] = y3;
 }
 
 /** GCTR (SP 800-38D §6.5) from counter block 2 of a 96-bit nonce: `dst = src ⊕ keystream`. */
@@ -128,7 +133,7 @@ export const GCM_TAG_LENGTH = 16;
  */
 export class AesGcmKey {
   // One off-heap buffer (an explicit ArrayBuffer, never a small heap array) holds the key
-  // schedule and the tables; `y` is GHASH's running value, `h` scratch for E_K(0).
+  // schedule and the tables; `y` is GHASH's running value.
   readonly #state: Uint32Array;
   readonly #xk: Uint32Array;
   readonly #y = new Uint32Array(allocSecret(16).buffer);
@@ -138,17 +143,9 @@ export class AesGcmKey {
     if (key.length !== 32 && key.length !== 16) throw new RangeError(`"key" expected Uint8Array of length 32 or 16, got length=${key.length}`);
     this.#state = new Uint32Array(allocSecret(STATE_BYTES).buffer);
     this.#xk = this.#state.subarray(0, key.length + 28);
-    const scratch = allocSecret(16 + 128 * 16);
-    const h = scratch.subarray(0, 16);
-    const doubles = new Uint32Array(scratch.buffer, 16, 128 * 4);
-    try {
-      expandKeyInto(key, this.#xk);
-      const e = encrypt(this.#xk, 0, 0, 0, 0); // H = E_K(0^128)
-      store(h, 0, e.s0); store(h, 4, e.s1); store(h, 8, e.s2); store(h, 12, e.s3);
-      buildTable(this.#state, h, doubles);
-    } finally {
-      wipe(scratch);
-    }
+    expandKeyInto(key, this.#xk);
+    const h = encrypt(this.#xk, 0, 0, 0, 0); // H = E_K(0^128), as big-endian words below
+    buildTables(this.#state, bswap(h.s0), bswap(h.s1), bswap(h.s2), bswap(h.s3));
   }
 
   /** ciphertext ‖ tag of `plaintext` (a fresh heap array: ciphertext is public). */
@@ -183,7 +180,7 @@ export class AesGcmKey {
     return true;
   }
 
-  /** Zeroes the key schedule, the tables and the scratch. Idempotent. */
+  /** Zeroes the key schedule, the tables and the running value. Idempotent. */
   destroy(): void {
     this.#state.fill(0);
     this.#y.fill(0);

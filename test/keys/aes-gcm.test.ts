@@ -122,7 +122,7 @@ describe('AES-256-GCM against node:crypto', () => {
 });
 
 describe('the per-key state', () => {
-  it('holds noble\'s key schedule, H = E_K(0) and GHASH tables equal to products computed bit by bit', () => {
+  it('holds the FIPS 197 key schedule, H = E_K(0) and GHASH tables equal to products computed bit by bit', () => {
     const keyBytes = randomBytes(32);
     const key = new Uint8Array(new ArrayBuffer(32));
     key.set(keyBytes);
