@@ -72,6 +72,30 @@ describe('the demo environments over HTTP', () => {
     expect(await errorCode(asIdToken.fetchKeys({}))).toBe('ERR_AUTH');
   }, 60_000);
 
+  it('the key environment requires DPoP: its own fresh token as a bearer token, or proven with another key, opens nothing; a ticket needs a proof of the session\'s key', async () => {
+    const member = await signInFromNode(sso, 'M000023');
+    const url = `${sso.portal}/key-env/session`;
+    expect(await errorCode(httpKeyProvider({ url, getToken: () => member.keyToken }).fetchKeys({}))).toBe('ERR_AUTH');
+    expect(await errorCode(httpKeyProvider({ url, getToken: () => member.keyToken, dpopKey: await newDpopKey() }).fetchKeys({}))).toBe('ERR_AUTH');
+    // Positive control: the same token, proven with its own key, was not used up by the refusals.
+    const keys = await member.deliver();
+    keys.keyring.destroy();
+    // A ticket: the token and the live session with a proof of another key, then with its own.
+    const other = oauth.DPoP(member.client, await newDpopKey());
+    const ticketUrl = new URL(`${sso.portal}/key-env/ticket`);
+    const body = JSON.stringify({ sessionId: keys.sessionId });
+    // The status of a request (oauth4webapi throws on a 401 with a challenge); the nonce challenge answered once.
+    const status = (request: () => Promise<Response>): Promise<number> => {
+      const once = (): Promise<number> => request().then((r) => r.status, (err: unknown) => {
+        if (!oauth.isDPoPNonceError(err) && err instanceof oauth.WWWAuthenticateChallengeError) return err.status;
+        throw err;
+      });
+      return once().catch((err: unknown) => (oauth.isDPoPNonceError(err) ? once() : Promise.reject(err)));
+    };
+    expect(await status(() => oauth.protectedResourceRequest(member.keyToken, 'POST', ticketUrl, new Headers({ 'content-type': 'application/json' }), body, { DPoP: other, [oauth.allowInsecureRequests]: true }))).toBe(401);
+    expect((await member.fetch(member.keyToken, 'POST', ticketUrl.href, { sessionId: keys.sessionId })).status).toBe(200);
+  }, 60_000);
+
   it('the data environment checks the DPoP proof: none, another key\'s, or one used before is refused', async () => {
     const member = await signInFromNode(sso, 'M000021');
     const url = `${sso.portal}/data-env/persons/M000021`;
@@ -153,7 +177,7 @@ describe('the demo environments over HTTP', () => {
     // A ticket only for a live session of the token's own member.
     const ticketFor = (m: NodeMember, sessionId: string): Promise<Response> => m.fetch(m.keyToken, 'POST', `${sso.portal}/key-env/ticket`, { sessionId });
     expect((await ticketFor(a.member, b.sessionId)).status).not.toBe(200);
-    await httpKeyProvider({ url: `${sso.portal}/key-env/session`, getToken: () => a.member.keyToken }).notifyLogoff!(a.sessionId);
+    await a.member.endSession(a.sessionId);
     expect((await ticketFor(a.member, a.sessionId)).status).toBe(410);
   }, 90_000);
 });

@@ -30,6 +30,8 @@ export interface NodeMember {
   fetch(token: string, method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   /** A key delivery with the key environment's token, as the portal's page makes it. */
   deliver(options?: { resume?: string }): Promise<SessionKeys>;
+  /** Ends a session this member's deliveries opened, as the page does at a wipe. */
+  endSession(sessionId: string): Promise<void>;
 }
 
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
@@ -122,6 +124,8 @@ export async function signInFromNode(sso: DemoSso, memberId: string, password = 
   const data = await nonceRetry(async () =>
     oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), tokens.refresh_token!, { DPoP: dpop, additionalParameters: { resource: sso.dataEnvironment }, ...insecure })),
   );
+  // One provider, as the page has: it keeps each session's end-of-session token.
+  const keyProvider = httpKeyProvider({ url: `${sso.portal}/key-env/session`, getToken: () => member.keyToken, dpopKey, memberId: oauth.getValidatedIdTokenClaims(tokens)!.sub });
   const member: NodeMember = {
     memberId: oauth.getValidatedIdTokenClaims(tokens)!.sub,
     dpopKey,
@@ -138,7 +142,10 @@ export async function signInFromNode(sso: DemoSso, memberId: string, password = 
       return nonceRetry(() => oauth.protectedResourceRequest(token, method, new URL(url), h, body === undefined ? null : JSON.stringify(body), { DPoP: dpop, ...insecure }));
     },
     deliver({ resume } = {}) {
-      return httpKeyProvider({ url: `${sso.portal}/key-env/session`, getToken: () => member.keyToken }).fetchKeys(resume === undefined ? {} : { resume });
+      return keyProvider.fetchKeys(resume === undefined ? {} : { resume });
+    },
+    endSession(sessionId) {
+      return keyProvider.notifyLogoff!(sessionId);
     },
   };
   return member;

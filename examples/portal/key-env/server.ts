@@ -1,14 +1,16 @@
 // The key environment: its own process, port and storage (key-env/ in the data folder), built
-// on tokumei/server. It accepts only access tokens the SSO issued for it (audience: the key
-// environment), seals the member's keyring (own key and their dependants' keys) to the
-// browser's ephemeral public key (HPKE), keeps the session table (status checks, logoff,
-// revocation), and signs the tickets that let a session read its attribute records — the
-// pseudonyms are computed with the link key, which never leaves this process.
+// on tokumei/server. It accepts only DPoP-bound access tokens the SSO issued for it (audience:
+// the key environment), each with a fresh proof of the browser's key; it seals the member's
+// keyring (own key and their dependants' keys) to the browser's ephemeral public key (HPKE),
+// keeps the session table (status checks, end of session, revocation), and signs the tickets
+// that let a session read its attribute records — the pseudonyms are computed with the link
+// key, which never leaves this process.
+import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 // In a key environment of your own this is `from 'tokumei/server'`.
-import { keyEnvironmentHandler, pseudonym } from '../../../src/server.ts';
-import { deploymentFromEnv } from '../shared/deployment.ts';
+import { dpopVerifier, keyEnvironmentHandler, oidcAuthenticator, pseudonym } from '../../../src/server.ts';
+import { deploymentFromEnv, PORTAL_CLIENT_ID } from '../shared/deployment.ts';
 import { PORTAL_PURPOSE } from '../shared/schemas.ts';
 import type { TicketResponse } from '../shared/ticket.ts';
 import { announce, HttpError, readJson, sendJson, serve } from '../shared/http.ts';
@@ -23,55 +25,89 @@ if (keylog !== undefined && keylog !== '') {
   console.warn(`${banner}\n!! TOKUMEI_DEMO_KEYLOG is set: every member key this key environment delivers\n!! is appended IN THE CLEAR to ${keylog}\n!! For tests only. Never set it anywhere real.\n${banner}`);
 }
 
-// The SSO's signing keys, from its discovery document's jwks_uri.
-const issuerKeys = createRemoteJWKSet(new URL('/jwks', deployment.issuer));
-async function verifyAccessToken(token: string): Promise<{ memberId: string; expiresAt: number }> {
-  const { payload } = await jwtVerify(token, issuerKeys, { issuer: deployment.issuer, audience: deployment.keyEnvironment, typ: 'at+jwt', algorithms: ['ES256'], requiredClaims: ['sub', 'exp'] });
-  return { memberId: payload.sub!, expiresAt: payload.exp! * 1000 };
-}
-
-// Sessions live in the key environment's database (storage.db.sessions): a restart signs nobody out.
+// The SSO's JWT access tokens (RFC 9068): signed with its keys (discovery → jwks_uri), for this
+// audience only (RFC 8707: the data environment's tokens name another), issued to the portal,
+// and bound to the browser's DPoP key (`cnf.jkt`). Each token opens at most one session.
+const authenticate = oidcAuthenticator({
+  issuer: deployment.issuer,
+  audience: deployment.keyEnvironment,
+  algorithms: ['ES256'],
+  clientIds: [PORTAL_CLIENT_ID],
+  dependants: (_claims, memberId) => storage.dependants[memberId] ?? [],
+});
+// Keys the DPoP nonces: the delivery endpoints and the ticket endpoint accept each other's.
+const sharedSecret = randomBytes(32);
+// Sessions, single-use token records and used proof ids live in the key environment's
+// database (storage.db.sessions): a restart signs nobody out.
 const storage = await openKeyEnvironmentStorage(dataDir, {
-  async authenticate({ token }) {
-    try {
-      const { memberId, expiresAt } = await verifyAccessToken(token);
-      return { memberId, expiresAt, dependants: storage.dependants[memberId] ?? [] };
-    } catch {
-      return null; // HTTP 401
-    }
-  },
-  dpop: { required: false },
+  authenticate,
+  sharedSecret,
+  // DPoP (RFC 9449) is required: a proof with the server's nonce on every request.
   ...(keylog === undefined || keylog === '' ? {} : { unsafeKeyLog: (line: string) => appendFileSync(keylog, `${line}\n`) }),
 });
 const { env } = storage;
 const linkKey = await storage.linkKey(); // off-heap; wiped at exit
 const tickets = await ticketIssuer(deployment);
-const delivery = keyEnvironmentHandler(env, { path: '/session', onError: (err) => console.error(err) });
+const delivery = keyEnvironmentHandler(env, {
+  path: '/session',
+  // Behind the portal's gateway (/key-env/* → here): DPoP proofs sign the URL the browser called.
+  publicUrl: `${deployment.keyEnvironment}/session`,
+  onError: (err) => console.error(err),
+  // Why a credential was refused (never a token), for the demo's console; not the nonce
+  // challenge every browser meets once.
+  onRefused: (err) => {
+    if ((err as { challenge?: unknown }).challenge !== 'use_dpop_nonce') console.warn(`key-env: refused a credential (${(err.cause as Error | undefined)?.message ?? 'ERR_AUTH'})`);
+  },
+});
 const DELIVERY_PATHS = new Set(['/session', '/session/status', '/session/logoff']);
 
-/** A ticket for a live session: the member's own pseudonym and their dependants'. */
-async function ticketFor(token: string | undefined, sessionId: unknown): Promise<TicketResponse> {
-  if (token === undefined) throw new HttpError(401, 'access token required');
-  let memberId: string;
-  try {
-    ({ memberId } = await verifyAccessToken(token));
-  } catch {
-    throw new HttpError(401, 'invalid access token');
-  }
-  const session = typeof sessionId === 'string' ? await storage.db.sessions.get(sessionId) : undefined;
-  if (session === undefined || session.revoked !== undefined || session.expiresAt <= Date.now() || session.memberId !== memberId) throw new HttpError(410, 'no live session');
+const { sessions } = storage.db;
+const ticketProofs = dpopVerifier({ nonceSecret: sharedSecret, replay: sessions });
+const TICKET_URL = `${deployment.keyEnvironment}/ticket`;
+
+/**
+ * A ticket for a live session: the member's own pseudonym and their dependants'. The request
+ * carries the key environment's access token with a fresh DPoP proof (with the server's nonce),
+ * and the proof's key must be the one the token and the session are bound to: a token or a
+ * session id read anywhere else gets no ticket.
+ */
+async function ticketFor(req: IncomingMessage, sessionId: unknown): Promise<TicketResponse> {
+  const token = /^DPoP (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+  const proof = req.headers.dpop;
+  if (token === undefined || typeof proof !== 'string') throw new HttpError(401, 'a DPoP-bound access token and proof are required');
+  const who = await authenticate({ token, scheme: 'DPoP', method: 'POST', url: TICKET_URL }); // ERR_AUTH: 401
+  if (who.keyThumbprint === undefined) throw new HttpError(401, 'the access token is not DPoP-bound');
+  const session = typeof sessionId === 'string' ? await sessions.get(sessionId) : undefined;
+  if (session === undefined || session.revoked !== undefined || session.expiresAt <= Date.now() || session.memberId !== who.memberId || session.keyThumbprint !== who.keyThumbprint) throw new HttpError(410, 'no live session');
+  await ticketProofs.verify({ proof, method: 'POST', url: TICKET_URL, accessToken: token, thumbprint: who.keyThumbprint });
   const dependants: Record<string, string> = {};
-  for (const id of storage.dependants[memberId] ?? []) dependants[id] = pseudonym(linkKey, id, { purpose: PORTAL_PURPOSE });
-  const self = pseudonym(linkKey, memberId, { purpose: PORTAL_PURPOSE });
+  for (const id of storage.dependants[who.memberId] ?? []) dependants[id] = pseudonym(linkKey, id, { purpose: PORTAL_PURPOSE });
+  const self = pseudonym(linkKey, who.memberId, { purpose: PORTAL_PURPOSE });
   return { ...(await tickets.issue([self, ...Object.values(dependants)])), self, dependants };
+}
+
+/** Answers a refused ticket request as RFC 9449 asks: the nonce challenge, or `invalid_token`. */
+function refuseTicket(res: ServerResponse, err: unknown): void {
+  const challenge = (err as { challenge?: unknown }).challenge;
+  const error = challenge === 'use_dpop_nonce' || challenge === 'invalid_dpop_proof' ? challenge : 'invalid_token';
+  res.setHeader('WWW-Authenticate', `DPoP error="${error}", algs="ES256"`);
+  sendJson(res, 401, { error: 'ERR_AUTH' });
 }
 
 const { server, port } = await serve(async (req, res, url) => {
   if (DELIVERY_PATHS.has(url.pathname)) return delivery(req, res);
   if (req.method === 'POST' && url.pathname === '/ticket') {
     const { sessionId } = (await readJson(req)) as { sessionId?: unknown };
-    const auth = /^(?:DPoP|Bearer) (\S+)$/.exec(req.headers.authorization ?? '');
-    return sendJson(res, 200, await ticketFor(auth?.[1], sessionId));
+    const nonce = ticketProofs.nonce();
+    if (nonce !== undefined) res.setHeader('DPoP-Nonce', nonce);
+    let ticket: TicketResponse;
+    try {
+      ticket = await ticketFor(req, sessionId);
+    } catch (err) {
+      if (err instanceof HttpError || (err as { code?: unknown }).code !== 'ERR_AUTH') throw err;
+      return refuseTicket(res, err);
+    }
+    return sendJson(res, 200, ticket);
   }
   // The public key of the tickets, for the data environment.
   if (req.method === 'GET' && url.pathname === '/ticket-keys') return sendJson(res, 200, tickets.jwks);

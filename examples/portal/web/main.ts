@@ -99,6 +99,11 @@ async function enter(sso: SsoSession): Promise<void> {
           if (sso.keyEnvironmentTokenExpiring()) await sso.renewKeyEnvironmentToken();
           return sso.keyEnvironmentToken();
         },
+        // The key pair the SSO bound the tokens to: every key-environment request carries a
+        // fresh proof signed with it, and the session is bound to it.
+        dpopKey: sso.dpopKey,
+        // A delivery of anyone else's keys than the member the SSO signed in is refused.
+        memberId: sso.memberId,
       }),
       persistence,
       idleTimeoutMs,
@@ -112,7 +117,11 @@ async function enter(sso: SsoSession): Promise<void> {
   }
   current = { session, sso };
   if (persistence === 'indexeddb') localStorage.setItem(RESUME_HINT, '1');
-  session.on('wiped', ({ reason }) => signedOut(reason, sso));
+  const stopRenewing = keepSessionAlive(session, sso);
+  session.on('wiped', ({ reason }) => {
+    stopRenewing();
+    signedOut(reason, sso);
+  });
   try {
     await load(session, sso);
   } catch (err) {
@@ -122,6 +131,33 @@ async function enter(sso: SsoSession): Promise<void> {
       throw err;
     }
   }
+}
+
+/** Renew the key environment's token and extend the session this long before the session's expiry. */
+const RENEW_SESSION_BEFORE_MS = 60_000;
+
+/**
+ * The key environment ends a session when the access token it was opened (or last extended)
+ * with expires — minutes, not hours. So, a minute before that, the portal renews the token at
+ * the SSO and extends the session with it (`session.refresh()`): no new key delivery, no
+ * sign-out, up to the session's absolute lifetime. The idle timeout still ends an unused
+ * session. Returns the function that stops it.
+ */
+function keepSessionAlive(session: Session, sso: SsoSession): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const schedule = (): void => {
+    const before = session.expiresAt;
+    timer = setTimeout(() => {
+      sso
+        .renewKeyEnvironmentToken()
+        .then(() => session.refresh())
+        // Again before the new expiry; not once the absolute lifetime stops it moving. A refused
+        // refresh wipes the session (revoked) or lets it expire.
+        .then((next) => next > before && schedule(), () => undefined);
+    }, Math.max(0, before - Date.now() - RENEW_SESSION_BEFORE_MS));
+  };
+  schedule();
+  return () => clearTimeout(timer);
 }
 
 function signedOut(reason: string, sso: SsoSession): void {
