@@ -17,7 +17,7 @@ import type { Page, Request, Route } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPids, launchChromium, type LaunchedChromium } from '../browser/chromium.ts';
 import { startDemo, type RunningDemo } from './demo-process.ts';
-import { demoSso, newDpopKey, signInFromNode, type DemoSso } from './oidc-client.ts';
+import { demoSso, newDpopKey, signInFromNode, signInInBrowser, type DemoSso } from './oidc-client.ts';
 import { attemptsFor, flatHeaders, replay, replayAll, stringsOf, type ReplayAttempt, type ReplayResult } from './replay.ts';
 import { jwtParts, noCandidates, tokensInFiles, tokensInMemory, type TokenCandidates } from './token-scan.ts';
 
@@ -86,14 +86,7 @@ async function newPage(): Promise<Page> {
   return page;
 }
 
-async function signIn(page: Page, memberId: string, query = ''): Promise<void> {
-  await page.goto(`${demo.url}${query}`);
-  await page.getByTestId('sign-in').click();
-  await page.getByTestId('login-id').fill(memberId);
-  await page.getByTestId('login-password').fill('demo');
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('member-name').waitFor();
-}
+const signIn = (page: Page, memberId: string, query = ''): Promise<void> => signInInBrowser(page, demo.url, memberId, query);
 
 /** Uses the portal as a member does: a dependant's record, the vitals form. */
 async function usePortal(page: Page, dependantId: string | undefined): Promise<void> {
@@ -170,7 +163,10 @@ describe('credentials outside the device\'s key-delivery channel yield no keys (
     // environment has not seen it, replayed instead of it with a fresh ephemeral key.
     let held: { route: Route; headers: Record<string, string> } | undefined;
     let heldSeen: () => void = () => undefined;
-    const heldReady = new Promise<void>((resolve) => (heldSeen = resolve));
+    const heldReady = new Promise<void>((resolve, reject) => {
+      heldSeen = resolve;
+      setTimeout(() => reject(new Error('no delivery request with a nonce-bearing DPoP proof within 60 s')), 60_000).unref();
+    });
     await page.route(`${sso.portal}/key-env/session`, async (route) => {
       const headers = await route.request().allHeaders();
       // Hold the first request the key environment would accept: one whose proof carries the

@@ -3,6 +3,7 @@
 // OpenID Provider — the SSO's login form posted with its cookies — then DPoP-bound tokens for
 // each environment. Used by the API-level tests and as the attack tests' positive controls.
 import * as oauth from 'oauth4webapi';
+import type { Page } from 'playwright-core';
 import { httpKeyProvider } from '../../src/index.ts';
 import type { SessionKeys } from '../../src/session/key-provider.ts';
 
@@ -149,4 +150,14 @@ export async function signInFromNode(sso: DemoSso, memberId: string, password = 
     },
   };
   return member;
+}
+
+/** Signs in in the browser as a member would: the portal's button, the SSO's form, back to the portal. */
+export async function signInInBrowser(page: Page, portalUrl: string, memberId: string, query = ''): Promise<void> {
+  await page.goto(`${portalUrl}${query}`);
+  await page.getByTestId('sign-in').click();
+  await page.getByTestId('login-id').fill(memberId);
+  await page.getByTestId('login-password').fill('demo');
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('member-name').waitFor();
 }

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPids, launchChromium, type LaunchedChromium } from '../browser/chromium.ts';
 import { scanFiles, scanProcessMemory } from '../browser/residue.ts';
 import { keyAndSubkeys, startDemo, type RunningDemo } from './demo-process.ts';
+import { signInInBrowser } from './oidc-client.ts';
 
 let demo: RunningDemo;
 let browser: LaunchedChromium | undefined;
@@ -40,15 +41,7 @@ async function newPage(): Promise<Page> {
   return page;
 }
 
-/** Signs in as a member would: the portal's button, the SSO's form, back to the portal. */
-async function signIn(page: Page, memberId: string, query = ''): Promise<void> {
-  await page.goto(`${demo.url}${query}`);
-  await page.getByTestId('sign-in').click();
-  await page.getByTestId('login-id').fill(memberId);
-  await page.getByTestId('login-password').fill('demo');
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('member-name').waitFor();
-}
+const signIn = (page: Page, memberId: string, query = ''): Promise<void> => signInInBrowser(page, demo.url, memberId, query);
 
 async function signedOutReason(page: Page): Promise<string | null> {
   const el = page.getByTestId('signed-out');
