@@ -6,7 +6,7 @@
  * | --- | --- |
  * | `ERR_DECRYPTION_FAILED` | a sealed value (or a sealed key delivery) did not authenticate: tampered, truncated, moved to another field or record, or opened with the wrong key. One opaque error for every case. |
  * | `ERR_SESSION_CLOSED` | the session was wiped (logoff, idle, expiry, pagehide, remote logoff, revocation); sign in again. |
- * | `ERR_KEY_UNAVAILABLE` | no key for the key id a value names, or the key environment could not be reached. |
+ * | `ERR_KEY_UNAVAILABLE` | no key for the key id a value names, or the key environment could not give the member's keys: its `reason` says why ({@link KeyUnavailableReason}). |
  * | `ERR_AUTH` | the key environment refused the bearer token (HTTP 401/403). |
  * | `ERR_STORAGE_UNAVAILABLE` | IndexedDB cannot be used (private mode, quota, a lost connection). |
  * | `ERR_FORMAT` | malformed input: an envelope that does not parse, an unknown format version, a non-string identity value. |
@@ -36,6 +36,19 @@ export type TokumeiErrorCode =
   | 'ERR_STALE_RECORD';
 
 /**
+ * Why `httpKeyProvider` could not get the member's keys, on its `ERR_KEY_UNAVAILABLE` errors
+ * ({@link TokumeiError.reason}); the troubleshooting table of docs/integration.md says what to do:
+ *
+ * | reason | what happened | retried |
+ * | --- | --- | --- |
+ * | `'no-key'` | the key environment has no key for this member (its HTTP 404 `ERR_KEY_UNAVAILABLE`) | no |
+ * | `'outage'` | the key environment cannot deliver now: its HSM, KMS or store is down (503), an internal error, an overloaded gateway (5xx, 408, 429) | yes, then this |
+ * | `'unreachable'` | no answer: offline, DNS, TLS, connection refused — or the page's CSP (`connect-src`) or the key environment's CORS (`allowOrigins`) refused the request, which a script cannot tell apart (the browser's console names it) | yes, then this |
+ * | `'not-key-environment'` | the URL answered, but not as the key environment: an HTML page (a single-page app's fallback), not JSON, another server's 404, a refusal of the request's shape (400, 413, 415: another tokumei version) | no |
+ */
+export type KeyUnavailableReason = 'no-key' | 'outage' | 'unreachable' | 'not-key-environment';
+
+/**
  * The one error family for runtime and domain failures. A caller's programming mistake (a key
  * that is not a `Uint8Array`, a key of the wrong length) is a built-in `TypeError` or
  * `RangeError` instead.
@@ -61,6 +74,8 @@ export class TokumeiError extends Error {
   readonly code: TokumeiErrorCode;
   /** The record field the failure is about (`'fullName'`, `'$seal'`), when it is about one. */
   readonly field?: string;
+  /** On `ERR_KEY_UNAVAILABLE` from `httpKeyProvider`: why, see {@link KeyUnavailableReason}. */
+  declare readonly reason?: KeyUnavailableReason;
 
   /**
    * @param code - the stable error code

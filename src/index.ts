@@ -8,7 +8,7 @@
  * @packageDocumentation
  * @module tokumei
  */
-export { TokumeiError, type TokumeiErrorCode } from './errors.ts';
+export { TokumeiError, type TokumeiErrorCode, type KeyUnavailableReason } from './errors.ts';
 export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type FieldSpec, type FieldKind, type AttributeType, type FieldDeclaration, type FieldDeclarations, type SearchMode, type RecordOf, type RecordInput } from './records/schema.ts';
 export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type SealedRecordOf, type SealedRecordExtras, type RecordOptions, type SealOptions, type OpenOptions } from './records/record.ts';
 export { MemberKey, generateMemberKey, importMemberKey } from './keys/member-key.ts';

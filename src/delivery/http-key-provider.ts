@@ -1,5 +1,5 @@
 // `httpKeyProvider`: the browser side of key delivery over HTTP (docs/key-delivery.md).
-import { TokumeiError, decryptionFailed } from '../errors.ts';
+import { TokumeiError, decryptionFailed, type KeyUnavailableReason } from '../errors.ts';
 import { ainteger, astring, fromBase64url, toBase64url, wipe } from '../internal/bytes.ts';
 import type { KeyProvider, SessionKeys, SessionStatus } from '../session/key-provider.ts';
 import { typeName } from '../session/options.ts';
@@ -51,9 +51,9 @@ const BACKOFF_MAX_MS = 2_000;
 const MAX_ID_CHARS = 256;
 const EMPTY_AAD = /* @__PURE__ */ new Uint8Array(0);
 
-function unavailable(message: string, cause?: unknown): TokumeiError {
-  return new TokumeiError('ERR_KEY_UNAVAILABLE', message, cause === undefined ? undefined : { cause });
-}
+/** `ERR_KEY_UNAVAILABLE` with its `reason` (docs/integration.md's troubleshooting table says what to do). */
+const unavailable = (detail: string, reason: KeyUnavailableReason = 'not-key-environment', cause?: unknown): TokumeiError =>
+  Object.assign(new TokumeiError('ERR_KEY_UNAVAILABLE', `key environment: ${reason} (${detail})`, { cause }), { reason });
 
 function authError(cause?: unknown): TokumeiError {
   return new TokumeiError('ERR_AUTH', 'credential refused', cause === undefined ? undefined : { cause });
@@ -114,9 +114,11 @@ async function openDelivery(body: Record<string, unknown>, recipient: RecipientK
  *
  * Errors of `fetchKeys`: HTTP 401/403 or a failing `getToken` → `ERR_AUTH` (never retried); a
  * delivery for another member than `memberId` → `ERR_AUTH`; network errors, 408, 429 and 5xx →
- * retried `retries` times with exponential back-off, then `ERR_KEY_UNAVAILABLE` (other 4xx:
- * `ERR_KEY_UNAVAILABLE` at once); HTTP 410 when resuming a session the key environment has ended
- * → `ERR_REVOKED`; a malformed, tampered or mis-bound response → `ERR_DECRYPTION_FAILED`; the
+ * retried `retries` times with exponential back-off, then `ERR_KEY_UNAVAILABLE` with `reason`
+ * `unreachable` or `outage`; the key environment's 404 `ERR_KEY_UNAVAILABLE` → reason `no-key`;
+ * any other 4xx, or a 2xx that is not a JSON object (an SPA fallback's HTML page) → reason
+ * `not-key-environment`, at once; HTTP 410 when resuming a session the key environment has ended
+ * → `ERR_REVOKED`; a malformed, tampered or mis-bound delivery → `ERR_DECRYPTION_FAILED`; the
  * `timeoutMs` deadline → `ERR_TIMEOUT`; an abort of the caller's `signal` → the signal's reason.
  *
  * `checkSession` sends the key id the session seals with and resolves `'active'`, `'rekey'` or
@@ -186,18 +188,20 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
       // carries the end-of-session token instead. htu is the URL without query or fragment.
       if (dpopKey && !keepalive) headers.DPoP = await dpopProof(dpopKey, new URL(target, globalThis.location?.href).href.replace(/[?#].*$/, ''), nonce, accessToken);
       let res: Response | undefined;
+      let body: Record<string, unknown> | undefined;
       let cause: unknown;
       try {
         res = await doFetch(target, { method: 'POST', headers, body: JSON.stringify({ protocol: DELIVERY_PROTOCOL, ...fields }), cache: 'no-store', credentials: 'omit', keepalive, signal });
         nonce = res.headers.get('DPoP-Nonce') ?? nonce;
-        // A body that is not JSON is `undefined`: each caller checks the fields it needs.
-        if (res.ok) return res.status === 204 ? undefined : await res.json().catch(() => undefined);
+        // Not JSON (an SPA fallback's HTML page, a proxy's error page): `undefined`, said below.
+        body = await res.json().catch(() => undefined);
       } catch (err) {
         if (signal.aborted) throw err;
         cause = err;
       }
-      void res?.body?.cancel().catch(() => undefined);
       const status = res?.status ?? 0;
+      // A 2xx answer is a JSON object (or 204 No Content): an HTML page is not the key environment.
+      if (res?.ok && (status === 204 || body)) return body;
       if (status === 401 && !challenged && dpopKey && res!.headers.get('WWW-Authenticate')?.includes('use_dpop_nonce')) {
         challenged = true; // sign again with the nonce just received; does not count as a try
         attempt--;
@@ -205,8 +209,11 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
       }
       if (status === 401 || status === 403) throw authError();
       if (status === 410) throw new TokumeiError('ERR_REVOKED', 'session ended');
-      const failure = unavailable(status ? `key environment: HTTP ${status}` : 'key environment unreachable', cause);
-      if ((status && status < 500 && status !== 408 && status !== 429) || attempt >= tries) throw failure;
+      const retry = !status || status > 499 || status === 408 || status === 429;
+      // Only the key environment's own 404 says ERR_KEY_UNAVAILABLE (its outages are 503).
+      const reason = !status ? 'unreachable' : retry ? 'outage' : body?.error === 'ERR_KEY_UNAVAILABLE' ? 'no-key' : undefined;
+      const failure = unavailable(status ? `HTTP ${status}` : 'no answer', reason, cause);
+      if (!retry || attempt >= tries) throw failure;
       // Exponential back-off with jitter in [d/2, d], so many tabs do not retry in step.
       const d = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
       await sleep(d / 2 + Math.random() * (d / 2), signal);

@@ -2,7 +2,7 @@
 // expire and fail on demand, served two ways — as a KeyProvider (no network) and as the key
 // delivery protocol over a `fetch` (fake-http.ts), for the real httpKeyProvider and for a
 // Playwright route. Runs in Node and in a browser page (WebCrypto only).
-import { TokumeiError } from '../errors.ts';
+import { TokumeiError, type KeyUnavailableReason } from '../errors.ts';
 import { ainteger, astring, randomBytes, toBase64url, wipe } from '../internal/bytes.ts';
 import { createKeyring, type Keyring } from '../keys/keyring.ts';
 import { adoptMemberKey, type MemberKey } from '../keys/member-key.ts';
@@ -36,10 +36,10 @@ export interface FakeKeyEnvironmentOptions {
  * | failure | over HTTP (`fetch`, `handle`) | in-process `keyProvider` |
  * | --- | --- | --- |
  * | `'auth'` | 401 `{ error: 'ERR_AUTH' }` | `ERR_AUTH` |
- * | `'no-key'` | 404 `{ error: 'ERR_KEY_UNAVAILABLE' }`: no key for this member | `ERR_KEY_UNAVAILABLE` |
- * | `'unavailable'` | 503 `{ error: 'unavailable' }` with `Retry-After` (its HSM, KMS or store is down) | `ERR_KEY_UNAVAILABLE` |
- * | `'html'` | 200 with an HTML page (what an SPA fallback answers for a wrong URL) | `ERR_KEY_UNAVAILABLE` |
- * | `'network'` | the request fails (`fetch` rejects with a `TypeError`) | `ERR_KEY_UNAVAILABLE` |
+ * | `'no-key'` | 404 `{ error: 'ERR_KEY_UNAVAILABLE' }`: no key for this member | `ERR_KEY_UNAVAILABLE`, reason `no-key` |
+ * | `'unavailable'` | 503 `{ error: 'unavailable' }` with `Retry-After` (its HSM, KMS or store is down) | `ERR_KEY_UNAVAILABLE`, reason `outage` |
+ * | `'html'` | 200 with an HTML page (what an SPA fallback answers for a wrong URL) | `ERR_KEY_UNAVAILABLE`, reason `not-key-environment` |
+ * | `'network'` | the request fails (`fetch` rejects with a `TypeError`) | `ERR_KEY_UNAVAILABLE`, reason `unreachable` |
  * | `'timeout'` | no answer until the request is aborted | no answer until the signal aborts |
  */
 export type FakeFailure = 'auth' | 'no-key' | 'unavailable' | 'html' | 'network' | 'timeout';
@@ -245,6 +245,13 @@ export function hang(signal: AbortSignal | undefined): Promise<never> {
   });
 }
 
+const FAILURE_REASONS: Record<Exclude<FakeFailure, 'auth' | 'timeout'>, KeyUnavailableReason> = {
+  'no-key': 'no-key',
+  unavailable: 'outage',
+  html: 'not-key-environment',
+  network: 'unreachable',
+};
+
 /** The in-process key provider of `memberId` (internal; see {@link FakeKeyEnvironment.keyProvider}). */
 export function fakeKeyProvider(core: FakeCore, memberId: string): KeyProvider {
   astring('memberId', memberId, true);
@@ -254,7 +261,11 @@ export function fakeKeyProvider(core: FakeCore, memberId: string): KeyProvider {
       const failure = core.takeFailure();
       if (failure === 'timeout') return hang(signal);
       if (failure === 'auth') throw new TokumeiError('ERR_AUTH', 'the bearer token was refused');
-      if (failure !== undefined) throw new TokumeiError('ERR_KEY_UNAVAILABLE', failure === 'no-key' ? 'no key for this member' : `key environment unavailable (fake: ${failure})`);
+      if (failure !== undefined) {
+        // The reason httpKeyProvider gives for the same failure over HTTP.
+        const reason = FAILURE_REASONS[failure];
+        throw Object.assign(new TokumeiError('ERR_KEY_UNAVAILABLE', `key environment: ${reason} (fake: ${failure})`), { reason });
+      }
       const d = core.deliver(memberId, resume);
       const made: MemberKey[] = [];
       try {

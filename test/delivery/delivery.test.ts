@@ -240,8 +240,8 @@ describe('delivery: errors', () => {
     ['another KEM', tamper((b) => (b.kem = 'X25519'))],
     ['a missing field', tamper((b) => delete b.enc)],
     ['enc that is not base64url', tamper((b) => (b.enc = '!!!'))],
-    ['a body that is not JSON', () => 'not json'],
-    ['JSON null', () => 'null'],
+    // A body that is not a JSON object (an HTML page, `null`) is not the key environment at
+    // all: ERR_KEY_UNAVAILABLE, reason not-key-environment (test/delivery/key-env-errors.test.ts).
   ];
   for (const [i, [name, body]] of cases.entries()) {
     it(`${name} is ERR_DECRYPTION_FAILED with the one fixed message`, async () => {

@@ -169,6 +169,21 @@ describe('fakeKeyEnvironment over the delivery protocol (the real httpKeyProvide
     }
   });
 
+  it.each([
+    ['no-key', 'no-key'],
+    ['unavailable', 'outage'],
+    ['html', 'not-key-environment'],
+    ['network', 'unreachable'],
+  ] as const)('failNext(%s) gives reason %s, in-process as over HTTP through httpKeyProvider', async (failure, reason) => {
+    const env = fakeKeyEnvironment();
+    const reasons: unknown[] = [];
+    for (const keyProvider of [env.keyProvider('M000001'), overHttp(env, 'M000001', { retries: 0 })]) {
+      env.failNext(failure);
+      reasons.push(await openSession({ keyProvider }).then(() => 'opened', (err: TokumeiError) => [err.code, err.reason]));
+    }
+    expect(reasons).toEqual([['ERR_KEY_UNAVAILABLE', reason], ['ERR_KEY_UNAVAILABLE', reason]]);
+  });
+
   it("failNext('timeout') over HTTP: no answer, so httpKeyProvider's deadline gives ERR_TIMEOUT", async () => {
     const env = fakeKeyEnvironment();
     env.failNext('timeout');
