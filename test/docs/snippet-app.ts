@@ -12,7 +12,10 @@ export declare function App(): ReactElement;
 export declare function useMemberRecord(): SealedRecord | undefined;
 
 /** An OpenID Connect client, as `oidc-client-ts`'s UserManager. */
-export declare const userManager: { getUser(): Promise<{ access_token: string } | null> };
+export declare const userManager: {
+  getUser(): Promise<{ access_token: string; profile: { sub: string } } | null>;
+  events: { addUserLoaded(listener: () => void): void };
+};
 
 type MemberFields = {
   id: { kind: 'attribute'; type: 'string' };

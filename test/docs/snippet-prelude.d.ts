@@ -8,7 +8,7 @@ declare let sealed: import('tokumei').SealedRecordOf<typeof memberSchema>;
 declare const record: import('tokumei').RecordInput<typeof memberSchema>;
 declare const key: import('tokumei').MemberKey;
 declare const session: import('tokumei').Session;
-declare const sso: { accessToken(): Promise<string> };
+declare const sso: { accessToken(): Promise<string>; memberId: string; onTokenRenewed(listener: () => void): void };
 declare const newAddress: string;
 declare const form: HTMLFormElement;
 declare function showSignedOut(reason: import('tokumei').WipeReason): void;
