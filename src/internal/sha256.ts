@@ -10,8 +10,9 @@
 // and noble on random keys and messages of every length around the block boundaries, and
 // against RFC 4231's vectors.
 
+/** SHA-256's round constants K (FIPS 180-4 §4.2.2). */
 // prettier-ignore
-const K = /* @__PURE__ */ Uint32Array.from([
+export const K: Uint32Array = /* @__PURE__ */ Uint32Array.from([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
   0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
   0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -21,8 +22,9 @@ const K = /* @__PURE__ */ Uint32Array.from([
   0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
+/** SHA-256's initial hash value H(0) (FIPS 180-4 §5.3.3). */
 // prettier-ignore
-const IV = /* @__PURE__ */ Uint32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+export const IV: Uint32Array = /* @__PURE__ */ Uint32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
 
 const rotr = (word: number, shift: number): number => (word << (32 - shift)) | (word >>> shift);
 
