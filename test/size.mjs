@@ -7,15 +7,15 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
-// 16.5 KB: 16 KB held the library until sessions gained namespace scoping (+0.25 KB: a channel
-// and database per namespace, messages naming session and member) and idle warnings with
-// default activity events (+0.25 KB); no existing part of the page's code could give the room
-// back without a feature (measured per module with esbuild's metafile).
-// The credential rules in the browser (DPoP proofs signed with WebCrypto, the nonce challenge,
-// memberId, session.refresh(), every wipe ending the key-environment session) cost +527 bytes
-// gzip and were first measured over 16.5 KB; the field cipher's AES and GHASH, rewritten from
-// FIPS 197 and SP 800-38D with small tables, then gave back 1.1 KB, so the budget stays 16.5 KB.
-export const BUDGET_BYTES = 16.5 * 1024;
+// 19 KB: the field cipher's AES block is @noble/ciphers' audited one (its `unsafe.encrypt` and
+// `unsafe.expandKeyLE`) instead of the project's own FIPS 197 code. Importing `unsafe` keeps
+// every function that frozen object lists (decryption, CTR, CMAC/SIV helpers) and noble's
+// shared utilities: measured 19,153 bytes gzip with it, 2,834 more than the 16,319 of the
+// project's own 0.6 KB block. The budget is that rounded up to the next 0.5 KB, with ~200 bytes
+// of it for the CSP/CORS reasons httpKeyProvider gains. Before: 16 KB until sessions gained
+// namespace scoping and idle warnings (+0.5 KB), then the credential rules in the browser
+// (+527 bytes) fitted because the own AES and GHASH had shrunk by 1.1 KB.
+export const BUDGET_BYTES = 19 * 1024;
 export const SURFACE = ['openSession', 'httpKeyProvider', 'defineSchema', 'openRecord', 'sealRecord', 'TokumeiError'];
 
 /** Bundles and measures the browser surface; returns sizes in bytes and the names measured. */

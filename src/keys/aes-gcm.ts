@@ -3,19 +3,26 @@
 // used and kept in one off-heap buffer this object owns, wiped by destroy(). A general-purpose
 // GCM (noble's `gcm`, WebCrypto) redoes that per call or keeps it where it cannot be wiped.
 //
-// The block cipher is FIPS 197 (aes-block.ts). GHASH (SP 800-38D §6.4) multiplies by the fixed
-// H with tables, as McGrew and Viega's GCM paper (§4.1, "Software") describes: multiplication
-// by H is linear, so X · H is the XOR over the 16 bytes of X of (that byte alone, in its place)
-// · H, and a table per byte position holds those 256 products. Sixteen lookups per block for
-// 64 KB per key. The lookups are indexed by the running hash, so like the AES tables they are
-// not constant-time against a cache-timing observer on the same machine. Checked against
-// Wycheproof's and NIST CAVP's AES-GCM vectors and against node:crypto
-// (test/keys/aes-gcm.test.ts).
+// The AES block cipher is @noble/ciphers' (audited), used through its exported internals:
+// `unsafe.expandKeyLE` expands the key into a fresh array, which is copied into the state buffer
+// and zeroed at once, and `unsafe.encrypt` runs the cipher on a block under the schedule in the
+// state buffer. GHASH and the GCM composition (counter mode, tag, the checks) are this file's,
+// written from SP 800-38D: noble's GHASH keeps its per-key tables as arrays of small JS objects
+// on the V8 heap, where a garbage collection may copy them and no wipe reaches the copies, so it
+// cannot hold them off-heap as this library requires of every key-derived byte. GHASH
+// (SP 800-38D §6.4) multiplies by the fixed H with tables, as McGrew and Viega's GCM paper
+// (§4.1, "Software") describes: multiplication by H is linear, so X · H is the XOR over the 16
+// bytes of X of (that byte alone, in its place) · H, and a table per byte position holds those
+// 256 products. Sixteen lookups per block for 64 KB per key. The lookups are indexed by the
+// running hash, so like noble's AES tables they are not constant-time against a cache-timing
+// observer on the same machine. Checked against Wycheproof's and NIST CAVP's AES-GCM vectors,
+// and against node:crypto and noble's `gcm` on random inputs (test/keys/aes-gcm.test.ts).
 //
 // Words: a 16-byte block is handled as four 32-bit words, each loaded little-endian from
-// 4 bytes, on every host (the packing of aes-block.ts).
-import { allocSecret } from '../internal/bytes.ts';
-import { encrypt, expandKeyInto } from './aes-block.ts';
+// 4 bytes, on every host — the packing of noble's `encrypt` and `expandKeyLE` (word i of
+// FIPS 197's key schedule with its first byte lowest).
+import { unsafe } from '@noble/ciphers/aes.js';
+import { allocSecret, copySecret } from '../internal/bytes.ts';
 
 /** GHASH tables: one per byte position of a block, 256 products of 4 words each. */
 const TABLE_WORDS = 16 * 256 * 4;
@@ -105,7 +112,7 @@ function ghash(t: Uint32Array, y: Uint32Array, data: Uint8Array, from: number, t
 /** GCTR (SP 800-38D §6.5) from counter block 2 of a 96-bit nonce: `dst = src ⊕ keystream`. */
 function ctr(xk: Uint32Array, n0: number, n1: number, n2: number, src: Uint8Array, srcAt: number, len: number, dst: Uint8Array, dstAt: number): void {
   for (let o = 0, c = 2; o < len; o += 16, c++) {
-    const k = encrypt(xk, n0, n1, n2, bswap(c));
+    const k = unsafe.encrypt(xk, n0, n1, n2, bswap(c));
     if (o + 16 <= len) {
       store(dst, dstAt + o, load(src, srcAt + o) ^ k.s0);
       store(dst, dstAt + o + 4, load(src, srcAt + o + 4) ^ k.s1);
@@ -126,8 +133,9 @@ export const GCM_NONCE_LENGTH = 12;
 export const GCM_TAG_LENGTH = 16;
 
 /**
- * AES-GCM under one 32-byte key (or 16, for HPKE's AES-128-GCM suite), with its key schedule,
- * hash subkey and GHASH tables computed once and held off-heap until {@link AesGcmKey.destroy}.
+ * AES-GCM under one 32-byte key (or 16, for HPKE's AES-128-GCM suite), with its key schedule
+ * (noble's expansion, copied in), hash subkey and GHASH tables computed once and held off-heap
+ * until {@link AesGcmKey.destroy}.
  * 96-bit nonces and 128-bit tags only. Internal: the record layer makes one per member key
  * (field subkey); key delivery one per HPKE context.
  */
@@ -143,8 +151,18 @@ export class AesGcmKey {
     if (key.length !== 32 && key.length !== 16) throw new RangeError(`"key" expected Uint8Array of length 32 or 16, got length=${key.length}`);
     this.#state = new Uint32Array(allocSecret(STATE_BYTES).buffer);
     this.#xk = this.#state.subarray(0, key.length + 28);
-    expandKeyInto(key, this.#xk);
-    const h = encrypt(this.#xk, 0, 0, 0, 0); // H = E_K(0^128), as big-endian words below
+    // noble reads the key as 32-bit words, and copies a key that is not 4-byte aligned into a
+    // small heap array first: give it an aligned off-heap one instead.
+    const aligned = key.byteOffset % 4 === 0 ? key : copySecret(key);
+    let xk: Uint32Array | undefined;
+    try {
+      xk = unsafe.expandKeyLE(aligned);
+      this.#xk.set(xk);
+    } finally {
+      xk?.fill(0);
+      if (aligned !== key) aligned.fill(0);
+    }
+    const h = unsafe.encrypt(this.#xk, 0, 0, 0, 0); // H = E_K(0^128), as big-endian words below
     buildTables(this.#state, bswap(h.s0), bswap(h.s1), bswap(h.s2), bswap(h.s3));
   }
 
@@ -198,7 +216,7 @@ export class AesGcmKey {
     store(lengthBlock, 0, bswap(Math.floor(aadBits / 2 ** 32))); store(lengthBlock, 4, bswap(aadBits >>> 0));
     store(lengthBlock, 8, bswap(Math.floor(dataBits / 2 ** 32))); store(lengthBlock, 12, bswap(dataBits >>> 0));
     ghash(t, y, lengthBlock, 0, 16);
-    const m = encrypt(this.#xk, n0, n1, n2, 0x01000000); // E_K(J0), J0 = nonce ‖ u32be(1)
+    const m = unsafe.encrypt(this.#xk, n0, n1, n2, 0x01000000); // E_K(J0), J0 = nonce ‖ u32be(1)
     y[0] = y[0]! ^ m.s0; y[1] = y[1]! ^ m.s1; y[2] = y[2]! ^ m.s2; y[3] = y[3]! ^ m.s3;
   }
 }
