@@ -1,23 +1,19 @@
-// The key environment: member keys (created, rotated, retired, wrapped under the master key),
-// sealed key delivery to a browser session, and the session registry (revocation, logoff).
-import { TokumeiError } from '../errors.ts';
-import { aobject, astring } from '../internal/bytes.ts';
-import { createKeyring, type Keyring } from '../keys/keyring.ts';
-import { adoptMemberKey, type MemberKey } from '../keys/member-key.ts';
+// The key environment's public surface: one documented method per operation, each delegating to
+// its concern — member keys (member-keys/), rotation (rotation/), delivery and session requests
+// (delivery/), the 401 challenge (auth/) — over the parts composed from the options (compose.ts).
+import { astring } from '../internal/bytes.ts';
+import type { Keyring } from '../keys/keyring.ts';
 import type { SessionStatus } from '../session/key-provider.ts';
-import { dpopChecker } from './auth/dpop.ts';
-import { endTokens } from './auth/end-token.ts';
-import { deliver, type DeliveryContext, type DeliveryRequest, type DeliveryResponse } from './delivery/deliver.ts';
+import { authChallenge } from './auth/challenge.ts';
+import { composeEnvironment, type EnvironmentParts } from './compose.ts';
+import { deliver, type DeliveryRequest, type DeliveryResponse } from './delivery/deliver.ts';
 import { endRequest, refreshRequest, statusRequest, type RefreshResponse, type SessionStatusResponse } from './delivery/session-requests.ts';
-import { checkLimits } from './limits/delivery-limits.ts';
-import type { MasterKey } from './master-keys/master-key.ts';
-import { unwrapEntry } from './master-keys/wrap.ts';
-import { activeVersions, addVersion, changeState, keyringEntries, publicFacts, type KeyVersion } from './member-keys/versions.ts';
-import { checkEnvironmentOptions, type KeyEnvironmentOptions } from './options.ts';
-import { assertRetirable, progressOf, statusOf, type RekeyContext, type RekeyProgress } from './rotation/rekey.ts';
-import { memorySessionRegistry } from './sessions/memory-registry.ts';
-import type { SessionRegistry } from './sessions/registry.ts';
-import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from './stores/member-key-store.ts';
+import { listVersions, newVersion, openMemberKeyring } from './member-keys/admin.ts';
+import type { KeyVersion } from './member-keys/versions.ts';
+import type { KeyEnvironmentOptions } from './options.ts';
+import { progressOf, statusOf, type RekeyProgress } from './rotation/rekey.ts';
+import { retireVersion } from './rotation/retire.ts';
+import { assertMemberId } from './stores/member-key-store.ts';
 
 export type { Authenticate, Authenticated, Credential } from './auth/credential.ts';
 export type { DeliveryEvent, DeliveryRequest, DeliveryResponse } from './delivery/deliver.ts';
@@ -26,9 +22,6 @@ export type { KeyVersion } from './member-keys/versions.ts';
 export type { DeliveryLimits, TokenRate } from './limits/delivery-limits.ts';
 export type { RekeyProgress } from './rotation/rekey.ts';
 export type { KeyEnvironmentDpopOptions, KeyEnvironmentOptions } from './options.ts';
-
-const MAX_RETIRE_ATTEMPTS = 8;
-const DEFAULT_REKEY_GRACE_MS = 5 * 60_000;
 
 /**
  * The key environment's toolkit. Create one with {@link createKeyEnvironment}; serve it over
@@ -49,45 +42,11 @@ const DEFAULT_REKEY_GRACE_MS = 5 * 60_000;
  * ```
  */
 export class KeyEnvironment {
-  readonly #masterKey: MasterKey;
-  readonly #masters: Map<string, MasterKey>;
-  readonly #store: MemberKeyStore;
-  readonly #sessions: SessionRegistry;
-  readonly #now: () => number;
-  readonly #delivery: DeliveryContext;
-  readonly #rekey: RekeyContext;
+  readonly #parts: EnvironmentParts;
 
   /** @internal Use {@link createKeyEnvironment}. */
   constructor(options: KeyEnvironmentOptions) {
-    const checked = checkEnvironmentOptions(options);
-    this.#masterKey = options.masterKey;
-    this.#masters = new Map([...(options.previousMasterKeys ?? []), options.masterKey].map((m) => [m.id, m]));
-    this.#store = options.store;
-    this.#sessions = options.sessions ?? memorySessionRegistry();
-    this.#now = options.now ?? Date.now;
-    this.#delivery = {
-      store: this.#store,
-      sessions: this.#sessions,
-      authenticate: options.authenticate,
-      // Used proof ids live in the session registry: shared by every instance that shares it.
-      dpop: dpopChecker({ ...checked.dpop, replay: this.#sessions, now: this.#now }),
-      dpopRequired: checked.dpopRequired,
-      lifetimeMs: checked.lifetimeMs,
-      limits: checkLimits(options.limits),
-      now: this.#now,
-      unwrap: (entry) => this.#unwrap(entry),
-      onDeliver: options.onDeliver,
-      audit: options.audit,
-      keyLog: options.unsafeKeyLog,
-      endTokens: endTokens(checked.sharedSecret),
-      status: (sessionId, keyId) => statusOf(this.#rekey, sessionId, keyId),
-    };
-    this.#rekey = { store: this.#store, sessions: this.#sessions, now: this.#now, graceMs: options.rekeyGraceMs ?? DEFAULT_REKEY_GRACE_MS };
-  }
-
-  /** Unwraps an entry under whichever known master key wrapped it. */
-  #unwrap(entry: WrappedMemberKey): Promise<Uint8Array> {
-    return unwrapEntry(this.#masters.get(entry.masterKeyId) ?? this.#masterKey, entry);
+    this.#parts = composeEnvironment(options);
   }
 
   /**
@@ -106,9 +65,7 @@ export class KeyEnvironment {
    * ```
    */
   async createMemberKey(memberId: string, options: { keyId?: string } = {}): Promise<KeyVersion> {
-    assertMemberId(memberId);
-    aobject('options', options);
-    return addVersion(this.#store, this.#masterKey, memberId, options.keyId, this.#now(), true);
+    return newVersion(this.#parts.keys, memberId, options, true);
   }
 
   /**
@@ -130,9 +87,7 @@ export class KeyEnvironment {
    * ```
    */
   async rotateMemberKey(memberId: string, options: { keyId?: string } = {}): Promise<KeyVersion> {
-    assertMemberId(memberId);
-    aobject('options', options);
-    return addVersion(this.#store, this.#masterKey, memberId, options.keyId, this.#now());
+    return newVersion(this.#parts.keys, memberId, options, false);
   }
 
   /**
@@ -149,7 +104,7 @@ export class KeyEnvironment {
    */
   async rekeyProgress(memberId: string): Promise<RekeyProgress> {
     assertMemberId(memberId);
-    return progressOf(this.#rekey, memberId);
+    return progressOf(this.#parts.rekey, memberId);
   }
 
   /**
@@ -170,16 +125,7 @@ export class KeyEnvironment {
    * ```
    */
   async retireKeyVersion(memberId: string, keyId: string): Promise<void> {
-    assertMemberId(memberId);
-    for (let attempt = 1; ; attempt++) {
-      const active = await activeVersions(this.#store, memberId);
-      const i = active.findIndex((e) => e.keyId === keyId);
-      if (i < 0 || i === active.length - 1) throw new RangeError(`"keyId" expected an older active key version of the member, got "${String(keyId)}"`);
-      await assertRetirable(this.#rekey, memberId, keyId);
-      // Compare-and-swap: a concurrent change (a re-wrap) makes this read again and decide again.
-      if ((await changeState(this.#store, this.#masterKey, (e) => this.#unwrap(e), active[i]!, 'retired')) !== undefined) return;
-      if (attempt === MAX_RETIRE_ATTEMPTS) throw new TokumeiError('ERR_CONFLICT', 'the key version kept changing while it was retired');
-    }
+    return retireVersion(this.#parts.keys, this.#parts.rekey, memberId, keyId);
   }
 
   /**
@@ -192,8 +138,7 @@ export class KeyEnvironment {
    * ```
    */
   async keyVersions(memberId: string): Promise<KeyVersion[]> {
-    assertMemberId(memberId);
-    return (await this.#store.versions(memberId)).map(publicFacts);
+    return listVersions(this.#parts.keys, memberId);
   }
 
   /**
@@ -213,20 +158,7 @@ export class KeyEnvironment {
    * ```
    */
   async openKeyring(memberId: string, options: { dependants?: readonly string[] } = {}): Promise<Keyring> {
-    assertMemberId(memberId);
-    aobject('options', options);
-    const { entries, primary } = await keyringEntries(this.#store, memberId, options.dependants ?? []);
-    const keys: MemberKey[] = [];
-    let ok = false;
-    try {
-      // Unwrapped buffers are off-heap and owned by the library: adopted without a copy.
-      for (const e of entries) keys.push(adoptMemberKey(await this.#unwrap(e), e.keyId));
-      const ring = createKeyring(keys, { primary: entries[primary]!.keyId });
-      ok = true;
-      return ring;
-    } finally {
-      if (!ok) for (const k of keys) k.destroy();
-    }
+    return openMemberKeyring(this.#parts.keys, memberId, options);
   }
 
   /**
@@ -262,7 +194,7 @@ export class KeyEnvironment {
    */
   deliverKeys(request: DeliveryRequest): Promise<DeliveryResponse> {
     if (typeof request !== 'object' || request === null) return Promise.reject(new TypeError(`"request" expected object, got ${request === null ? 'null' : typeof request}`));
-    return deliver(this.#delivery, request);
+    return deliver(this.#parts.delivery, request);
   }
 
   /**
@@ -280,7 +212,7 @@ export class KeyEnvironment {
    * ```
    */
   refreshSession(request: DeliveryRequest): Promise<RefreshResponse> {
-    return refreshRequest(this.#delivery, request);
+    return refreshRequest(this.#parts.delivery, request);
   }
 
   /**
@@ -295,7 +227,7 @@ export class KeyEnvironment {
    * ```
    */
   checkSession(request: DeliveryRequest): Promise<SessionStatusResponse> {
-    return statusRequest(this.#delivery, request);
+    return statusRequest(this.#parts.delivery, request);
   }
 
   /**
@@ -311,7 +243,7 @@ export class KeyEnvironment {
    * ```
    */
   endSession(request: DeliveryRequest): Promise<void> {
-    return endRequest(this.#delivery, request);
+    return endRequest(this.#parts.delivery, request);
   }
 
   /**
@@ -326,7 +258,7 @@ export class KeyEnvironment {
    * ```
    */
   dpopNonce(): string | undefined {
-    return this.#delivery.dpop.nonce();
+    return this.#parts.delivery.dpop.nonce();
   }
 
   /**
@@ -341,12 +273,8 @@ export class KeyEnvironment {
    * ```
    */
   authChallenge(error?: string): string {
-    const { dpop, dpopRequired } = this.#delivery;
-    const algs = `algs="${dpop.algorithms.join(' ')}"`;
-    if (dpopRequired) return `DPoP ${error === undefined ? '' : `error="${error}", `}${algs}`;
-    // Bearer accepted too: a token error belongs to the Bearer challenge, a proof error to DPoP's.
-    if (error === undefined) return `Bearer, DPoP ${algs}`;
-    return error === 'invalid_token' ? `Bearer error="invalid_token", DPoP ${algs}` : `Bearer, DPoP error="${error}", ${algs}`;
+    const { dpop, dpopRequired } = this.#parts.delivery;
+    return authChallenge(dpop.algorithms, dpopRequired, error);
   }
 
   /**
@@ -366,7 +294,7 @@ export class KeyEnvironment {
    */
   async sessionStatus(sessionId: string, options: { keyId?: string } = {}): Promise<SessionStatus> {
     if (typeof sessionId !== 'string') return 'revoked';
-    return statusOf(this.#rekey, sessionId, typeof options?.keyId === 'string' ? options.keyId : undefined);
+    return statusOf(this.#parts.rekey, sessionId, typeof options?.keyId === 'string' ? options.keyId : undefined);
   }
 
   /**
@@ -382,7 +310,7 @@ export class KeyEnvironment {
    */
   async revokeSession(sessionId: string, reason = 'revoked'): Promise<boolean> {
     astring('sessionId', sessionId, true);
-    return this.#sessions.revoke(sessionId, reason, this.#now());
+    return this.#parts.sessions.revoke(sessionId, reason, this.#parts.now());
   }
 
   /**
@@ -397,7 +325,7 @@ export class KeyEnvironment {
    */
   async revokeMemberSessions(memberId: string, reason = 'revoked'): Promise<number> {
     assertMemberId(memberId);
-    return this.#sessions.revokeMember(memberId, reason, this.#now());
+    return this.#parts.sessions.revokeMember(memberId, reason, this.#parts.now());
   }
 
   /**
@@ -411,7 +339,7 @@ export class KeyEnvironment {
    */
   async logoff(sessionId: string): Promise<void> {
     if (typeof sessionId !== 'string' || sessionId.length === 0) return;
-    await this.#sessions.revoke(sessionId, 'logoff', this.#now());
+    await this.#parts.sessions.revoke(sessionId, 'logoff', this.#parts.now());
   }
 }
 

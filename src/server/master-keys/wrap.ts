@@ -65,3 +65,13 @@ export async function unwrapEntry(master: MasterKey, entry: Pick<WrappedMemberKe
     wipe(raw); // the master key implementation's buffer, handed to us to wipe
   }
 }
+
+/**
+ * Unwraps an entry under whichever of the known master keys wrapped it (the current one, or an
+ * older one while `rewrapAll` moves entries off it); an entry of an unknown master key is tried
+ * with the current one, which refuses it.
+ */
+export function unwrapperFor(current: MasterKey, previous: readonly MasterKey[]): (entry: WrappedMemberKey) => Promise<Uint8Array> {
+  const masters = new Map([...previous, current].map((m) => [m.id, m]));
+  return (entry) => unwrapEntry(masters.get(entry.masterKeyId) ?? current, entry);
+}
