@@ -43,10 +43,17 @@ export type TokumeiErrorCode =
  * | --- | --- | --- |
  * | `'no-key'` | the key environment has no key for this member (its HTTP 404 `ERR_KEY_UNAVAILABLE`) | no |
  * | `'outage'` | the key environment cannot deliver now: its HSM, KMS or store is down (503), an internal error, an overloaded gateway (5xx, 408, 429) | yes, then this |
- * | `'unreachable'` | no answer: offline, DNS, TLS, connection refused — or the page's CSP (`connect-src`) or the key environment's CORS (`allowOrigins`) refused the request, which a script cannot tell apart (the browser's console names it) | yes, then this |
+ * | `'unreachable'` | no answer: offline, DNS, TLS, connection refused, the key environment not running | yes, then this |
+ * | `'csp'` | the page's Content-Security-Policy refused the request: its `connect-src` lacks the key environment's origin (nothing was sent) | no |
+ * | `'cors'` | the key environment is on another origin and its CORS answer does not allow this page: `Access-Control-Allow-Origin` lacks the page's origin (`keyEnvironmentHandler`'s `allowOrigins`), or `Access-Control-Allow-Headers` lacks `DPoP` (a gateway's own CORS) | no |
  * | `'not-key-environment'` | the URL answered, but not as the key environment: an HTML page (a single-page app's fallback), not JSON, another server's 404, a refusal of the request's shape (400, 413, 415: another tokumei version) | no |
+ *
+ * A script sees a CSP or CORS refusal only as a network error; `httpKeyProvider` tells them
+ * apart from a network failure with one `no-cors` request to the same URL (which CORS lets
+ * through and CSP refuses with a `securitypolicyviolation` event), so `'csp'` and `'cors'` are
+ * reported in a page or worker only — in Node every request without an answer is `'unreachable'`.
  */
-export type KeyUnavailableReason = 'no-key' | 'outage' | 'unreachable' | 'not-key-environment';
+export type KeyUnavailableReason = 'no-key' | 'outage' | 'unreachable' | 'csp' | 'cors' | 'not-key-environment';
 
 /**
  * The one error family for runtime and domain failures. A caller's programming mistake (a key

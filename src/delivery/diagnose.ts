@@ -1,8 +1,9 @@
-// `diagnoseKeyEnvironment`: why a page cannot reach its key environment. A script sees a CSP
-// refusal, a CORS refusal and a network failure as one and the same "Failed to fetch"
-// (`httpKeyProvider`'s reason `unreachable`); this tells them apart on demand, so that the
-// check costs nothing in a page that does not call it.
+// `diagnoseKeyEnvironment`: why a page cannot reach its key environment, on demand (a health
+// page, an error report). A script sees a CSP refusal, a CORS refusal and a network failure as
+// one and the same "Failed to fetch"; `httpKeyProvider` tells them apart itself when a request
+// fails (reasons `csp`, `cors`, `unreachable`), with the same check (./no-answer.ts).
 import { aobject, astring } from '../internal/bytes.ts';
+import { whyNoAnswer } from './no-answer.ts';
 import { DELIVERY_PROTOCOL } from './payload.ts';
 
 /**
@@ -18,13 +19,15 @@ import { DELIVERY_PROTOCOL } from './payload.ts';
 export type KeyEnvironmentDiagnosis = 'answers' | 'csp' | 'cors' | 'network';
 
 /**
- * Finds out why the key environment at `url` cannot be reached from this page — for a page that
- * got `ERR_KEY_UNAVAILABLE` from {@link httpKeyProvider} after its retries, in
- * development or in an error report. It sends one request as `httpKeyProvider` does (a JSON POST
- * without a token, which the key environment refuses with 401) and, when that fails, one
- * `no-cors` request, which CORS lets through and CSP does not (it raises a
- * `securitypolicyviolation` event instead). Outside a page or worker (Node) only `'answers'` or
- * `'network'`.
+ * Finds out whether the key environment at `url` can be reached from this page, and if not
+ * why — on demand, in development, on a health page or in an error report, without signing in.
+ * It sends one request as `httpKeyProvider` does (a JSON POST without a token, which the key
+ * environment refuses with 401) and, when that fails, one `no-cors` request, which CORS lets
+ * through and CSP does not (it raises a `securitypolicyviolation` event instead) — the same
+ * check `httpKeyProvider` makes when a request gets no answer (its reasons `csp`, `cors`,
+ * `unreachable`). The request carries no `DPoP` header, so a CORS answer that lacks only that
+ * header is `'answers'` here and `cors` for a DPoP sign-in. Outside a page or worker (Node) only
+ * `'answers'` or `'network'`.
  *
  * @param url - the key environment's delivery endpoint, as given to `httpKeyProvider`
  * @param options - `fetch`: the `fetch` to use (default `globalThis.fetch`)
@@ -46,33 +49,12 @@ export async function diagnoseKeyEnvironment(url: string, options: { fetch?: typ
   aobject('options', options);
   if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError(`"fetch" expected function, got ${typeof options.fetch}`);
   const doFetch = options.fetch ?? globalThis.fetch;
-  const page = globalThis.location;
-  let csp = false;
-  const seen = (event: Event): void => {
-    const blocked = (event as SecurityPolicyViolationEvent).blockedURI;
-    if (page !== undefined && typeof blocked === 'string' && blocked.startsWith(new URL(url, page.href).origin)) csp = true;
-  };
-  if (page !== undefined) addEventListener('securitypolicyviolation', seen);
   try {
-    try {
-      // The request httpKeyProvider makes (a JSON POST: CORS preflights it), without a token.
-      const res = await doFetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ protocol: DELIVERY_PROTOCOL }), cache: 'no-store', credentials: 'omit' });
-      void res.body?.cancel().catch(() => undefined);
-      return 'answers';
-    } catch {
-      // below
-    }
-    if (page === undefined) return 'network';
-    try {
-      await doFetch(url, { mode: 'no-cors', cache: 'no-store', credentials: 'omit' });
-      // Reached without CORS: CORS refused the real request (on the same origin it was a blip).
-      return new URL(url, page.href).origin === page.origin ? 'answers' : 'cors';
-    } catch {
-      // The violation event is a task of its own, queued after the rejection.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      return csp ? 'csp' : 'network';
-    }
-  } finally {
-    if (page !== undefined) removeEventListener('securitypolicyviolation', seen);
+    // The request httpKeyProvider makes (a JSON POST: CORS preflights it), without a token.
+    const res = await doFetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ protocol: DELIVERY_PROTOCOL }), cache: 'no-store', credentials: 'omit' });
+    void res.body?.cancel().catch(() => undefined);
+    return 'answers';
+  } catch {
+    return whyNoAnswer(doFetch, url);
   }
 }

@@ -145,7 +145,7 @@ describe('httpKeyProvider: what a failed sign-in says', () => {
     expect(requests).toBe(1);
   });
 
-  it("diagnoseKeyEnvironment in Node: 'answers' where something answers (even an SPA's page), 'network' where nothing listens (CSP and CORS: test/browser/key-env-diagnose.test.ts)", async () => {
+  it("diagnoseKeyEnvironment in Node: 'answers' where something answers (even an SPA's page), 'network' where nothing listens (CSP and CORS: test/browser/key-env-blocked.test.ts)", async () => {
     expect(await diagnoseKeyEnvironment(`${keyEnv}/key-env/session`)).toBe('answers');
     expect(await diagnoseKeyEnvironment(`${portal}/keyenv/session`)).toBe('answers');
     expect(await diagnoseKeyEnvironment(`${closedPort}/key-env/session`)).toBe('network');
