@@ -8,6 +8,7 @@
 //
 //   node test/bench/scale.mjs [--members 500000] [--stores memory,pglite,postgres]
 //     [--seconds 10] [--sections keys,startup,http,registry,rewrap] [--deliveries 1000000]
+//     [--server-flags "--cpu-prof --cpu-prof-dir=DIR"]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -22,6 +23,8 @@ const arg = (name, fallback) => {
 };
 const here = (file) => fileURLToPath(new URL(file, import.meta.url));
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && cpus().length > 1;
+// Extra node flags for the key environment's process, e.g. --server-flags "--cpu-prof --cpu-prof-dir=/tmp/prof".
+const serverFlags = arg('server-flags', '').split(' ').filter((f) => f.length > 0);
 const mb = (bytes) => `${fmt(bytes / 2 ** 20, 0)} MB`;
 
 /** Starts a node process (pinned to core 0 when possible) with an IPC channel; resolves at its first message. */
@@ -55,7 +58,7 @@ async function withServer(kind, members, use) {
   const prepared = await prepare(kind, members);
   for (const line of prepared.made) console.log(`  (cache) ${line}`);
   try {
-    const server = await child('./scale-server.mjs', [JSON.stringify(prepared.spec)], ['--expose-gc']);
+    const server = await child('./scale-server.mjs', [JSON.stringify(prepared.spec)], ['--expose-gc', ...serverFlags]);
     try {
       return await use(server);
     } finally {
