@@ -105,6 +105,8 @@ export interface CheckedProof extends DpopProof {
 export interface DpopChecker extends DpopVerifier {
   check(request: DpopProofRequest): Promise<CheckedProof>;
   consume(proof: CheckedProof): Promise<void>;
+  /** Where `consume` records used proof ids (a caller may record one itself, in its own transaction). */
+  readonly replay: ProofReplayStore;
 }
 
 /** The normalized `htu` (RFC 9449 §4.3 step 9): scheme, authority and path; no query or fragment. */
@@ -146,6 +148,11 @@ function memoryReplay(): ProofReplayStore {
       return Promise.resolve(true);
     },
   };
+}
+
+/** The refusal of a proof whose jti was used before. */
+export function proofReplayed(): CredentialRefused {
+  return proofRefused('DPoP proof replayed (jti already used)');
 }
 
 /** The boundary check of {@link DpopOptions} and the verifier with its two steps (internal). */
@@ -220,13 +227,14 @@ export function dpopChecker(options: DpopOptions = {}): DpopChecker {
   }
 
   async function consume(p: CheckedProof): Promise<void> {
-    if (!(await replay.useOnce(p.replayId, p.replayUntil, now()))) throw proofRefused('DPoP proof replayed (jti already used)');
+    if (!(await replay.useOnce(p.replayId, p.replayUntil, now()))) throw proofReplayed();
   }
 
   return {
     algorithms,
     check,
     consume,
+    replay,
     async verify(req) {
       const p = await check(req);
       await consume(p);

@@ -89,6 +89,70 @@ CREATE TRIGGER delivery_audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON
   FOR EACH STATEMENT EXECUTE FUNCTION tokumei.refuse_audit_change();
 `,
   },
+  {
+    version: 2,
+    name: 'a key delivery in one statement: token rate, proof id, token record, capped session insert, audit row',
+    // One call, one transaction, one commit per delivery. Each statement of a VOLATILE function
+    // takes a fresh snapshot (READ COMMITTED), so the count after the member's lock sees every
+    // session committed before it. A refusal returns before the later writes; what was written
+    // before it (the count, the proof id, the token record) commits, as separate calls would.
+    sql: `
+CREATE FUNCTION tokumei.commit_delivery(
+  p_at bigint, p_rate_key text, p_window_start bigint, p_window_end bigint, p_rate_max integer,
+  p_once_id text, p_once_until bigint, p_token_id text, p_token_until bigint,
+  p_session_id text, p_member_id text, p_expires_at bigint, p_key_thumbprint text, p_primary_key_id text,
+  p_new_session boolean, p_max_live integer, p_refuse_when_full boolean, p_audit boolean, p_key_ids text[]
+) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  n integer;
+  bound text;
+BEGIN
+  INSERT INTO tokumei.delivery_counters AS c (key, window_start, window_end, count) VALUES (p_rate_key, p_window_start, p_window_end, 1)
+  ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN EXCLUDED.window_start > c.window_start THEN 1 ELSE c.count + 1 END,
+    window_start = GREATEST(c.window_start, EXCLUDED.window_start),
+    window_end = GREATEST(c.window_end, EXCLUDED.window_end)
+  RETURNING count INTO n;
+  IF n > p_rate_max THEN RETURN 'rate-limited'; END IF;
+  IF p_once_id IS NOT NULL THEN
+    INSERT INTO tokumei.once_ids AS o (id, expires_at) VALUES (p_once_id, p_once_until)
+    ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE o.expires_at <= p_at;
+    IF NOT FOUND THEN RETURN 'replayed'; END IF;
+  END IF;
+  INSERT INTO tokumei.token_records AS t (token_id, session_id, expires_at) VALUES (p_token_id, p_session_id, p_token_until)
+  ON CONFLICT (token_id) DO UPDATE SET
+    session_id = CASE WHEN t.expires_at <= p_at THEN EXCLUDED.session_id ELSE t.session_id END,
+    expires_at = CASE WHEN t.expires_at <= p_at THEN EXCLUDED.expires_at ELSE GREATEST(t.expires_at, EXCLUDED.expires_at) END
+  RETURNING session_id INTO bound;
+  IF bound <> p_session_id THEN RETURN 'token-used'; END IF;
+  IF p_new_session THEN
+    -- The same per-member lock as the registry's capped insert: one member's inserts take turns.
+    PERFORM pg_advisory_xact_lock(1953459062, hashtext(p_member_id));
+    SELECT count(*) INTO n FROM tokumei.sessions WHERE member_id = p_member_id AND revoked_at IS NULL AND expires_at > p_at;
+    IF n >= p_max_live THEN
+      IF p_refuse_when_full THEN RETURN 'capped'; END IF;
+      WITH revoked AS (
+        UPDATE tokumei.sessions s SET revoked_at = p_at, revoked_reason = 'session-limit'
+        WHERE s.revoked_at IS NULL AND s.session_id IN (
+          SELECT session_id FROM tokumei.sessions
+          WHERE member_id = p_member_id AND revoked_at IS NULL AND expires_at > p_at
+          ORDER BY created_at, session_id LIMIT n - p_max_live + 1)
+        RETURNING s.session_id, s.member_id
+      )
+      INSERT INTO tokumei.delivery_audit (at, kind, member_id, session_id, reason)
+      SELECT p_at, 'revoked', member_id, session_id, 'session-limit' FROM revoked;
+    END IF;
+    INSERT INTO tokumei.sessions (session_id, member_id, created_at, expires_at, key_thumbprint, primary_key_id)
+    VALUES (p_session_id, p_member_id, p_at, p_expires_at, p_key_thumbprint, p_primary_key_id);
+  END IF;
+  IF p_audit THEN
+    INSERT INTO tokumei.delivery_audit (at, kind, member_id, session_id, key_ids, expires_at)
+    VALUES (p_at, CASE WHEN p_new_session THEN 'delivered' ELSE 'resumed' END, p_member_id, p_session_id, p_key_ids, p_expires_at);
+  END IF;
+  RETURN 'committed';
+END $$;
+`,
+  },
 ];
 
 /** The schema version this library writes and reads. */

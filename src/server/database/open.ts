@@ -102,12 +102,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<KeyEnviron
     throw err;
   }
   let closed: Promise<void> | undefined;
+  const audit = databaseDeliveryAudit(db);
   return {
     engine: db.engine,
     schemaVersion,
     memberKeys: databaseKeyStore(db),
-    sessions: databaseSessionRegistry(db),
-    audit: databaseDeliveryAudit(db),
+    // A delivery through these sessions and this audit log commits once (sessions/delivery-commit.ts).
+    sessions: databaseSessionRegistry(db, audit),
+    audit,
     close() {
       closed ??= db.close().finally(release);
       return closed;

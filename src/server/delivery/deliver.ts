@@ -4,15 +4,16 @@
 import { TokumeiError } from '../../errors.ts';
 import { fromBase64url, randomBytes, toBase64url, wipe } from '../../internal/bytes.ts';
 import { deliveryInfo, DELIVERY_PROTOCOL, encodeKeyringPayload, suiteFor } from '../../delivery/payload.ts';
-import { admitToken, rateLimited, type CheckedLimits } from '../limits/delivery-limits.ts';
+import type { CheckedLimits } from '../limits/delivery-limits.ts';
 import { keyringEntries, withUnwrappedKeys } from '../member-keys/versions.ts';
 import { verifyCredential, type CredentialContext } from '../auth/credential.ts';
 import type { EndTokens } from '../auth/end-token.ts';
 import { tokenRefused } from '../auth/refusal.ts';
 import type { DeliveryAuditLog } from '../audit/delivery-audit.ts';
-import type { SessionRegistry } from '../sessions/registry.ts';
+import type { SessionRecord, SessionRegistry } from '../sessions/registry.ts';
 import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { SessionStatus } from '../../session/key-provider.ts';
+import { admitDelivery, commitDelivery } from './commit.ts';
 import { sealBase } from './hpke-seal.ts';
 
 /**
@@ -98,8 +99,7 @@ function hex(bytes: Uint8Array): string {
 export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): Promise<DeliveryResponse> {
   const { who, proof, token, tokenId, tokenRecordUntil } = await verifyCredential(ctx, request);
   assertMemberId(who.memberId); // a broken `authenticate` is an internal error (HTTP 500), not a refusal
-  // Counted once the credential is verified, so refused tokens cost nothing to remember.
-  await admitToken(ctx.sessions, ctx.limits, token, ctx.now());
+  await admitDelivery(ctx, token, ctx.now());
   const { body } = request;
   if (typeof body !== 'object' || body === null) throw formatError('the delivery request must be a JSON object');
   const { protocol, kem, publicKey, sessionId: resume } = body as Record<string, unknown>;
@@ -114,6 +114,7 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
   const now = ctx.now();
   let sessionId: string;
   let expiresAt: number;
+  let resumed: SessionRecord | undefined;
   if (resume === undefined) {
     expiresAt = Math.min(now + ctx.lifetimeMs, who.expiresAt ?? Number.MAX_SAFE_INTEGER);
     if (expiresAt <= now) throw tokenRefused('the token has expired');
@@ -127,6 +128,7 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
       throw sessionEnded();
     }
     ({ sessionId, expiresAt } = s);
+    resumed = s;
   }
   const { entries, primary } = await keyringEntries(ctx.store, memberId, who.dependants ?? []);
   const info = deliveryInfo(memberId, sessionId, expiresAt);
@@ -144,20 +146,22 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
       wipe(payload);
     }
   });
-  // Only now, with the response ready, is the credential used up: the proof's jti, then the
-  // token — which opens at most one session and afterwards resumes only that one (bound before
-  // the session is added, so a refused duplicate never counts against the member's cap).
-  if (proof !== undefined) await ctx.dpop.consume(proof);
-  if ((await ctx.sessions.bindToken(tokenId, sessionId, tokenRecordUntil, now)) !== sessionId) throw tokenRefused('the token has already opened another session');
+  const keyIds = entries.map((e) => e.keyId);
+  // Only now, with the response ready, is the credential used up and the delivery recorded.
   // A resume does not change the key the session is recorded as sealing with: its other tabs
   // may still hold the older one. The browser reports its own at its next status check.
-  if (resume === undefined) {
-    const record = { sessionId, memberId, createdAt: now, expiresAt, primaryKeyId: entries[primary]!.keyId, ...(proof === undefined ? {} : { keyThumbprint: proof.thumbprint }) };
-    if (!(await ctx.sessions.add(record, ctx.limits.cap))) throw rateLimited();
-  }
-  const keyIds = entries.map((e) => e.keyId);
-  // Audited before the sealed keys leave: a delivery the log does not hold is never answered.
-  await ctx.audit?.append({ at: now, kind: resume === undefined ? 'delivered' : 'resumed', memberId, sessionId, keyIds, expiresAt });
+  await commitDelivery(ctx, {
+    at: now,
+    token,
+    tokenId,
+    tokenRecordUntil,
+    proof,
+    session:
+      resumed === undefined
+        ? { added: { sessionId, memberId, createdAt: now, expiresAt, primaryKeyId: entries[primary]!.keyId, ...(proof === undefined ? {} : { keyThumbprint: proof.thumbprint }) } }
+        : { resumed },
+    event: { at: now, kind: resumed === undefined ? 'delivered' : 'resumed', memberId, sessionId, keyIds, expiresAt },
+  });
   ctx.onDeliver?.({ sessionId, memberId, keyIds, expiresAt });
   return {
     protocol: DELIVERY_PROTOCOL,

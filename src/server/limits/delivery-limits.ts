@@ -61,13 +61,17 @@ export function rateLimited(): TokumeiError {
   return new TokumeiError('ERR_RATE_LIMITED', 'too many key deliveries: try again later');
 }
 
+/** The registry key a token's deliveries are counted under: a hash of the token, never the token itself. */
+export function tokenRateKey(token: string): string {
+  return `tok1.${createHash('sha256').update(token).digest('base64url')}`;
+}
+
 /**
  * Counts one delivery for an authenticated bearer token and refuses it past the token's rate.
  * The registry is keyed by a hash of the token, never the token itself.
  * @throws TokumeiError `ERR_RATE_LIMITED`
  */
 export async function admitToken(sessions: SessionRegistry, limits: CheckedLimits, token: string, at: number): Promise<void> {
-  const key = `tok1.${createHash('sha256').update(token).digest('base64url')}`;
-  const n = await sessions.countDelivery(key, limits.tokenRate.windowMs, at);
+  const n = await sessions.countDelivery(tokenRateKey(token), limits.tokenRate.windowMs, at);
   if (n > limits.tokenRate.max) throw rateLimited();
 }

@@ -2,8 +2,11 @@
 // proof ids and delivery counters in tables every key-environment instance shares. Each method is
 // one statement — or, for the capped insert, one transaction under a per-member lock — so it is
 // atomic across instances and committed before it resolves. Every revocation and extension is
-// appended to the delivery audit log by the statement that makes it.
+// appended to the delivery audit log by the statement that makes it. A key delivery's writes are
+// one call of a server-side function (migration 2): one transaction, one commit.
+import type { DeliveryAuditLog } from '../audit/delivery-audit.ts';
 import type { Sql, SqlDatabase } from '../database/sql.ts';
+import { registerDeliveryCommitter, type DeliveryCommitter, type DeliveryOutcome } from './delivery-commit.ts';
 import type { SessionCap, SessionRecord, SessionRegistry } from './registry.ts';
 
 type Int = number | string | bigint;
@@ -81,13 +84,21 @@ async function insert(q: Sql, r: SessionRecord): Promise<void> {
       r.primaryKeyId,
     ]);
   } catch (err) {
-    if (isUniqueViolation(err)) throw new RangeError('"sessionId" expected a new session id, got one already registered');
+    if (isUniqueViolation(err)) throw takenSessionId();
     throw err;
   }
 }
 
-/** The session registry over an open database (internal; see `openDatabase`). */
-export function databaseSessionRegistry(db: SqlDatabase): SessionRegistry {
+/** A session id registered twice. */
+const takenSessionId = (): RangeError => new RangeError('"sessionId" expected a new session id, got one already registered');
+
+const COMMIT_DELIVERY = `SELECT tokumei.commit_delivery(${Array.from({ length: 19 }, (_, i) => `$${i + 1}`).join(', ')}) AS outcome`;
+
+/**
+ * The session registry over an open database (internal; see `openDatabase`). With `audit` (the
+ * same database's log), a key delivery commits its audit row in its one transaction.
+ */
+export function databaseSessionRegistry(db: SqlDatabase, audit?: DeliveryAuditLog): SessionRegistry {
   let adds = 0;
   const prune = async (now: number): Promise<void> => {
     // A bounded batch per table through its deadline index: never a long pause. The audit log
@@ -116,7 +127,7 @@ export function databaseSessionRegistry(db: SqlDatabase): SessionRegistry {
       return true;
     });
 
-  return {
+  const registry: SessionRegistry = {
     async add(record, cap) {
       let added = true;
       if (cap === undefined) await insert(db, record);
@@ -204,4 +215,52 @@ export function databaseSessionRegistry(db: SqlDatabase): SessionRegistry {
       return Number(rows[0]!.count);
     },
   };
+  if (audit !== undefined) registerDeliveryCommitter(registry, committer(audit));
+  return registry;
+
+  function committer(log: DeliveryAuditLog): DeliveryCommitter {
+    return {
+      audit: log,
+      async count(key, windowMs, at) {
+        // A stored window that starts later than this one is current too (countDelivery).
+        const { rows } = await db.query<{ count: Int }>('SELECT count FROM tokumei.delivery_counters WHERE key = $1 AND window_start >= $2', [key, at - (at % windowMs)]);
+        return rows[0] === undefined ? 0 : Number(rows[0].count);
+      },
+      async commit(w) {
+        const start = w.at - (w.at % w.rate.windowMs);
+        const added = 'added' in w.session ? w.session : undefined;
+        const s = added?.added ?? (w.session as { resumed: SessionRecord }).resumed;
+        let outcome: DeliveryOutcome;
+        try {
+          const { rows } = await db.query<{ outcome: DeliveryOutcome }>(COMMIT_DELIVERY, [
+            w.at,
+            w.rate.key,
+            start,
+            start + w.rate.windowMs,
+            w.rate.max,
+            w.once?.id ?? null,
+            w.once?.until ?? null,
+            w.token.id,
+            w.token.until,
+            s.sessionId,
+            s.memberId,
+            s.expiresAt,
+            s.keyThumbprint ?? null,
+            s.primaryKeyId,
+            added !== undefined,
+            added?.cap.maxLive ?? null,
+            added?.cap.whenFull === 'refuse',
+            w.audit !== undefined,
+            [...(w.audit?.keyIds ?? [])],
+          ]);
+          outcome = rows[0]!.outcome;
+        } catch (err) {
+          if (isUniqueViolation(err)) throw takenSessionId();
+          throw err;
+        }
+        if (added !== undefined && ++adds % PRUNE_EVERY === 0) await prune(w.at);
+        return outcome;
+      },
+    };
+  }
 }

@@ -1,0 +1,74 @@
+// What a key delivery writes, and when: the token's delivery count as soon as the credential is
+// verified; then, with the sealed response ready, the proof's one-time id, the token record, the
+// session (under the member's cap) and the audit row. A registry that can (the database one)
+// makes those writes in one transaction with one commit; any other gets them one call at a time.
+import type { AuditEvent } from '../audit/delivery-audit.ts';
+import type { CheckedProof } from '../auth/dpop.ts';
+import { proofReplayed } from '../auth/dpop.ts';
+import { tokenRefused } from '../auth/refusal.ts';
+import { admitToken, rateLimited, tokenRateKey } from '../limits/delivery-limits.ts';
+import { deliveryCommitterOf, type DeliveryCommitter } from '../sessions/delivery-commit.ts';
+import type { SessionRecord } from '../sessions/registry.ts';
+import type { DeliveryContext } from './deliver.ts';
+
+/** One delivery, ready to be committed (internal). */
+export interface DeliveryCommit {
+  at: number;
+  token: string;
+  tokenId: string;
+  tokenRecordUntil: number;
+  proof: CheckedProof | undefined;
+  /** A new session, or the live one resumed. */
+  session: { added: SessionRecord } | { resumed: SessionRecord };
+  event: AuditEvent;
+}
+
+/** The registry's one-transaction delivery, when it also writes to the audit log in use. */
+function committerOf(ctx: DeliveryContext): DeliveryCommitter | undefined {
+  const c = deliveryCommitterOf(ctx.sessions);
+  return c !== undefined && (ctx.audit === undefined || ctx.audit === c.audit) ? c : undefined;
+}
+
+/**
+ * Admits an authenticated token under its delivery rate (counted once the credential is
+ * verified, so refused tokens cost nothing to remember). With a one-transaction registry the
+ * count is made by {@link commitDelivery}; a token already over its rate is refused here, before
+ * any key is unwrapped.
+ * @throws TokumeiError `ERR_RATE_LIMITED`
+ */
+export async function admitDelivery(ctx: DeliveryContext, token: string, at: number): Promise<void> {
+  const c = committerOf(ctx);
+  if (c === undefined) return admitToken(ctx.sessions, ctx.limits, token, at);
+  if ((await c.count(tokenRateKey(token), ctx.limits.tokenRate.windowMs, at)) >= ctx.limits.tokenRate.max) throw rateLimited();
+}
+
+/**
+ * Uses up the credential and records the delivery: the proof's jti, then the token — which opens
+ * at most one session and afterwards resumes only that one (bound before the session is added, so
+ * a refused duplicate never counts against the member's cap) —, the session, and the audit row:
+ * a delivery the log does not hold is never answered. Resolves once all of it is durable.
+ * @throws TokumeiError `ERR_AUTH` (a replayed proof, a token already used), `ERR_RATE_LIMITED`
+ */
+export async function commitDelivery(ctx: DeliveryContext, d: DeliveryCommit): Promise<void> {
+  const c = committerOf(ctx);
+  // A proof's id goes into the transaction only where the checker records it: in this registry.
+  const inTransaction = c !== undefined && ctx.dpop.replay === ctx.sessions;
+  if (d.proof !== undefined && !inTransaction) await ctx.dpop.consume(d.proof);
+  if (c === undefined) {
+    if ((await ctx.sessions.bindToken(d.tokenId, d.event.sessionId, d.tokenRecordUntil, d.at)) !== d.event.sessionId) throw tokenRefused('the token has already opened another session');
+    if ('added' in d.session && !(await ctx.sessions.add(d.session.added, ctx.limits.cap))) throw rateLimited();
+    await ctx.audit?.append(d.event);
+    return;
+  }
+  const outcome = await c.commit({
+    at: d.at,
+    rate: { key: tokenRateKey(d.token), windowMs: ctx.limits.tokenRate.windowMs, max: ctx.limits.tokenRate.max },
+    ...(d.proof !== undefined && inTransaction ? { once: { id: d.proof.replayId, until: d.proof.replayUntil } } : {}),
+    token: { id: d.tokenId, until: d.tokenRecordUntil },
+    session: 'added' in d.session ? { added: d.session.added, cap: ctx.limits.cap } : d.session,
+    ...(ctx.audit === undefined ? {} : { audit: d.event }),
+  });
+  if (outcome === 'rate-limited' || outcome === 'capped') throw rateLimited();
+  if (outcome === 'replayed') throw proofReplayed();
+  if (outcome === 'token-used') throw tokenRefused('the token has already opened another session');
+}

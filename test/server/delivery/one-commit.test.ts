@@ -1,0 +1,169 @@
+// A key delivery on the database is one transaction: the token's count, the DPoP proof's id, the
+// token record, the session under the member's cap and the audit row commit together, in one
+// statement, on PGlite and on a real PostgreSQL server. Counted on the statements the key
+// environment sends (the control: a registry the key environment cannot commit through in one
+// transaction sends four commits), and attacked: concurrent deliveries past the cap and the token
+// rate, a used token, a replayed proof — each counted once, each audited only when delivered.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseDeliveryAudit, type DeliveryAuditLog } from '../../../src/server/audit/delivery-audit.ts';
+import type { Sql, SqlDatabase, SqlResult } from '../../../src/server/database/sql.ts';
+import { createKeyEnvironment, type KeyEnvironment, type KeyEnvironmentOptions } from '../../../src/server/key-environment.ts';
+import { localMasterKey } from '../../../src/server/master-keys/local.ts';
+import { databaseSessionRegistry } from '../../../src/server/sessions/database-registry.ts';
+import type { SessionRegistry } from '../../../src/server/sessions/registry.ts';
+import { databaseKeyStore } from '../../../src/server/stores/database-store.ts';
+import { boundToken, codeOf, deliveryBody, dpopKey, dpopKeyEnvironment, proof, reasonOf, testIssuer, URL_DELIVER } from '../auth/helpers.ts';
+import { ENGINES } from '../database/engines.ts';
+
+/** What the key environment sent: round trips, and commits (a write outside a transaction, or a transaction). */
+interface Counts {
+  roundTrips: number;
+  commits: number;
+}
+
+/** `db`, counting: a plain SELECT only reads; everything else outside a transaction commits a write. */
+function counting(db: SqlDatabase): { db: SqlDatabase; counts: Counts } {
+  const counts: Counts = { roundTrips: 0, commits: 0 };
+  const writes = (text: string): boolean => !/^\s*SELECT\b/i.test(text) || /commit_delivery/.test(text);
+  const query = <R,>(q: Sql, text: string, params?: readonly unknown[]): Promise<SqlResult<R>> => {
+    counts.roundTrips++;
+    return q.query<R>(text, params);
+  };
+  return {
+    counts,
+    db: {
+      engine: db.engine,
+      query<R>(text: string, params?: readonly unknown[]) {
+        if (writes(text)) counts.commits++;
+        return query<R>(db, text, params);
+      },
+      transaction<T>(fn: (tx: Sql) => Promise<T>) {
+        counts.roundTrips += 2; // BEGIN, COMMIT
+        counts.commits++;
+        return db.transaction((tx) => fn({ query: <R,>(text: string, params?: readonly unknown[]) => query<R>(tx, text, params) }));
+      },
+      close: () => db.close(),
+    },
+  };
+}
+
+const bearer = (token: string, body: object) => ({ authorization: `Bearer ${token}`, method: 'POST', url: URL_DELIVER, body });
+let serial = 0;
+const member = () => `M-${process.pid}-${serial++}`;
+
+for (const [name, open] of ENGINES) {
+  describe(`one commit per delivery: ${name}`, () => {
+    let raw: SqlDatabase;
+    let db: SqlDatabase;
+    let counts: Counts;
+    let audit: DeliveryAuditLog;
+    beforeAll(async () => {
+      raw = await open();
+      ({ db, counts } = counting(raw));
+      audit = databaseDeliveryAudit(db);
+    }, 240_000);
+    afterAll(() => raw?.close());
+
+    /** A key environment on the database (bearer tokens `t.<member>.<anything>`). */
+    function keyEnvironment(sessions: SessionRegistry, options: Partial<KeyEnvironmentOptions> = {}): KeyEnvironment {
+      return createKeyEnvironment({
+        masterKey: localMasterKey(new Uint8Array(32).fill(9)),
+        store: databaseKeyStore(db),
+        sessions,
+        audit,
+        authenticate: ({ token }) => ({ memberId: token.split('.')[1]! }),
+        dpop: { required: false },
+        ...options,
+      });
+    }
+    const delivered = async (memberId: string) => (await audit.read({ limit: 10_000 })).filter((e) => e.memberId === memberId);
+    const measure = async (fn: () => Promise<unknown>): Promise<Counts> => {
+      const before = { ...counts };
+      await fn();
+      return { roundTrips: counts.roundTrips - before.roundTrips, commits: counts.commits - before.commits };
+    };
+
+    it('a delivery is one commit in three round trips, a resume one commit in four; control: through a registry it cannot commit in one transaction, four commits', async () => {
+      const env = keyEnvironment(databaseSessionRegistry(db, audit));
+      const m = member();
+      const { keyId } = await env.createMemberKey(m);
+      let sessionId = '';
+      expect(await measure(async () => ({ sessionId } = await env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody()))))).toEqual({ roundTrips: 3, commits: 1 });
+      expect(await measure(async () => env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody(sessionId))))).toEqual({ roundTrips: 4, commits: 1 });
+      expect((await delivered(m)).map((e) => [e.kind, e.sessionId, e.keyIds])).toEqual([
+        ['delivered', sessionId, [keyId]],
+        ['resumed', sessionId, [keyId]],
+      ]);
+      // The same registry's methods, but not the registry itself: every write is a call of its own.
+      const control = keyEnvironment({ ...databaseSessionRegistry(db, audit) });
+      const c = member();
+      await control.createMemberKey(c);
+      expect(await measure(async () => control.deliverKeys(bearer(`t.${c}.1`, await deliveryBody())))).toEqual({ roundTrips: 9, commits: 4 });
+      expect((await delivered(c)).map((e) => e.kind)).toEqual(['delivered']);
+    });
+
+    it('with DPoP the proof id commits in the same transaction; a replayed proof, a used token: refused, nothing delivered or audited', async () => {
+      const issuer = await testIssuer();
+      const m = member();
+      const env = await dpopKeyEnvironment(issuer, { store: databaseKeyStore(db), sessions: databaseSessionRegistry(db, audit), audit });
+      await env.createMemberKey(m);
+      const key = await dpopKey();
+      const token = await boundToken(issuer, key, { sub: m });
+      const request = async (t: string, sessionId?: string) => ({ authorization: `DPoP ${t}`, dpop: await proof(key, { accessToken: t, nonce: env.dpopNonce()! }), method: 'POST', url: URL_DELIVER, body: await deliveryBody(sessionId) });
+      const first = await request(token);
+      let sessionId = '';
+      expect(await measure(async () => ({ sessionId } = await env.deliverKeys(first)))).toEqual({ roundTrips: 3, commits: 1 });
+      expect(await reasonOf(env.deliverKeys({ ...first, body: await deliveryBody() }))).toMatch(/ERR_AUTH: .*replayed/);
+      expect(await reasonOf(env.deliverKeys(await request(token)))).toMatch(/ERR_AUTH: .*already opened another session/);
+      expect(await codeOf(env.deliverKeys(await request(token, sessionId)))).toBe('resolved');
+      expect((await delivered(m)).map((e) => e.kind)).toEqual(['delivered', 'resumed']);
+    });
+
+    it("concurrent deliveries past the member's cap ('refuse'): exactly the cap delivered and audited, the rest ERR_RATE_LIMITED", async () => {
+      const sessions = databaseSessionRegistry(db, audit);
+      const env = keyEnvironment(sessions, { limits: { maxSessionsPerMember: 3, whenSessionLimit: 'refuse' } });
+      const m = member();
+      await env.createMemberKey(m);
+      const codes = await Promise.all(Array.from({ length: 12 }, async (_, i) => codeOf(env.deliverKeys(bearer(`t.${m}.${i}`, await deliveryBody())))));
+      expect(codes.sort()).toEqual([...Array(9).fill('ERR_RATE_LIMITED'), ...Array(3).fill('resolved')]);
+      expect((await sessions.memberSessions(m, Date.now())).length).toBe(3);
+      expect((await delivered(m)).map((e) => e.kind)).toEqual(['delivered', 'delivered', 'delivered']);
+    });
+
+    it("past the cap ('revoke-oldest') the oldest sessions are revoked and audited in the delivery's transaction", async () => {
+      const sessions = databaseSessionRegistry(db, audit);
+      const env = keyEnvironment(sessions, { limits: { maxSessionsPerMember: 2 } });
+      const m = member();
+      await env.createMemberKey(m);
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await env.deliverKeys(bearer(`t.${m}.${i}`, await deliveryBody()))).sessionId);
+      const live = (await sessions.memberSessions(m, Date.now())).filter((s) => s.revoked === undefined);
+      expect(live.map((s) => s.sessionId).sort()).toEqual(ids.slice(2).sort());
+      expect((await sessions.get(ids[0]!))!.revoked!.reason).toBe('session-limit');
+      const log = await delivered(m);
+      expect(log.filter((e) => e.kind === 'revoked').map((e) => [e.sessionId, e.reason])).toEqual([
+        [ids[0], 'session-limit'],
+        [ids[1], 'session-limit'],
+      ]);
+      expect(log.filter((e) => e.kind === 'delivered').map((e) => e.sessionId)).toEqual(ids);
+    });
+
+    it('concurrent resumes with one token past its rate: exactly the rate delivered, the rest ERR_RATE_LIMITED; control: under the rate all go through', async () => {
+      for (const [max, ok] of [
+        [4, 3],
+        [100, 6],
+      ] as const) {
+        const env = keyEnvironment(databaseSessionRegistry(db, audit), { limits: { tokenRate: { max, windowMs: 3_600_000 } } });
+        const m = member();
+        await env.createMemberKey(m);
+        const { sessionId } = await env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody()));
+        const codes = await Promise.all(Array.from({ length: 6 }, async () => codeOf(env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody(sessionId))))));
+        expect(codes.filter((c) => c === 'resolved').length).toBe(ok);
+        expect(codes.filter((c) => c !== 'resolved').every((c) => c === 'ERR_RATE_LIMITED')).toBe(true);
+        expect((await delivered(m)).filter((e) => e.kind === 'resumed').length).toBe(ok);
+        // Over the rate, a further request is refused before any key is unwrapped: one read, no commit.
+        if (ok < 6) expect(await measure(async () => expect(await codeOf(env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody(sessionId))))).toBe('ERR_RATE_LIMITED'))).toEqual({ roundTrips: 1, commits: 0 });
+      }
+    });
+  });
+}
