@@ -29,7 +29,7 @@ export function keyParts(memberKey: Uint8Array): KeyParts {
     sealKey: hkdf(memberKey, SUBKEY_LABELS.seal),
     fieldKeySchedule: keySchedule(fieldKey).subarray(32),
     ghashKey: h,
-    ghashTable: Buffer.concat([0x81, 0x82, 0x83, 0x84].map((b) => tableEntry(h, 1, b))),
+    ghashTable: Buffer.concat([1, 2, 3, 4].map((v) => tableEntry(h, 1, v))), // window 3 (byte 1's low nibble), values 1–4
   };
 }
 

@@ -200,7 +200,7 @@ describe('the per-key state', () => {
     key.set(keyBytes);
     allocated.length = 0;
     const cipher = new AesGcmKey(key);
-    // The one buffer it keeps with key material in it: off-heap (its own ArrayBuffer), 64 KiB+.
+    // The one buffer it keeps with key material in it: off-heap (its own ArrayBuffer), 8 KiB + 256 bytes.
     const kept = allocated.filter((b) => b.some((x) => x !== 0));
     expect(kept).toHaveLength(1);
     expect(kept[0]!.byteOffset).toBe(0);
@@ -208,12 +208,14 @@ describe('the per-key state', () => {
     const state = Buffer.from(kept[0]!.buffer);
     const h = hashSubkey(keyBytes);
     expect(state.subarray(0, 240).equals(keySchedule(keyBytes))).toBe(true);
-    // Entry (window w, byte b) at word 64 + 4·(256·w + b): the block with byte w = b, times H.
-    for (const [w, b] of [[0, 0x80], [0, 1], [1, 0x81], [7, 0x5a], [15, 0xff]] as const) {
-      const at = 4 * (64 + 4 * (256 * w + b));
-      expect(toHex(state.subarray(at, at + 16)), `entry ${w}/${b}`).toBe(toHex(tableEntry(h, w, b)));
+    // Entry (window q, value v) at word 64 + 64·q + 4·v: the block whose byte q/2 has v in its
+    // high nibble (q even) or low nibble (q odd), times H.
+    for (const [q, v] of [[0, 8], [0, 1], [3, 0xa], [14, 5], [31, 15]] as const) {
+      const at = 4 * (64 + 64 * q + 4 * v);
+      expect(toHex(state.subarray(at, at + 16)), `entry ${q}/${v}`).toBe(toHex(tableEntry(h, q >> 1, q & 1 ? v : v << 4)));
     }
-    expect(toHex(state.subarray(4 * (64 + 4 * 0x80), 4 * (64 + 4 * 0x80) + 16))).toBe(toHex(h)); // 1 · H
+    expect(toHex(state.subarray(4 * (64 + 4 * 8), 4 * (64 + 4 * 8) + 16))).toBe(toHex(h)); // 1 · H (x^0: the top bit of byte 0)
+    expect(state.length).toBe(4 * (64 + 32 * 16 * 4));
     cipher.destroy();
     expect(state.every((x) => x === 0)).toBe(true);
   });

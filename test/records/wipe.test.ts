@@ -65,7 +65,7 @@ function kept(): Uint8Array[] {
   // scratch and running GHASH value are zero between calls.
   const state = seen.cipherAllocated.filter((b) => !isZero(b));
   expect(state).toHaveLength(1);
-  expect(state[0]!.buffer.byteLength).toBeGreaterThan(64 * 1024);
+  expect(state[0]!.buffer.byteLength).toBeGreaterThan(8 * 1024); // the schedule and 8 KB of tables
   return [raw, fieldKey, ...state];
 }
 
