@@ -10,6 +10,8 @@
 // TOKUMEI_DEMO_DATA sets the data folder (default: .demo-data/ at the repository root).
 // TOKUMEI_DEMO_KEYLOG=<file> makes the key environment log delivered member keys (tests only).
 // TOKUMEI_DEMO_MASTER_KEY=softhsm2 puts the key environment's master key in a SoftHSM2 token.
+// KEY_ENV_DATABASE_URL / DATA_ENV_DATABASE_URL put an environment's database on a PostgreSQL
+// server (default: an embedded PGlite directory each); the two must name different databases.
 import { build, stop as stopEsbuild } from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { DEMO_CONFIG_FILE } from './seed/config.ts';
+import { DATABASE_URL_VARIABLES, databaseUrl } from './shared/database.ts';
 import { PORTAL_CLIENT_ID, resourcesOf } from './shared/deployment.ts';
 import { HttpError, serve } from './shared/http.ts';
 
@@ -114,6 +115,14 @@ function proxy(req: IncomingMessage, res: ServerResponse, port: number, path: st
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
+// One database for both environments is refused before anything starts.
+try {
+  databaseUrl('key');
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
+
 if (!existsSync(join(dataDir, DEMO_CONFIG_FILE))) {
   const t0 = performance.now();
   await runToEnd('seed');
@@ -156,13 +165,15 @@ const sso = await start('sso', { DEMO_PORTAL_URL: portalUrl });
 // SSO's session cookie never goes to the portal or either environment.
 const issuer = `http://localhost:${sso.port}`;
 const env = { DEMO_PORTAL_URL: portalUrl, DEMO_ISSUER: issuer };
-const keyEnv = await start('key-env', env);
-const dataEnv = await start('data-env', { ...env, DEMO_KEY_ENV_URL: `http://127.0.0.1:${keyEnv.port}/` });
+// Side by side: each opens its own database, which takes seconds. The data environment fetches
+// the ticket keys from the key environment's public address, behind the gateway.
+const [keyEnv, dataEnv] = await Promise.all([start('key-env', env), start('data-env', env)]);
 pageConfig = { ISSUER: issuer, CLIENT_ID: PORTAL_CLIENT_ID, KEY_ENVIRONMENT: keyEnvironment, DATA_ENVIRONMENT: dataEnvironment };
 routes.push(['/key-env/', keyEnv.port], ['/data-env/', dataEnv.port]);
 
 console.log(`  SSO:              ${issuer}/ (OpenID Provider; any member M000001… with password "demo")`);
-console.log(`  Key environment:  http://127.0.0.1:${keyEnv.port}/ (storage: ${join(dataDir, 'key-env')})`);
-console.log(`  Data environment: http://127.0.0.1:${dataEnv.port}/ (storage: ${join(dataDir, 'data-env')})`);
+const storageOf = (environment: 'key' | 'data', folder: string): string => `${join(dataDir, folder)}${databaseUrl(environment) === undefined ? '' : `, database: ${DATABASE_URL_VARIABLES[environment]}`}`;
+console.log(`  Key environment:  http://127.0.0.1:${keyEnv.port}/ (storage: ${storageOf('key', 'key-env')})`);
+console.log(`  Data environment: http://127.0.0.1:${dataEnv.port}/ (storage: ${storageOf('data', 'data-env')})`);
 console.log(`Portal: ${portalUrl}/`);
 console.log('Press Ctrl-C to stop.');

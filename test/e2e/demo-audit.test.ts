@@ -1,13 +1,16 @@
 // The demo's separation audit (npm run demo:audit) passes on a fresh seed and catches each kind
-// of misplaced data: a plaintext identity value or a key in the data environment, identity
-// ciphertext or attribute data in the key environment.
+// of misplaced data: a plaintext identity value or a key in the data environment (in any row of
+// any table of its database, or in its files), identity ciphertext or attribute data in the key
+// environment.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditDemo, formatReport, type AuditReport } from '../../examples/portal/audit/check.ts';
+import { openDataEnvironmentStorage, type DataEnvironmentStorage } from '../../examples/portal/data-env/storage.ts';
 import { openKeyEnvironmentStorage, type KeyEnvironmentStorage } from '../../examples/portal/key-env/storage.ts';
+import { copyForReading } from '../../examples/portal/shared/database.ts';
 import type { DemoConfig } from '../../examples/portal/seed/config.ts';
 import { generateMember } from '../../examples/portal/seed/generate.ts';
 import { keyMaterial } from '../../src/keys/member-key.ts';
@@ -16,22 +19,50 @@ import { envelopeShapeProblem } from '../../examples/portal/data-env/envelope-sh
 const DEMO = new URL('../../examples/portal/demo.mjs', import.meta.url).pathname;
 let dataDir: string;
 let config: DemoConfig;
-// The key environment's storage, opened once for every audit in this file: opening its embedded
-// database costs seconds of CPU, so each audit reads this one instead of opening its own.
+// The two environments' storage, opened once for every audit in this file: opening an embedded
+// database costs seconds of CPU, so each audit reads these instead of opening its own.
 let keyEnvironment: KeyEnvironmentStorage;
-const audit = (): Promise<AuditReport> => auditDemo(dataDir, { keyEnvironment });
+let dataEnvironment: DataEnvironmentStorage;
+const audit = (): Promise<AuditReport> => auditDemo(dataDir, { keyEnvironment, dataEnvironment });
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tokumei-demo-audit-'));
   const seeded = spawnSync(process.execPath, [DEMO, 'seed'], { env: { ...process.env, TOKUMEI_DEMO_DATA: dataDir, DEMO_MEMBERS: '40' }, encoding: 'utf8' });
   expect(seeded.status, seeded.stderr).toBe(0);
   config = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as DemoConfig;
-  keyEnvironment = await openKeyEnvironmentStorage(dataDir);
-}, 300_000); // the seed creates the key environment's embedded database (PGlite's initdb), and it is opened again here
+  [keyEnvironment, dataEnvironment] = await Promise.all([openKeyEnvironmentStorage(dataDir), openDataEnvironmentStorage(dataDir)]);
+}, 300_000); // the seed creates both embedded databases (PGlite's initdb), and they are opened again here
 afterAll(async () => {
-  await keyEnvironment?.close();
+  await Promise.all([keyEnvironment?.close(), dataEnvironment?.close()]);
   rmSync(dataDir, { recursive: true, force: true });
 });
+
+/**
+ * Audits a copy of the seeded data folder whose data environment `plant` changed. A database
+ * keeps what was written to it in its files (old row versions, the write-ahead log) after the
+ * row is put back, so every planting gets a copy of its own.
+ */
+async function auditPlanted(plant: (data: DataEnvironmentStorage) => Promise<void>): Promise<AuditReport> {
+  const dir = mkdtempSync(join(tmpdir(), 'tokumei-demo-audit-planted-'));
+  try {
+    cpSync(join(dataDir, 'demo.json'), join(dir, 'demo.json'));
+    symlinkSync(join(dataDir, 'key-env'), join(dir, 'key-env'), 'dir');
+    mkdirSync(join(dir, 'data-env'));
+    renameSync(copyForReading(join(dataDir, 'data-env/db'), 'data-env.lock'), join(dir, 'data-env/db'));
+    const data = await openDataEnvironmentStorage(dir);
+    try {
+      await plant(data);
+      return await auditDemo(dir, { keyEnvironment, dataEnvironment: data });
+    } finally {
+      await data.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const identity = async (id: string): Promise<Record<string, string>> => (await dataEnvironment.identity(id)) as unknown as Record<string, string>;
+const replace = (id: string, record: Record<string, unknown>) => (data: DataEnvironmentStorage): Promise<void> => data.replaceIdentity({ ...record, id } as never).then(() => undefined);
 
 function failed(report: AuditReport): string[] {
   return report.checks.filter((c) => c.violations.length > 0).map((c) => `${c.environment}: ${c.name}`);
@@ -54,8 +85,6 @@ async function auditWith(path: string, text: string | Buffer): Promise<AuditRepo
   }
 }
 
-const identityFile = (id: string): string => join(dataDir, 'data-env/identities', `${id}.json`);
-
 /**
  * A forgery a careless or dishonest writer could store: the header of a real envelope (version,
  * key id) and a nonce, then the plaintext padded to its bucket as the "ciphertext", and 16 bytes
@@ -70,9 +99,9 @@ function disguise(real: string, plaintext: string): string {
   return `tk1.${Buffer.concat([header, padded, Buffer.alloc(16, 7)]).toString('base64url')}`;
 }
 
-// Each audit reads every file of both environments (the key environment's embedded database is
-// tens of MB): seconds on a quiet machine, more on a busy one.
-describe('npm run demo:audit', { timeout: 180_000 }, () => {
+// Each audit reads every row and every file of both environments (each embedded database is tens
+// of MB): seconds on a quiet machine, more on a busy one.
+describe('npm run demo:audit', { timeout: 300_000 }, () => {
   it('passes on a fresh seed and says what it checked', async () => {
     const report = await audit();
     expect(failed(report)).toEqual([]);
@@ -94,66 +123,87 @@ describe('npm run demo:audit', { timeout: 180_000 }, () => {
 
   it('fails on a plaintext name in the data environment', async () => {
     const m = generateMember(config.seed, 7, config.seedYear);
-    const record = JSON.parse(readFileSync(identityFile(m.memberId), 'utf8')) as Record<string, unknown>;
-    const report = await auditWith(identityFile(m.memberId), JSON.stringify({ ...record, fullName: m.identity.fullName }));
+    const report = await auditPlanted(replace(m.memberId, { ...(await identity(m.memberId)), fullName: m.identity.fullName }));
     expect(failed(report)).toEqual(['data: no plaintext identity value', 'data: every identity field sealed']);
-    expect(formatReport(report)).not.toContain(m.identity.fullName); // the report names files, not values
+    const text = formatReport(report);
+    expect(text).toContain(`database data_env.identity_records ${m.memberId}: 1 plaintext identity value(s)`);
+    expect(text).not.toContain(m.identity.fullName); // the report names rows and files, not values
   });
 
   it('fails on a birth date hidden inside something that looks sealed', async () => {
     const m = generateMember(config.seed, 8, config.seedYear);
-    const record = JSON.parse(readFileSync(identityFile(m.memberId), 'utf8')) as Record<string, unknown>;
-    const report = await auditWith(identityFile(m.memberId), JSON.stringify({ ...record, birthDate: `tk1.${m.identity.birthDate}` }));
+    const report = await auditPlanted(replace(m.memberId, { ...(await identity(m.memberId)), birthDate: `tk1.${m.identity.birthDate}` }));
     expect(failed(report)).toEqual(['data: no plaintext identity value', 'data: every envelope opens']);
   });
 
   it('fails on plaintext disguised as a well-formed envelope (base64url, right key id, bucket length)', async () => {
     const m = generateMember(config.seed, 11, config.seedYear);
-    const record = JSON.parse(readFileSync(identityFile(m.memberId), 'utf8')) as Record<string, string>;
+    const record = await identity(m.memberId);
     const disguised = disguise(record.fullName!, m.identity.fullName);
     // It has every property a sealed value shows without its key: the shape check of the data
     // environment accepts it, and no plaintext search can see the name inside the base64url.
     expect(envelopeShapeProblem(disguised)).toBeUndefined();
     expect(disguised).not.toContain(m.identity.fullName);
-    const report = await auditWith(identityFile(m.memberId), JSON.stringify({ ...record, fullName: disguised }));
+    const report = await auditPlanted(replace(m.memberId, { ...record, fullName: disguised }));
     expect(failed(report)).toEqual(['data: every envelope opens']);
     const text = formatReport(report);
     expect(text).toContain(`FAIL  every envelope opens`);
-    expect(text).toContain(`data-env/identities/${m.memberId}.json: field "fullName" does not open under the record's own key (ERR_DECRYPTION_FAILED)`);
+    expect(text).toContain(`database data_env.identity_records ${m.memberId}: field "fullName" does not open under the record's own key (ERR_DECRYPTION_FAILED)`);
     expect(text).not.toContain(disguised);
   });
 
-  it('fails on a sealed value moved to another record, or kept outside any identity record', async () => {
-    const from = JSON.parse(readFileSync(identityFile('M000012'), 'utf8')) as Record<string, string>;
-    const to = JSON.parse(readFileSync(identityFile('M000013'), 'utf8')) as Record<string, string>;
+  it('fails on a sealed value moved to another record, or kept outside any identity record, in any table', async () => {
+    const from = await identity('M000012');
     // Moved: a real envelope, but sealed for M000012 under M000012's key.
-    const moved = await auditWith(identityFile('M000013'), JSON.stringify({ ...to, phone: from.phone }));
+    const moved = await auditPlanted(replace('M000013', { ...(await identity('M000013')), phone: from.phone }));
     expect(failed(moved)).toEqual(['data: every envelope opens']);
-    // Kept elsewhere: nothing says where it belongs, so nothing can authenticate it.
-    const stray = await auditWith(join(dataDir, 'data-env/attributes', 'planted.json'), JSON.stringify({ note: from.phone }));
+    // Kept elsewhere, in a table of its own: nothing says where it belongs, so nothing can authenticate it.
+    const stray = await auditPlanted(async (data) => {
+      await data.sql.query('CREATE TABLE public.notes (note text)');
+      await data.sql.query('INSERT INTO public.notes VALUES ($1)', [from.phone]);
+    });
     expect(failed(stray)).toEqual(['data: every envelope opens']);
-    expect(formatReport(stray)).toContain('data-env/attributes/planted.json: 1 envelope(s) outside any identity field');
+    expect(formatReport(stray)).toContain('database public.notes row 1: 1 envelope(s) outside any identity field');
   });
 
-  it('fails on a member key in the data environment, in any encoding', async () => {
+  it('fails on a member key in the data environment, in any encoding, in a row or a file — and after the row is deleted', async () => {
     const ring = await keyEnvironment.env.openKeyring('M000009');
     const key = Buffer.from(keyMaterial(ring.primary, 'raw'));
     ring.destroy();
-    for (const encoded of [key.toString('hex'), key.toString('base64'), key.toString('base64url')]) {
-      const report = await auditWith(join(dataDir, 'data-env/attributes', 'planted.json'), JSON.stringify({ note: encoded }));
-      expect(failed(report)).toEqual(['data: no key']);
+    // One row per encoding: each row is named.
+    const encoded = await auditPlanted(async (data) => {
+      await data.sql.query('CREATE TABLE public.notes (note text)');
+      for (const text of [key.toString('hex'), key.toString('base64'), key.toString('base64url')]) await data.sql.query('INSERT INTO public.notes VALUES ($1)', [text]);
+    });
+    expect(failed(encoded)).toEqual(['data: no key']);
+    for (const row of [1, 2, 3]) expect(formatReport(encoded)).toContain(`database public.notes row ${row}: member key`);
+    // A row deleted again: the database's files still hold it, and the audit reads them too.
+    const deleted = await auditPlanted(async (data) => {
+      await data.sql.query('CREATE TABLE public.notes (note bytea)');
+      await data.sql.query('INSERT INTO public.notes VALUES ($1)', [key]);
+      await data.sql.query('DELETE FROM public.notes');
+    });
+    expect(failed(deleted)).toEqual(['data: no key']);
+    expect(formatReport(deleted)).toMatch(/data-env\/db\/\S+: member key/);
+    expect(formatReport(deleted)).not.toContain('database public.notes');
+    // A file next to the database.
+    const path = join(dataDir, 'data-env', 'planted.bin');
+    writeFileSync(path, Buffer.concat([Buffer.from('x'), key]));
+    try {
+      const raw = await audit();
+      expect(failed(raw)).toEqual(['data: no key']);
+      expect(formatReport(raw)).toContain('data-env/planted.bin: member key');
+    } finally {
+      unlinkSync(path);
     }
-    const raw = await auditWith(join(dataDir, 'data-env', 'planted.bin'), Buffer.concat([Buffer.from('x'), key]));
-    expect(failed(raw)).toEqual(['data: no key']);
   });
 
   it('fails on identity ciphertext or attribute data in the key environment', async () => {
-    const sealed = JSON.parse(readFileSync(identityFile('M000010'), 'utf8')) as { fullName: string };
+    const sealed = await identity('M000010');
     const ciphertext = await auditWith(join(dataDir, 'key-env', 'planted.json'), JSON.stringify({ cached: sealed.fullName }));
     expect(failed(ciphertext)).toEqual(['key: no identity ciphertext']);
 
-    const { readdirSync } = await import('node:fs');
-    const pseudonym = readdirSync(join(dataDir, 'data-env/attributes'))[0]!.slice(0, -5);
+    const { pseudonym } = (await dataEnvironment.allAttributes())[0]!;
     const attribute = await auditWith(join(dataDir, 'key-env', 'planted.json'), JSON.stringify({ [pseudonym]: { steps: [8000] } }));
     expect(failed(attribute)).toEqual(['key: no attribute data, no plaintext identity value']);
   });

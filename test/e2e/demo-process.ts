@@ -9,6 +9,7 @@ import { hkdfSync } from 'node:crypto';
 import { SUBKEY_LABELS } from '../../src/keys/subkeys.ts';
 import { generateMember, type SeedMember } from '../../examples/portal/seed/generate.ts';
 import type { DemoConfig } from '../../examples/portal/seed/config.ts';
+import { openDataEnvironmentStorage, type DataEnvironmentStorage } from '../../examples/portal/data-env/storage.ts';
 
 const DEMO = new URL('../../examples/portal/demo.mjs', import.meta.url).pathname;
 
@@ -29,6 +30,11 @@ export interface RunningDemo {
   deliveredKeys(): Map<string, Uint8Array>;
   /** Every request the data environment received so far (method, URL, headers, body). */
   dataEnvironmentRequests(): RecordedRequest[];
+  /**
+   * Reads the data environment's database as it is now (a copy of the embedded database the
+   * running demo holds open, or its PostgreSQL server).
+   */
+  readDataEnvironment<T>(read: (storage: DataEnvironmentStorage) => Promise<T>): Promise<T>;
   /** The SSO's token events so far (names and refusal details; never a token). */
   ssoEvents(): SsoEvent[];
   /** Stops the demo with SIGINT (Ctrl-C); resolves with its exit code. */
@@ -105,6 +111,14 @@ export async function startDemo(options: { members?: number; env?: Record<string
       return keys;
     },
     dataEnvironmentRequests: () => jsonLines<RecordedRequest>(record),
+    async readDataEnvironment(read) {
+      const storage = await openDataEnvironmentStorage(dataDir, { snapshot: true, url: options.env?.DATA_ENV_DATABASE_URL || undefined });
+      try {
+        return await read(storage);
+      } finally {
+        await storage.close();
+      }
+    },
     ssoEvents: () => jsonLines<SsoEvent>(ssoLog),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');

@@ -1,4 +1,5 @@
-// The separation audit: reads each environment's storage and checks that the data environment
+// The separation audit: reads each environment's storage — the files under its folder (an
+// embedded database's files included) and every row of its database — and checks that the data environment
 // holds no plaintext identity value and no key, and that every value that looks sealed opens
 // with the member key it names (so a plaintext dressed up as an envelope cannot pass), and that
 // the key environment holds no identity ciphertext and no attribute data (docs/threat-model.md
@@ -9,8 +10,9 @@ import { join, relative } from 'node:path';
 // The audit needs the raw key bytes to search for them: it uses tokumei's internal accessor,
 // which no public entry point exports (a portal never needs it).
 import { keyMaterial } from '../../../src/keys/member-key.ts';
-import { DATA_ENV_DIRS } from '../data-env/records.ts';
+import { DATA_ENV_DIR, openDataEnvironmentStorage, type DataEnvironmentStorage } from '../data-env/storage.ts';
 import { KEY_ENV_DIR, openKeyEnvironmentStorage, type KeyEnvironmentStorage } from '../key-env/storage.ts';
+import { databaseUrl, everyRowAt, type StoredRow } from '../shared/database.ts';
 import { DEMO_CONFIG_FILE, type DemoConfig } from '../seed/config.ts';
 import { generateMember, identityValuesOf } from '../seed/generate.ts';
 import { IDENTITY_FIELDS } from '../shared/schemas.ts';
@@ -32,22 +34,31 @@ export interface AuditReport {
   ok: boolean;
 }
 
+/** A file, or a database row (as JSON), and where it is, for the report. */
 interface StoredFile {
-  path: string;
+  where: string;
   bytes: Buffer;
 }
 
-function readTree(dir: string): StoredFile[] {
+function readTree(dataDir: string, folder: string): StoredFile[] {
   const out: StoredFile[] = [];
   const walk = (d: string): void => {
+    if (!existsSync(d)) return;
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out.push({ path: p, bytes: readFileSync(p) });
+      else if (e.isFile()) out.push({ where: relative(dataDir, p), bytes: readFileSync(p) });
     }
   };
-  walk(dir);
+  walk(join(dataDir, folder));
   return out;
+}
+
+/** Where a row is, as the report names it. */
+const rowWhere = (table: string, key: string): string => `database ${table} ${key}`;
+
+function rowsAsFiles(rows: readonly StoredRow[]): StoredFile[] {
+  return rows.map((r) => ({ where: rowWhere(r.table, r.key), bytes: Buffer.from(JSON.stringify(r.row)) }));
 }
 
 /** Every string in a JSON document (keys and values); `undefined` if it is not JSON. */
@@ -124,29 +135,46 @@ function count(n: number): string {
 /** Storage the caller already has open, for the audit to read instead of opening its own. */
 export interface OpenStorage {
   keyEnvironment?: KeyEnvironmentStorage;
+  dataEnvironment?: DataEnvironmentStorage;
 }
 
 /**
- * Runs every check on the demo's data folder. Storage given in `open` is read as it is and left
- * open; the rest is opened (an embedded database the running demo holds is read from a copy)
- * and closed again.
+ * Runs every check on the demo's data folder and the two environments' databases. Storage given
+ * in `open` is read as it is and left open; the rest is opened side by side (an embedded
+ * database the running demo holds is read from a copy) and closed again.
  */
 export async function auditDemo(dataDir: string, open: OpenStorage = {}): Promise<AuditReport> {
-  const storage = open.keyEnvironment ?? (await openKeyEnvironmentStorage(dataDir, { snapshot: true }));
+  const opened = await Promise.allSettled([
+    open.keyEnvironment ?? openKeyEnvironmentStorage(dataDir, { snapshot: true }),
+    open.dataEnvironment ?? openDataEnvironmentStorage(dataDir, { snapshot: true }),
+  ] as const);
+  const [key, data] = opened;
   try {
-    return await audit(dataDir, storage);
+    if (key.status === 'rejected') throw key.reason;
+    if (data.status === 'rejected') throw data.reason;
+    return await audit(dataDir, key.value, data.value);
   } finally {
-    if (open.keyEnvironment === undefined) await storage.close();
+    if (open.keyEnvironment === undefined && key.status === 'fulfilled') await key.value.close();
+    if (open.dataEnvironment === undefined && data.status === 'fulfilled') await data.value.close();
   }
 }
 
-async function audit(dataDir: string, storage: KeyEnvironmentStorage): Promise<AuditReport> {
+async function audit(dataDir: string, storage: KeyEnvironmentStorage, data: DataEnvironmentStorage): Promise<AuditReport> {
   const config = JSON.parse(readFileSync(join(dataDir, DEMO_CONFIG_FILE), 'utf8')) as DemoConfig;
   const checks: AuditCheck[] = [];
-  const dataFiles = readTree(join(dataDir, 'data-env'));
-  const keyFiles = readTree(join(dataDir, KEY_ENV_DIR));
-  const rel = (f: StoredFile): string => relative(dataDir, f.path);
-  const size = (fs: StoredFile[]): string => `${count(fs.length)} files, ${(fs.reduce((a, f) => a + f.bytes.length, 0) / 1e6).toFixed(1)} MB`;
+  // The data environment: every row of its database, and every file in its folder (the embedded
+  // database's files too: what a row no longer shows may still be in them).
+  const dataRows = await data.everyRow();
+  const dataFiles = [...rowsAsFiles(dataRows), ...readTree(dataDir, DATA_ENV_DIR)];
+  // The key environment: every file in its folder (the embedded database's included), and every
+  // row of its database when that is on a PostgreSQL server.
+  const keyUrl = databaseUrl('key');
+  const keyFiles = [...(keyUrl === undefined ? [] : rowsAsFiles(await everyRowAt(keyUrl))), ...readTree(dataDir, KEY_ENV_DIR)];
+  const rel = (f: StoredFile): string => f.where;
+  const size = (fs: StoredFile[]): string => {
+    const rows = fs.filter((f) => f.where.startsWith('database ')).length;
+    return `${count(rows)} database rows and ${count(fs.length - rows)} files, ${(fs.reduce((a, f) => a + f.bytes.length, 0) / 1e6).toFixed(1)} MB`;
+  };
 
   // The seed's plaintexts, regenerated; and what the data environment holds in the clear.
   const identityValues = new Set<string>();
@@ -170,8 +198,10 @@ async function audit(dataDir: string, storage: KeyEnvironmentStorage): Promise<A
       foundEnvelopes.push({ value: s, where: rel(f) });
     }
     plainByFile.push({ file: f, plain: strings.filter((s) => !ENVELOPE.test(s)).join('\u0000') });
-    if (f.path.includes(join(DATA_ENV_DIRS.attributes))) pseudonyms.push(f.path.slice(f.path.lastIndexOf('/') + 1, -5));
   }
+  for (const r of dataRows) if (r.table === 'data_env.attribute_records') pseudonyms.push(r.key);
+  const identityRecords = await data.identityRecords();
+  const identityWhere = (id: string): string => rowWhere('data_env.identity_records', id);
 
   // Data environment, check 1: no plaintext identity value, anywhere in any file. Non-envelope
   // strings are searched for every value; numeric values (dates, phone and insured numbers)
@@ -202,17 +232,14 @@ async function audit(dataDir: string, storage: KeyEnvironmentStorage): Promise<A
   {
     const violations: string[] = [];
     let fields = 0;
-    const identityDir = join(dataDir, DATA_ENV_DIRS.identities);
-    const identityFiles = dataFiles.filter((f) => f.path.startsWith(identityDir));
-    for (const f of identityFiles) {
-      const rec = JSON.parse(f.bytes.toString('utf8')) as Record<string, unknown>;
+    for (const rec of identityRecords) {
       for (const name of IDENTITY_FIELDS) {
         fields++;
         const v = rec[name];
-        if (typeof v !== 'string' || !ENVELOPE.test(v)) violations.push(`${rel(f)}: field "${name}" is not a tk1 envelope`);
+        if (typeof v !== 'string' || !ENVELOPE.test(v)) violations.push(`${identityWhere(rec.id)}: field "${name}" is not a tk1 envelope`);
       }
     }
-    checks.push({ environment: 'data', name: 'every identity field sealed', checked: `${count(fields)} identity fields in ${count(identityFiles.length)} identity records`, violations });
+    checks.push({ environment: 'data', name: 'every identity field sealed', checked: `${count(fields)} identity fields in ${count(identityRecords.length)} identity records`, violations });
   }
 
   // Data environment, check 3: no key — member keys, the link key, the master key — as raw
@@ -259,10 +286,7 @@ async function audit(dataDir: string, storage: KeyEnvironmentStorage): Promise<A
   // names, as the field and record it is stored in: a plaintext dressed up as `tk1.` and
   // base64url, or a sealed value moved elsewhere, fails here even though it looks sealed.
   {
-    const identityDir = join(dataDir, DATA_ENV_DIRS.identities);
-    const records = dataFiles
-      .filter((f) => f.path.startsWith(identityDir))
-      .map((f) => ({ recordId: f.path.slice(f.path.lastIndexOf('/') + 1, -5), record: JSON.parse(f.bytes.toString('utf8')) as Record<string, unknown>, where: rel(f) }));
+    const records = identityRecords.map((record) => ({ recordId: record.id, record, where: identityWhere(record.id) }));
     const { opened, violations } = await openEveryEnvelope(records, foundEnvelopes, (id) => storage.env.openKeyring(id));
     checks.push({ environment: 'data', name: 'every envelope opens', checked: `${count(opened)} of ${count(foundEnvelopes.length)} envelopes opened with the member key each names, as the field and record it is stored in`, violations });
   }
@@ -316,7 +340,7 @@ async function audit(dataDir: string, storage: KeyEnvironmentStorage): Promise<A
 export function formatReport(report: AuditReport): string {
   const lines = [`tokumei demo audit: ${report.dataDir}`];
   for (const env of ['data', 'key'] as const) {
-    lines.push(env === 'data' ? 'Data environment (data-env/):' : 'Key environment (key-env/):');
+    lines.push(env === 'data' ? `Data environment (${DATA_ENV_DIR}/ and its database):` : `Key environment (${KEY_ENV_DIR}/ and its database):`);
     for (const c of report.checks.filter((x) => x.environment === env)) {
       lines.push(`  ${c.violations.length === 0 ? 'PASS' : 'FAIL'}  ${c.name} — checked ${c.checked}`);
       for (const v of c.violations.slice(0, 20)) lines.push(`        ${v}`);

@@ -26,8 +26,8 @@ export interface DataEnvironmentAuth {
   pseudonyms(req: IncomingMessage): Promise<ReadonlySet<string>>;
 }
 
-/** Builds the checks for `deployment`; `keyEnvironmentUrl` is where the ticket keys are published. */
-export function dataEnvironmentAuth(deployment: Deployment, keyEnvironmentUrl: string): DataEnvironmentAuth {
+/** Builds the checks for `deployment`; `ticketKeysUrl` is where the key environment publishes the ticket keys. */
+export function dataEnvironmentAuth(deployment: Deployment, ticketKeysUrl: string): DataEnvironmentAuth {
   const insecure = new URL(deployment.issuer).protocol === 'http:' ? { [oauth.allowInsecureRequests]: true } : {};
   let server: Promise<oauth.AuthorizationServer> | undefined;
   const authorizationServer = (): Promise<oauth.AuthorizationServer> =>
@@ -39,7 +39,7 @@ export function dataEnvironmentAuth(deployment: Deployment, keyEnvironmentUrl: s
       throw err;
     }));
   const usedProofs = new Map<string, number>(); // jti → until (ms)
-  const ticketKeys = createRemoteJWKSet(new URL('/ticket-keys', keyEnvironmentUrl));
+  const ticketKeys = createRemoteJWKSet(new URL(ticketKeysUrl));
 
   return {
     async member(req, path) {

@@ -27,6 +27,3 @@ export interface AttributeRecord {
   stepsUntil?: string;
   vitals: VitalsEntry[];
 }
-
-/** The data environment's folders under the demo's data folder. */
-export const DATA_ENV_DIRS = { identities: 'data-env/identities', attributes: 'data-env/attributes' } as const;

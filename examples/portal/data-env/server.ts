@@ -1,6 +1,7 @@
 // The data environment: the portal's database. It holds sealed identity records (keyed by
 // record id) and attribute records (keyed by pseudonym), and never a key, a plaintext identity
-// value, or the link between a pseudonym and a person. Its own process, port and folder.
+// value, or the link between a pseudonym and a person. Its own process, port and database
+// (storage.ts: the embedded PGlite in data-env/db, or DATA_ENV_DATABASE_URL's server).
 //
 // Authorization (auth.ts): identity records need the data environment's own DPoP-bound access
 // token — an audience the key environment refuses — and are served to their member (and a
@@ -9,18 +10,20 @@
 // URL, so no access log holds one.
 import { appendFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { join } from 'node:path';
 import { IDENTITY_FIELDS } from '../shared/schemas.ts';
 import { deploymentFromEnv } from '../shared/deployment.ts';
 import { announce, HttpError, readJson, sendJson, serve } from '../shared/http.ts';
-import { JsonDir } from '../shared/json-dir.ts';
 import { dataEnvironmentAuth } from './auth.ts';
 import { envelopeShapeProblem } from './envelope-shape.ts';
-import { DATA_ENV_DIRS, type AttributeRecord, type StoredIdentity, type VitalsEntry } from './records.ts';
+import type { AttributeRecord, StoredIdentity, VitalsEntry } from './records.ts';
 import { healthPoints, rankDepartments } from './ranking.ts';
+import { openDataEnvironmentStorage } from './storage.ts';
 
 const dataDir = process.env.DEMO_DATA_DIR ?? '.demo-data';
-const auth = dataEnvironmentAuth(deploymentFromEnv(), process.env.DEMO_KEY_ENV_URL ?? 'http://127.0.0.1:0/');
+const deployment = deploymentFromEnv();
+// The ticket keys, where the key environment publishes them (its public address behind the
+// portal's gateway, or DEMO_KEY_ENV_URL).
+const auth = dataEnvironmentAuth(deployment, `${process.env.DEMO_KEY_ENV_URL ?? `${deployment.keyEnvironment}/`}ticket-keys`);
 // Tests only: every request this process receives — method, URL, every header, the body — one
 // JSON line each, so a test can replay all of it to the key environment.
 const recordFile = process.env.TOKUMEI_DEMO_DATA_ENV_RECORD;
@@ -28,26 +31,27 @@ if (recordFile !== undefined && recordFile !== '') {
   const banner = '!'.repeat(78);
   console.warn(`${banner}\n!! TOKUMEI_DEMO_DATA_ENV_RECORD is set: every request the data environment receives\n!! is appended, credentials included, to ${recordFile}\n!! For tests only. Never set it anywhere real.\n${banner}`);
 }
-const identities = new JsonDir<StoredIdentity>(join(dataDir, DATA_ENV_DIRS.identities));
-const attributes = new JsonDir<AttributeRecord>(join(dataDir, DATA_ENV_DIRS.attributes));
+const storage = await openDataEnvironmentStorage(dataDir);
 
 // Loaded once: the ranking is over every member's steps, which the demo does not change.
-const allAttributes: AttributeRecord[] = attributes.ids().map((p) => attributes.get(p)!);
-const ranking = rankDepartments(allAttributes);
+const ranking = rankDepartments(await storage.allAttributes());
 
-function canRead(sub: string, id: string): boolean {
+async function canRead(sub: string, id: string): Promise<boolean> {
   if (sub === id) return true;
-  const own = identities.get(sub);
+  const own = await storage.identity(sub);
   return own?.dependants?.includes(id) === true;
 }
 
-function attributeRecord(pseudonym: unknown, allowed: ReadonlySet<string>): AttributeRecord {
+/** The pseudonym a request names, if its ticket names it too: a pseudonym is not a capability by itself. */
+function ticketed(pseudonym: unknown, allowed: ReadonlySet<string>): string {
   if (typeof pseudonym !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(pseudonym)) throw new HttpError(400, '"pseudonym" expected a pseudonym');
-  // Only what the ticket names: a pseudonym is not a capability by itself.
   if (!allowed.has(pseudonym)) throw new HttpError(403, 'the ticket does not name this pseudonym');
-  const rec = attributes.get(pseudonym);
-  if (rec === undefined) throw new HttpError(404, 'no such record');
-  return rec;
+  return pseudonym;
+}
+
+function found<T>(value: T | undefined): T {
+  if (value === undefined) throw new HttpError(404, 'no such record');
+  return value;
 }
 
 /** Accepts a re-sealed identity record only if every identity field is a sealed value. */
@@ -89,28 +93,26 @@ const { server, port } = await serve(async (req, res, url) => {
   if (parts[0] === 'persons' && parts.length === 2) {
     const sub = await auth.member(req, url.pathname);
     const id = parts[1]!;
-    if (!canRead(sub, id)) throw new HttpError(403, 'not your record');
-    const stored = identities.get(id);
-    if (stored === undefined) throw new HttpError(404, 'no such record');
+    if (!(await canRead(sub, id))) throw new HttpError(403, 'not your record');
+    const stored = found(await storage.identity(id));
     if (req.method === 'GET') return sendJson(res, 200, stored);
     if (req.method === 'PUT') {
       if (id !== sub) throw new HttpError(403, 'only your own record can be changed');
       checkSealed(stored, input);
-      identities.put(id, input as StoredIdentity);
+      if (!(await storage.replaceIdentity(input as StoredIdentity))) throw new HttpError(404, 'no such record');
       return sendJson(res, 200, { ok: true });
     }
   } else if (req.method === 'POST' && url.pathname === '/attributes/read') {
-    const rec = attributeRecord(input.pseudonym, await auth.pseudonyms(req));
+    const rec: AttributeRecord = found(await storage.attributes(ticketed(input.pseudonym, await auth.pseudonyms(req))));
     return sendJson(res, 200, { ...rec, points: healthPoints(rec), ranking: rec.departmentCode === undefined ? undefined : ranking.forMember(rec) });
   } else if (req.method === 'POST' && url.pathname === '/attributes/vitals') {
-    const rec = attributeRecord(input.pseudonym, await auth.pseudonyms(req));
+    const pseudonym = ticketed(input.pseudonym, await auth.pseudonyms(req));
     const entry: VitalsEntry = { date: new Date().toISOString().slice(0, 10), ...checkVitals(input) };
     // One entry per day: a second one the same day replaces the first.
-    rec.vitals = [...rec.vitals.filter((v) => v.date !== entry.date), entry];
-    attributes.put(rec.pseudonym, rec);
+    const rec = found(await storage.putVitals(pseudonym, entry));
     return sendJson(res, 200, { ok: true, entry, points: healthPoints(rec) });
   }
   throw new HttpError(404, 'not found');
 }, Number(process.env.DEMO_SERVICE_PORT ?? '0'));
 
-announce('data-env', server, port);
+announce('data-env', server, port, () => storage.close());

@@ -1,13 +1,13 @@
 // The key environment's storage, all under key-env/ in the demo's data folder: the master key
 // (a local key file, or a key in a SoftHSM2 token: master-key.ts), its database (the embedded
-// PGlite in key-env/db, or the PostgreSQL server KEY_ENV_DATABASE_URL names: every member key
-// wrapped under the master key, sessions, token records, the delivery audit log), the pseudonym
-// link key (wrapped the same way), and which dependants' keys each member's keyring holds. No
-// identity value, no sealed record, no attribute data.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// PGlite in key-env/db, or the PostgreSQL server KEY_ENV_DATABASE_URL names, never the data
+// environment's: every member key wrapped under the master key, sessions, token records, the
+// delivery audit log), the pseudonym link key (wrapped the same way), and which dependants' keys
+// each member's keyring holds. No identity value, no sealed record, no attribute data.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createKeyEnvironment, openDatabase, type KeyEnvironment, type KeyEnvironmentDatabase, type KeyEnvironmentOptions, type MasterKey } from '../../../src/server.ts';
-import { openSnapshotWhenBusy } from '../shared/database.ts';
+import { createKeyEnvironment, openDatabase, TokumeiError, type KeyEnvironment, type KeyEnvironmentDatabase, type KeyEnvironmentOptions, type MasterKey } from '../../../src/server.ts';
+import { copyForReading, databaseUrl, refuseOtherEnvironmentAt } from '../shared/database.ts';
 import { openDemoMasterKey } from './master-key.ts';
 
 /** The key environment's folder under the demo's data folder. */
@@ -37,6 +37,18 @@ export interface KeyEnvironmentStorage {
   saveDependants(): void;
 }
 
+/** Opens the key environment's embedded database in `dir`, or a copy of it when another process has it open. */
+async function openSnapshotWhenBusy(dir: string): Promise<KeyEnvironmentDatabase> {
+  try {
+    return await openDatabase({ dir });
+  } catch (err) {
+    if (!(err instanceof TokumeiError && err.code === 'ERR_STORAGE_UNAVAILABLE' && existsSync(join(dir, 'tokumei.lock')))) throw err;
+  }
+  const copy = copyForReading(dir, 'tokumei.lock');
+  const db = await openDatabase({ dir: copy });
+  return { ...db, memberKeys: db.memberKeys, sessions: db.sessions, audit: db.audit, close: () => db.close().finally(() => rmSync(copy, { recursive: true, force: true })) };
+}
+
 function writeAtomic(path: string, text: string): void {
   writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
   renameSync(`${path}.tmp`, path);
@@ -57,8 +69,9 @@ export async function openKeyEnvironmentStorage(
   const master = await openDemoMasterKey(dir, options.create === true);
   const { masterKey } = master;
   const { create: _create, snapshot, ...environmentOptions } = options;
-  const url = process.env.KEY_ENV_DATABASE_URL;
-  const db = url !== undefined && url !== '' ? await openDatabase({ url }) : snapshot === true ? await openSnapshotWhenBusy(join(dir, 'db')) : await openDatabase({ dir: join(dir, 'db') });
+  const url = databaseUrl('key'); // refuses the data environment's URL
+  if (url !== undefined) await refuseOtherEnvironmentAt(url, 'data');
+  const db = url !== undefined ? await openDatabase({ url }) : snapshot === true ? await openSnapshotWhenBusy(join(dir, 'db')) : await openDatabase({ dir: join(dir, 'db') });
   const env = createKeyEnvironment({
     authenticate: () => null,
     sessions: db.sessions,
