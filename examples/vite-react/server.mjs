@@ -1,8 +1,8 @@
 // @ts-check
 // Runs the example on one origin: the page (through Vite in development, from dist/ with
-// --production), the key environment (/key-env/session, and a development SSO stand-in at
-// /dev-sso/token) and the data environment (/api/me). In production these are three services
-// run by different people; one process keeps the example small.
+// --production), the key environment (/key-env/session), the data environment (/api/me) and a
+// development sign-in (/dev-sso/token) standing in for your SSO. In production these are
+// separate services run by different people; one process keeps the example small.
 //
 //   npm run dev                      http://127.0.0.1:5173, with fast refresh
 //   npm run build && npm start       the built page
@@ -13,13 +13,15 @@ import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDataEnvironment } from './server/data-env.mjs';
-import { startKeyEnvironment } from './server/key-env.mjs';
+import { devSso } from './server/dev-sso.mjs';
+import { MEMBER_ID, startKeyEnvironment } from './server/key-env.mjs';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const production = process.argv.includes('--production');
 const port = Number(process.env.PORT ?? 5173);
 
-const keys = await startKeyEnvironment();
+const sso = devSso(MEMBER_ID); // development sign-in: replace with your SSO
+const keys = await startKeyEnvironment(sso.authenticate);
 const data = await startDataEnvironment(keys.env);
 const server = createServer();
 
@@ -48,7 +50,7 @@ if (production) {
   page = (req, res) => vite.middlewares(req, res);
 }
 
-server.on('request', (req, res) => keys.handler(req, res, () => data.handler(req, res, () => page(req, res))));
+server.on('request', (req, res) => sso.handler(req, res, () => keys.handler(req, res, () => data.handler(req, res, () => page(req, res)))));
 server.listen(port, '127.0.0.1', () => {
   const address = server.address();
   console.log(`tokumei example: http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : port}/`);

@@ -2,13 +2,18 @@
 // installed from the packed tarball (`npm pack`: only what the package ships, through its
 // `exports`), the example type-checked and built by its own `npm run build` (tsc + Vite), then
 // served by its own server.mjs — built (`npm start`) and in development (`npm run dev`) — and
-// driven in Chromium: sign in, the member's record opened in the page, log off.
+// driven in Chromium: sign in, the member's record opened in the page, log off. Its key
+// environment requires DPoP: the page's requests carry proofs, and a request without a valid
+// proof is refused while the same request with one is accepted.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, rm, symlink, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dpopProof } from '../../src/delivery/dpop.ts';
+import { httpKeyProvider } from '../../src/delivery/http-key-provider.ts';
+import { TokumeiError } from '../../src/errors.ts';
 import { launchChromium, type LaunchedChromium } from './chromium.ts';
 
 const run = promisify(execFile);
@@ -77,6 +82,11 @@ async function startServer(args: string[]): Promise<{ url: string; out: string[]
 /** Signs in, checks the record the page opened, logs off; returns what the key environment printed. */
 async function signInOpenLogOff(url: string, out: string[]): Promise<void> {
   const page = await browser.context.newPage();
+  // The headers of the page's delivery requests (DPoP: a proof with each, the token under the DPoP scheme).
+  const deliveries: Promise<Record<string, string>>[] = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/key-env/session') deliveries.push(r.allHeaders());
+  });
   try {
     await page.goto(url);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -92,6 +102,14 @@ async function signInOpenLogOff(url: string, out: string[]): Promise<void> {
     await expect.poll(() => out.filter((l) => l === 'key-env: logoff').length).toBe(1);
     // Under StrictMode (the example's main.tsx): one sign-in, one delivery.
     expect(out.filter((l) => l.startsWith('key-env: delivered session ')).length).toBe(1);
+    // The nonce challenge, then the delivery: each with its own proof, the token bound to the key.
+    const headers = await Promise.all(deliveries);
+    expect(headers.length).toBe(2);
+    for (const h of headers) {
+      expect(h.authorization).toMatch(/^DPoP [A-Za-z0-9_-]{43}$/);
+      expect(h.dpop).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+    }
+    expect(headers[0]!.dpop).not.toBe(headers[1]!.dpop);
   } finally {
     await page.close();
   }
@@ -109,6 +127,49 @@ describe('examples/vite-react, copied and installed from the packed tarball', { 
     const server = await startServer(['--production']);
     try {
       await signInOpenLogOff(server.url, server.out);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('the key environment requires DPoP: without a valid proof a request is refused, the same request with one is accepted', async () => {
+    const server = await startServer(['--production']);
+    try {
+      const generate = () => crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+      const [key, otherKey] = [await generate(), await generate()];
+      const tokenUrl = new URL('/dev-sso/token', server.url).href;
+      const askToken = (dpop?: string) => fetch(tokenUrl, { method: 'POST', headers: dpop === undefined ? {} : { DPoP: dpop } });
+      // The development sign-in issues no token without a proof of this request.
+      expect((await askToken()).status).toBe(400);
+      expect((await askToken(await dpopProof(key, new URL('/elsewhere', server.url).href, undefined, undefined))).status).toBe(400);
+      const proof = await dpopProof(key, tokenUrl, undefined, undefined);
+      const issued = await askToken(proof);
+      expect(issued.status).toBe(200);
+      const { access_token: token, token_type: type } = (await issued.json()) as { access_token: string; token_type: string };
+      expect(type).toBe('DPoP');
+      expect((await askToken(proof)).status).toBe(400); // a proof is used once
+
+      // The key environment, with that token (bound to `key`):
+      const url = new URL('/key-env/session', server.url).href;
+      const sign = (options: { dpopKey?: CryptoKeyPair; fetch?: typeof fetch }) => httpKeyProvider({ url, getToken: () => token, retries: 0, ...options }).fetchKeys({});
+      const codeOf = (p: Promise<unknown>) => p.then(() => 'delivered', (err: unknown) => (err instanceof TokumeiError ? err.code : String(err)));
+      // as a plain bearer token (no proof) — refused;
+      expect(await codeOf(sign({}))).toBe('ERR_AUTH');
+      // under the DPoP scheme with the proof taken off the request — refused;
+      const withoutProof: typeof fetch = (input, init) => {
+        const headers = { ...(init?.headers as Record<string, string>) };
+        delete headers.DPoP;
+        return fetch(input, { ...init, headers });
+      };
+      expect(await codeOf(sign({ dpopKey: key, fetch: withoutProof }))).toBe('ERR_AUTH');
+      // with a valid proof by another key than the token's — refused;
+      expect(await codeOf(sign({ dpopKey: otherKey }))).toBe('ERR_AUTH');
+      expect(server.out.filter((l) => l.startsWith('key-env: delivered session ')).length).toBe(0);
+      // control: the same token with a proof by its key — delivered.
+      const keys = await sign({ dpopKey: key });
+      expect(keys.keyring.keyIds.length).toBeGreaterThan(0);
+      keys.keyring.destroy();
+      await expect.poll(() => server.out.filter((l) => l.startsWith('key-env: delivered session ')).length).toBe(1);
     } finally {
       await server.stop();
     }
