@@ -6,19 +6,23 @@
 // The AES block cipher is @noble/ciphers' (audited), used through its exported internals:
 // `unsafe.expandKeyLE` expands the key into a fresh array, which is copied into the state buffer
 // and zeroed at once, and `unsafe.encrypt` runs the cipher on a block under the schedule in the
-// state buffer. GHASH and the GCM composition (counter mode, tag, the checks) are this file's,
-// written from SP 800-38D: noble's GHASH keeps its per-key tables as arrays of small JS objects
-// on the V8 heap, where a garbage collection may copy them and no wipe reaches the copies, so it
-// cannot hold them off-heap as this library requires of every key-derived byte. GHASH
-// (SP 800-38D §6.4) multiplies by the fixed H with tables, as McGrew and Viega's GCM paper
-// (§4.1, "Software") describes: multiplication by H is linear, so X · H is the XOR over the 32
-// four-bit windows of X of (that window alone, in its place) · H, and a table per window holds
-// its 16 products: 32 lookups per block in 8 KB per key. Beside noble's AES, whose tables take
-// 640 KB, this opened fields ~8 % faster than one table per byte (16 lookups in 64 KB), measured
-// side by side on a shared machine (test/bench/records.mjs). The lookups are indexed by the
-// running hash, so like noble's AES tables they are not constant-time against a cache-timing
-// observer on the same machine. Checked against Wycheproof's and NIST CAVP's AES-GCM vectors,
-// and against node:crypto and noble's `gcm` on random inputs (test/keys/aes-gcm.test.ts).
+// state buffer. Its encryption tables take 640 KB (1.3 MB with the decryption ones, all built when
+// noble's module is evaluated, i.e. as the page loads), more than a CPU's fastest cache, so a
+// block costs more than with small tables: opening fields measured ~30 % slower than with the 5
+// KB-table block this replaced, side by side on a shared machine. GHASH and the GCM composition
+// (counter mode, tag, the checks) are this file's, written from SP 800-38D: noble's GHASH keeps
+// its per-key tables as arrays of small JS objects on the V8 heap, where a garbage collection may
+// copy them and no wipe reaches the copies, so it cannot hold them off-heap as this library
+// requires of every key-derived byte. GHASH (SP 800-38D §6.4) multiplies by the fixed H with
+// tables, as McGrew and Viega's GCM paper (§4.1, "Software") describes: multiplication by H is
+// linear, so X · H is the XOR over the 32 four-bit windows of X of (that window alone, in its
+// place) · H, and a table per window holds its 16 products: 32 lookups per block in 8 KB per key.
+// Beside noble's AES, whose tables take 640 KB, this opened fields ~8 % faster than one table per
+// byte (16 lookups in 64 KB), measured side by side on a shared machine (test/bench/records.mjs).
+// The lookups are indexed by the running hash, so like noble's AES tables they are not
+// constant-time against a cache-timing observer on the same machine. Checked against Wycheproof's
+// and NIST CAVP's AES-GCM vectors, and against node:crypto and noble's `gcm` on random inputs
+// (test/keys/aes-gcm.test.ts).
 //
 // Words: a 16-byte block is handled as four 32-bit words, each loaded little-endian from
 // 4 bytes, on every host — the packing of noble's `encrypt` and `expandKeyLE` (word i of
