@@ -114,6 +114,13 @@ function proxy(req: IncomingMessage, res: ServerResponse, port: number, path: st
 
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
+process.on('SIGHUP', () => void stop(0));
+// Whoever started the demo went away (a shell or npm killed by a signal it did not pass on):
+// this process is handed to another parent, and stops every child rather than run on unseen.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void stop(0);
+}, 500).unref();
 
 // One database for both environments is refused before anything starts.
 try {
