@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 // In a key environment of your own this is `from 'tokumei/server'`.
-import { dpopVerifier, keyEnvironmentHandler, oidcAuthenticator, pseudonym } from '../../../src/server.ts';
+import { dpopVerifier, keyEnvironmentHandler, oidcAuthenticator, pseudonym, TokumeiError } from '../../../src/server.ts';
 import { deploymentFromEnv, PORTAL_CLIENT_ID } from '../shared/deployment.ts';
 import { PORTAL_PURPOSE } from '../shared/schemas.ts';
 import type { TicketResponse } from '../shared/ticket.ts';
@@ -53,17 +53,34 @@ const delivery = keyEnvironmentHandler(env, {
   // Behind the portal's gateway (/key-env/* → here): DPoP proofs sign the URL the browser called.
   publicUrl: `${deployment.keyEnvironment}/session`,
   onError: (err) => console.error(err),
-  // Why a credential was refused (never a token), for the demo's console; not the nonce
-  // challenge every browser meets once.
-  onRefused: (err) => {
-    if ((err as { challenge?: unknown }).challenge !== 'use_dpop_nonce') console.warn(`key-env: refused a credential (${(err.cause as Error | undefined)?.message ?? 'ERR_AUTH'})`);
-  },
+  // Why a credential was refused (never a token), for the demo's console. The first request of
+  // a browser, whose proof has no server nonce yet, is refused too (the nonce challenge).
+  onRefused: (err) => console.warn(`key-env: refused a credential (${(err.cause as Error | undefined)?.message ?? 'ERR_AUTH'})`),
 });
 const DELIVERY_PATHS = new Set(['/session', '/session/status', '/session/logoff']);
 
 const { sessions } = storage.db;
 const ticketProofs = dpopVerifier({ nonceSecret: sharedSecret, replay: sessions });
 const TICKET_URL = `${deployment.keyEnvironment}/ticket`;
+
+/** A refused ticket request, and the RFC 9449 / RFC 6750 error its `WWW-Authenticate` names. */
+class TicketRefused extends Error {
+  constructor(readonly challenge: 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce') {
+    super(challenge);
+  }
+}
+
+/** Whether an error is tokumei's refusal of a credential (`ERR_AUTH`). */
+const isRefusal = (err: unknown): boolean => err instanceof TokumeiError && err.code === 'ERR_AUTH';
+
+/** The `nonce` claim of a DPoP proof, read without verifying it (only to choose the challenge). */
+function nonceClaim(proof: string): unknown {
+  try {
+    return (JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString('utf8')) as { nonce?: unknown }).nonce;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * A ticket for a live session: the member's own pseudonym and their dependants'. The request
@@ -74,24 +91,30 @@ const TICKET_URL = `${deployment.keyEnvironment}/ticket`;
 async function ticketFor(req: IncomingMessage, sessionId: unknown): Promise<TicketResponse> {
   const token = /^DPoP (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
   const proof = req.headers.dpop;
-  if (token === undefined || typeof proof !== 'string') throw new HttpError(401, 'a DPoP-bound access token and proof are required');
-  const who = await authenticate({ token, scheme: 'DPoP', method: 'POST', url: TICKET_URL }); // ERR_AUTH: 401
-  if (who.keyThumbprint === undefined) throw new HttpError(401, 'the access token is not DPoP-bound');
+  if (token === undefined || typeof proof !== 'string') throw new TicketRefused('invalid_token');
+  let who: Awaited<ReturnType<typeof authenticate>>;
+  try {
+    who = await authenticate({ token, scheme: 'DPoP', method: 'POST', url: TICKET_URL });
+  } catch (err) {
+    if (isRefusal(err)) throw new TicketRefused('invalid_token');
+    throw err;
+  }
+  if (who.keyThumbprint === undefined) throw new TicketRefused('invalid_token'); // not DPoP-bound
   const session = typeof sessionId === 'string' ? await sessions.get(sessionId) : undefined;
   if (session === undefined || session.revoked !== undefined || session.expiresAt <= Date.now() || session.memberId !== who.memberId || session.keyThumbprint !== who.keyThumbprint) throw new HttpError(410, 'no live session');
-  await ticketProofs.verify({ proof, method: 'POST', url: TICKET_URL, accessToken: token, thumbprint: who.keyThumbprint });
+  try {
+    await ticketProofs.verify({ proof, method: 'POST', url: TICKET_URL, accessToken: token, thumbprint: who.keyThumbprint });
+  } catch (err) {
+    if (!isRefusal(err)) throw err;
+    // The verifier refuses every bad proof alike (ERR_AUTH). A proof without the nonce this
+    // response carries gets the nonce challenge, which the browser answers once; any other
+    // refusal is a bad proof.
+    throw new TicketRefused(nonceClaim(proof) === ticketProofs.nonce() ? 'invalid_dpop_proof' : 'use_dpop_nonce');
+  }
   const dependants: Record<string, string> = {};
   for (const id of storage.dependants[who.memberId] ?? []) dependants[id] = pseudonym(linkKey, id, { purpose: PORTAL_PURPOSE });
   const self = pseudonym(linkKey, who.memberId, { purpose: PORTAL_PURPOSE });
   return { ...(await tickets.issue([self, ...Object.values(dependants)])), self, dependants };
-}
-
-/** Answers a refused ticket request as RFC 9449 asks: the nonce challenge, or `invalid_token`. */
-function refuseTicket(res: ServerResponse, err: unknown): void {
-  const challenge = (err as { challenge?: unknown }).challenge;
-  const error = challenge === 'use_dpop_nonce' || challenge === 'invalid_dpop_proof' ? challenge : 'invalid_token';
-  res.setHeader('WWW-Authenticate', `DPoP error="${error}", algs="ES256"`);
-  sendJson(res, 401, { error: 'ERR_AUTH' });
 }
 
 const { server, port } = await serve(async (req, res, url) => {
@@ -104,8 +127,10 @@ const { server, port } = await serve(async (req, res, url) => {
     try {
       ticket = await ticketFor(req, sessionId);
     } catch (err) {
-      if (err instanceof HttpError || (err as { code?: unknown }).code !== 'ERR_AUTH') throw err;
-      return refuseTicket(res, err);
+      if (!(err instanceof TicketRefused)) throw err;
+      // RFC 9449 §7.1: the nonce challenge, a bad proof, or `invalid_token`.
+      res.setHeader('WWW-Authenticate', `DPoP error="${err.challenge}", algs="ES256"`);
+      return sendJson(res, 401, { error: 'ERR_AUTH' });
     }
     return sendJson(res, 200, ticket);
   }
