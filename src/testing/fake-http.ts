@@ -56,6 +56,9 @@ export async function handleRequest(core: FakeCore, request: FakeRequest): Promi
   if (method === 'OPTIONS') {
     return { status: 204, headers: { ...cors, 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'Authorization, Content-Type, DPoP', 'access-control-max-age': '600' }, body: '' };
   }
+  // Unreachable answers nothing: not the delivery, nor the `no-cors` GET that httpKeyProvider
+  // sends next to tell a network failure from a CORS refusal (an answer would mean CORS).
+  if (method === 'GET' && core.unreachable) throw new TypeError('Failed to fetch (fake key environment: network failure)');
   if (method !== 'POST') return json(405, { error: 'method-not-allowed' }, cors);
   const path = new URL(request.url, 'http://fake.invalid').pathname;
   let body: Record<string, unknown>;
@@ -72,6 +75,7 @@ export async function handleRequest(core: FakeCore, request: FakeRequest): Promi
   }
 
   const failure = core.takeFailure();
+  core.unreachable = failure === 'network';
   if (failure === 'network') throw new TypeError('Failed to fetch (fake key environment: network failure)');
   if (failure === 'timeout') return hang(request.signal);
   if (failure !== undefined) return failed(failure, cors);

@@ -39,7 +39,7 @@ export interface FakeKeyEnvironmentOptions {
  * | `'no-key'` | 404 `{ error: 'ERR_KEY_UNAVAILABLE' }`: no key for this member | `ERR_KEY_UNAVAILABLE`, reason `no-key` |
  * | `'unavailable'` | 503 `{ error: 'unavailable' }` with `Retry-After` (its HSM, KMS or store is down) | `ERR_KEY_UNAVAILABLE`, reason `outage` |
  * | `'html'` | 200 with an HTML page (what an SPA fallback answers for a wrong URL) | `ERR_KEY_UNAVAILABLE`, reason `not-key-environment` |
- * | `'network'` | the request fails (`fetch` rejects with a `TypeError`) | `ERR_KEY_UNAVAILABLE`, reason `unreachable` |
+ * | `'network'` | the request fails (`fetch` rejects with a `TypeError`), and so does a `GET` of the same URL until the next delivery (as from a host that does not answer, so that `httpKeyProvider` does not take it for a CORS refusal) | `ERR_KEY_UNAVAILABLE`, reason `unreachable` |
  * | `'timeout'` | no answer until the request is aborted | no answer until the signal aborts |
  */
 export type FakeFailure = 'auth' | 'no-key' | 'unavailable' | 'html' | 'network' | 'timeout';
@@ -140,6 +140,8 @@ export class FakeCore {
   readonly #sessions: SessionState[] = [];
   #failures: FakeFailure[] = [];
   deliveries = 0;
+  /** Since the last delivery failed with `'network'`: a GET fails too (see `handleRequest`). */
+  unreachable = false;
 
   constructor(options: FakeKeyEnvironmentOptions) {
     const { members, seed = DEFAULT_TEST_SEED, lifetimeMs = 8 * 60 * 60_000, now = () => Date.now() } = options;
