@@ -33,8 +33,16 @@ if (recordFile !== undefined && recordFile !== '') {
 }
 const storage = await openDataEnvironmentStorage(dataDir);
 
-// Loaded once: the ranking is over every member's steps, which the demo does not change.
-const ranking = rankDepartments(await storage.allAttributes());
+// Computed once, right after start-up rather than before it: the ranking is over every member's
+// steps, which the demo does not change. A failure is retried by the next request that needs it.
+let ranking: Promise<ReturnType<typeof rankDepartments>> | undefined;
+function departmentRanking(): Promise<ReturnType<typeof rankDepartments>> {
+  ranking ??= storage.allAttributes().then(rankDepartments, (err: unknown) => {
+    ranking = undefined;
+    throw err;
+  });
+  return ranking;
+}
 
 async function canRead(sub: string, id: string): Promise<boolean> {
   if (sub === id) return true;
@@ -104,7 +112,7 @@ const { server, port } = await serve(async (req, res, url) => {
     }
   } else if (req.method === 'POST' && url.pathname === '/attributes/read') {
     const rec: AttributeRecord = found(await storage.attributes(ticketed(input.pseudonym, await auth.pseudonyms(req))));
-    return sendJson(res, 200, { ...rec, points: healthPoints(rec), ranking: rec.departmentCode === undefined ? undefined : ranking.forMember(rec) });
+    return sendJson(res, 200, { ...rec, points: healthPoints(rec), ranking: rec.departmentCode === undefined ? undefined : (await departmentRanking()).forMember(rec) });
   } else if (req.method === 'POST' && url.pathname === '/attributes/vitals') {
     const pseudonym = ticketed(input.pseudonym, await auth.pseudonyms(req));
     const entry: VitalsEntry = { date: new Date().toISOString().slice(0, 10), ...checkVitals(input) };
@@ -116,3 +124,4 @@ const { server, port } = await serve(async (req, res, url) => {
 }, Number(process.env.DEMO_SERVICE_PORT ?? '0'));
 
 announce('data-env', server, port, () => storage.close());
+setImmediate(() => departmentRanking().catch((err: unknown) => console.error('data-env: the department ranking could not be computed yet', err)));
