@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hkdfSync } from 'node:crypto';
 import { SUBKEY_LABELS } from '../../src/keys/subkeys.ts';
 import { generateMember, type SeedMember } from '../../examples/portal/seed/generate.ts';
@@ -117,6 +118,10 @@ export async function startDemo(options: { members?: number; env?: Record<string
         return await read(storage);
       } finally {
         await storage.close();
+        // PGlite ran in this thread and held the event loop for seconds: let the sockets' pending
+        // events (a keep-alive connection the server closed meanwhile) be seen before the test's
+        // next request would reuse that connection.
+        await sleep(100);
       }
     },
     ssoEvents: () => jsonLines<SsoEvent>(ssoLog),
