@@ -173,7 +173,7 @@ async function audit(dataDir: string, storage: KeyEnvironmentStorage, data: Data
   const rel = (f: StoredFile): string => f.where;
   const size = (fs: StoredFile[]): string => {
     const rows = fs.filter((f) => f.where.startsWith('database ')).length;
-    return `${count(rows)} database rows and ${count(fs.length - rows)} files, ${(fs.reduce((a, f) => a + f.bytes.length, 0) / 1e6).toFixed(1)} MB`;
+    return `${rows === 0 ? '' : `${count(rows)} database rows and `}${count(fs.length - rows)} files, ${(fs.reduce((a, f) => a + f.bytes.length, 0) / 1e6).toFixed(1)} MB`;
   };
 
   // The seed's plaintexts, regenerated; and what the data environment holds in the clear.
