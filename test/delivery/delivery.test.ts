@@ -12,6 +12,7 @@ import { createKeyEnvironment, type DeliveryEvent, type KeyEnvironment } from '.
 import { keyEnvironmentHandler } from '../../src/server/http/handler.ts';
 import { memoryKeyStore } from '../../src/server/stores/memory-store.ts';
 import { localMasterKey } from '../../src/server/master-keys/local.ts';
+import { codeOf } from '../code-of.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity' } });
 const TOKENS: Record<string, { memberId: string; dependants?: string[] }> = {
@@ -89,15 +90,6 @@ beforeEach(() => {
 let tokens = 0;
 const provider = (token = 'tok-alice', extra: Partial<Parameters<typeof httpKeyProvider>[0]> = {}) =>
   httpKeyProvider({ url: base, getToken: () => `${token}~${++tokens}`, timeoutMs: 5_000, retries: 2, ...extra });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof TokumeiError ? err.code : `not a TokumeiError: ${String(err)}`;
-  }
-  return 'resolved';
-}
 
 describe('delivery: happy path', () => {
   for (const kem of ['P-256', 'X25519'] as const) {

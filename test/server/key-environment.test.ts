@@ -1,7 +1,6 @@
 // tokumei/server: key versions,
 // rewrapAll (interrupted, resumed, verified) and reencryptRecords (stopped midway, resumed).
 import { describe, expect, it } from 'vitest';
-import { TokumeiError } from '../../src/errors.ts';
 import { openRecord, sealRecord, type SealedRecord } from '../../src/records/record.ts';
 import { defineSchema } from '../../src/records/schema.ts';
 import { createKeyEnvironment } from '../../src/server/key-environment.ts';
@@ -11,19 +10,10 @@ import type { MasterKey } from '../../src/server/master-keys/master-key.ts';
 import { reencryptRecords, type RecordCollection } from '../../src/server/rotation/reencrypt.ts';
 import { rewrapAll } from '../../src/server/rotation/rewrap.ts';
 import { decodeEnvelope } from '../../src/records/envelope.ts';
-
+import { codeOf } from '../code-of.ts';
 
 const randomMaster = (): MasterKey => localMasterKey(crypto.getRandomValues(new Uint8Array(32)));
 const noAuth = () => null;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof TokumeiError ? err.code : `not a TokumeiError: ${String(err)}`;
-  }
-  return 'resolved';
-}
 
 describe('member keys: create, rotate, retire', () => {
   it('createMemberKey is idempotent; rotate adds versions with their own key ids; retire drops old ones from the keyring', async () => {

@@ -119,16 +119,6 @@ export async function deliveryBody(sessionId?: string): Promise<Record<string, u
   return { protocol: 'tokumei-key-delivery/1', kem: 'P-256', publicKey: await publicKey(), ...(sessionId === undefined ? {} : { sessionId }) };
 }
 
-/** The code of a rejection (or 'resolved'). */
-export async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code ?? `not coded: ${String(err)}`;
-  }
-  return 'resolved';
-}
-
 /** The reason a refusal gives to the server's logs (its cause's message). */
 export async function reasonOf(p: Promise<unknown>): Promise<string> {
   try {

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { oidcAuthenticator } from '../../../src/server/auth/oidc.ts';
 import type { DeliveryRequest, KeyEnvironment } from '../../../src/server/key-environment.ts';
-import { boundToken, codeOf, DATA_ENV_AUDIENCE, ISSUER, KEY_ENV_AUDIENCE, deliveryBody, dpopKey, dpopKeyEnvironment, proof, reasonOf, testIssuer, URL_DELIVER, type DpopKey, type TestIssuer } from './helpers.ts';
+import { boundToken, DATA_ENV_AUDIENCE, ISSUER, KEY_ENV_AUDIENCE, deliveryBody, dpopKey, dpopKeyEnvironment, proof, reasonOf, testIssuer, URL_DELIVER, type DpopKey, type TestIssuer } from './helpers.ts';
+import { codeOf } from '../../code-of.ts';
 
 const URL_STATUS = `${URL_DELIVER}/status`;
 const URL_LOGOFF = `${URL_DELIVER}/logoff`;

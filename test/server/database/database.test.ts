@@ -12,19 +12,11 @@ import { loadPeer, openPostgres } from '../../../src/server/database/sql.ts';
 import { createKeyEnvironment } from '../../../src/server/key-environment.ts';
 import { localMasterKey } from '../../../src/server/master-keys/local.ts';
 import { freshPostgresDatabase } from './postgres.ts';
+import { codeOf, outcomeOf } from '../../code-of.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tokumei-db-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const SLOW = 240_000; // each open of a new PGlite runs its initdb in WebAssembly
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof TokumeiError ? err.code : `${(err as Error).name}: ${(err as Error).message}`;
-  }
-  return 'resolved';
-}
 
 const x25519Body = () => ({ protocol: 'tokumei-key-delivery/1', kem: 'X25519', publicKey: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url') });
 
@@ -129,8 +121,8 @@ describe('openDatabase boundaries', () => {
     expect(err).toBeInstanceOf(TokumeiError);
     expect((err as TokumeiError).code).toBe('ERR_STORAGE_UNAVAILABLE');
     expect((err as TokumeiError).message).toContain('npm install --save-exact tokumei-no-such-peer@1.0.0');
-    expect(await codeOf(openDatabase({} as never))).toMatch(/^TypeError/);
-    expect(await codeOf(openDatabase({ url: '' }))).toMatch(/^RangeError/);
-    expect(await codeOf(openDatabase({ url: 'postgresql://x@/db?host=/tmp', maxConnections: 0 }))).toMatch(/^RangeError/);
+    expect(await outcomeOf(openDatabase({} as never))).toBe('TypeError');
+    expect(await outcomeOf(openDatabase({ url: '' }))).toBe('RangeError');
+    expect(await outcomeOf(openDatabase({ url: 'postgresql://x@/db?host=/tmp', maxConnections: 0 }))).toBe('RangeError');
   });
 });

@@ -4,7 +4,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { TokumeiError } from '../../../src/errors.ts';
 import { keyEnvironmentHandler } from '../../../src/server/http/handler.ts';
 import { createKeyEnvironment, type KeyEnvironmentOptions } from '../../../src/server/key-environment.ts';
 import { checkLimits } from '../../../src/server/limits/delivery-limits.ts';
@@ -12,6 +11,7 @@ import { localMasterKey } from '../../../src/server/master-keys/local.ts';
 import { memorySessionRegistry } from '../../../src/server/sessions/memory-registry.ts';
 import type { SessionRegistry } from '../../../src/server/sessions/registry.ts';
 import { memoryKeyStore } from '../../../src/server/stores/memory-store.ts';
+import { codeOf } from '../../code-of.ts';
 
 const PUBLIC_KEY = await (async () => {
   const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
@@ -38,15 +38,6 @@ async function setup(options: Partial<KeyEnvironmentOptions> = {}) {
 
 /** A delivery request with a bearer token (DPoP is not what these tests are about). */
 const req = (token: string, b: object = body) => ({ authorization: `Bearer ${token}`, method: 'POST', url: 'https://keys.example/session', body: b });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (err) {
-    return err instanceof TokumeiError ? err.code : String(err);
-  }
-}
 
 describe('per-token delivery rate', () => {
   // A token opens one session; looping it means resuming that session again and again.

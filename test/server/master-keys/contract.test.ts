@@ -12,6 +12,7 @@ import { pkcs11MasterKey } from '../../../src/server/master-keys/pkcs11/pkcs11-m
 import { unwrapEntry, wrapContext } from '../../../src/server/master-keys/wrap.ts';
 import { memoryKeyStore } from '../../../src/server/stores/memory-store.ts';
 import { softHsm, USER_PIN } from './softhsm.ts';
+import { codeOf } from '../../code-of.ts';
 
 const hsm = softHsm();
 hsm.initToken('contract');
@@ -42,10 +43,6 @@ async function failure(p: Promise<unknown>): Promise<unknown> {
   }
   return 'resolved';
 }
-const codeOf = async (p: Promise<unknown>): Promise<string> => {
-  const err = await failure(p);
-  return err instanceof TokumeiError ? err.code : err === 'resolved' ? 'resolved' : `not a TokumeiError: ${String(err)}`;
-};
 const ctxOf = (memberId: string, keyId = 'k1.AAAAAAAAAAAAAAAA', version = 1) => wrapContext({ memberId, keyId, version, state: 'active' });
 
 for (const [name, makeKey] of implementations) {

@@ -11,6 +11,7 @@ import type { Pkcs11MasterKey, Pkcs11MasterKeyOptions, Pkcs11Status } from '../.
 import { pkcs11MasterKey } from '../../../src/server/master-keys/pkcs11/pkcs11-master-key.ts';
 import { memoryKeyStore } from '../../../src/server/stores/memory-store.ts';
 import { pkcs11js, softHsm, USER_PIN } from './softhsm.ts';
+import { codeOf } from '../../code-of.ts';
 
 const hsm = softHsm();
 afterAll(() => hsm.cleanup());
@@ -31,15 +32,6 @@ async function setUp(more: Partial<Pkcs11MasterKeyOptions> = {}): Promise<{ labe
   const m = await pkcs11MasterKey({ library: hsm.library, tokenLabel: label, pin: USER_PIN, keyLabel: 'mk', create: true, sessions: 2, retryIntervalMs: 100, onStatus: (s) => statuses.push(s), ...more });
   open.push(m);
   return { label, m, statuses };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof TokumeiError ? err.code : `not a TokumeiError: ${String(err)}`;
-  }
-  return 'resolved';
 }
 
 /**

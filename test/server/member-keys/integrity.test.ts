@@ -2,7 +2,6 @@
 // unique key ids, a state that cannot be edited in storage, a re-wrap that never undoes a
 // concurrent retire, and a malformed stored entry that never reaches delivery.
 import { describe, expect, it } from 'vitest';
-import { TokumeiError } from '../../../src/errors.ts';
 import { encodeKeyringPayload, type PayloadKey } from '../../../src/delivery/payload.ts';
 import { createKeyEnvironment } from '../../../src/server/key-environment.ts';
 import { localMasterKey } from '../../../src/server/master-keys/local.ts';
@@ -11,18 +10,10 @@ import { unwrapEntry } from '../../../src/server/master-keys/wrap.ts';
 import { rewrapAll } from '../../../src/server/rotation/rewrap.ts';
 import type { MemberKeyStore } from '../../../src/server/stores/member-key-store.ts';
 import { memoryKeyStore } from '../../../src/server/stores/memory-store.ts';
+import { codeOf, outcomeOf } from '../../code-of.ts';
 
 const randomMaster = (): MasterKey => localMasterKey(crypto.getRandomValues(new Uint8Array(32)));
 const noAuth = () => null;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof TokumeiError ? err.code : `${(err as Error).name}`;
-  }
-  return 'resolved';
-}
 
 describe('concurrent writers for one member', () => {
   it('ten concurrent createMemberKey calls make one key and all return it', async () => {
@@ -54,7 +45,7 @@ describe('concurrent writers for one member', () => {
     expect(await codeOf(env.rotateMemberKey('A', { keyId: a.keyId }))).toBe('ERR_CONFLICT');
     expect(await codeOf(env.rotateMemberKey('A', { keyId: 'b.1' }))).toBe('ERR_CONFLICT');
     expect(await codeOf(env.createMemberKey('C', { keyId: 'b.1' }))).toBe('ERR_CONFLICT');
-    expect(await codeOf(env.rotateMemberKey('A', { keyId: 'not a key id' }))).toBe('RangeError');
+    expect(await outcomeOf(env.rotateMemberKey('A', { keyId: 'not a key id' }))).toBe('RangeError');
     expect(await store.count()).toBe(2);
     expect((await env.keyVersions('A')).map((v) => v.keyId)).toEqual([a.keyId]);
   });

@@ -2,11 +2,11 @@
 // seals with (recorded from the delivery and from the browser's status reports), the `rekey`
 // status, rekeyProgress, and the refusal to retire a version a session may still seal with.
 import { describe, expect, it } from 'vitest';
-import { TokumeiError } from '../../../src/errors.ts';
 import { createKeyEnvironment } from '../../../src/server/key-environment.ts';
 import { localMasterKey } from '../../../src/server/master-keys/local.ts';
 import { memorySessionRegistry } from '../../../src/server/sessions/memory-registry.ts';
 import { memoryKeyStore } from '../../../src/server/stores/memory-store.ts';
+import { codeOf } from '../../code-of.ts';
 
 const PUBLIC_KEY = await (async () => {
   const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair;
@@ -34,15 +34,6 @@ async function setup() {
   const req = (memberId: string, b: object) => ({ authorization: `Bearer ${memberId}~${++tokens}`, method: 'POST', url: 'https://keys.example/session', body: b });
   const deliver = async (memberId = 'M1') => (await env.deliverKeys(req(memberId, body))).sessionId;
   return { env, sessions, v1, deliver, req, tick: (ms: number) => (clock += ms) };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (err) {
-    return err instanceof TokumeiError ? err.code : err instanceof Error ? err.name : String(err);
-  }
 }
 
 describe('rotation bookkeeping', () => {

@@ -8,11 +8,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { defineSchema, httpKeyProvider, openRecord, openSession, TokumeiError, type SealedRecord, type Session } from '../../../src/index.ts';
+import { defineSchema, httpKeyProvider, openRecord, openSession, type SealedRecord, type Session } from '../../../src/index.ts';
 import { decodeEnvelope } from '../../../src/records/envelope.ts';
 import { unwrapEntry } from '../../../src/server/master-keys/wrap.ts';
 import { changeState } from '../../../src/server/member-keys/versions.ts';
 import { createKeyEnvironment, keyEnvironmentHandler, localMasterKey, memoryKeyStore, reencryptRecords, type KeyEnvironment, type MemberKeyStore, type RecordCollection } from '../../../src/server.ts';
+import { codeOf } from '../../code-of.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', note: 'identity' } });
 const MEMBER = 'M000001';
@@ -81,15 +82,6 @@ async function signIn(token: string, revocationCheckMs?: number): Promise<Sessio
     wipeOnPagehide: false,
     crossTab: false,
   });
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (err) {
-    return err instanceof TokumeiError ? err.code : String(err);
-  }
 }
 
 describe('rotate, re-encrypt, retire with a session editing at every step', () => {

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { TokumeiError } from '../../../src/errors.ts';
 import type { MemberKeyStore, NewMemberKey } from '../../../src/server/stores/member-key-store.ts';
+import { codeOf, outcomeOf } from '../../code-of.ts';
 
 /** An entry to insert (the wrapped value is any base64url: the store never unwraps). */
 export const newEntry = (keyId: string, memberId = 'm1', version = 1): NewMemberKey => ({
@@ -14,15 +15,6 @@ export const newEntry = (keyId: string, memberId = 'm1', version = 1): NewMember
   masterKeyId: 'mk1.test',
   wrapped: 'AAAA',
 });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof TokumeiError ? err.code : `${(err as Error).name}`;
-  }
-  return 'resolved';
-}
 
 /** Registers the contract suite for one store; `make` returns an empty store. */
 export function memberKeyStoreContract(name: string, make: () => Promise<MemberKeyStore>): void {
@@ -88,8 +80,8 @@ export function memberKeyStoreContract(name: string, make: () => Promise<MemberK
         [{ masterKeyId: '' }, 'RangeError'],
         [{ createdAt: -1 }, 'RangeError'],
       ];
-      for (const [change, want] of bad) expect(await codeOf(s.insert({ ...newEntry('ok'), ...change } as NewMemberKey)), JSON.stringify(change)).toBe(want);
-      expect(await codeOf(s.insert(null as never))).toBe('TypeError');
+      for (const [change, want] of bad) expect(await outcomeOf(s.insert({ ...newEntry('ok'), ...change } as NewMemberKey)), JSON.stringify(change)).toBe(want);
+      expect(await outcomeOf(s.insert(null as never))).toBe('TypeError');
       expect(await s.count()).toBe(0);
     });
 
@@ -102,8 +94,8 @@ export function memberKeyStoreContract(name: string, make: () => Promise<MemberK
       expect(await s.update(e1, { ...change, wrapped: 'CCCC' })).toBeUndefined(); // e1's revision is stale
       expect(await s.get('k1')).toEqual(e2);
       expect(await s.update({ ...e1, keyId: 'k-none' }, change)).toBeUndefined();
-      expect(await codeOf(s.update(e2!, { ...change, state: 'gone' } as never))).toBe('TypeError');
-      expect(await codeOf(s.update(e2!, { ...change, wrapped: '%%' }))).toBe('RangeError');
+      expect(await outcomeOf(s.update(e2!, { ...change, state: 'gone' } as never))).toBe('TypeError');
+      expect(await outcomeOf(s.update(e2!, { ...change, wrapped: '%%' }))).toBe('RangeError');
       expect(await s.get('k1')).toEqual(e2);
       // Only state and wrapping change: member, key id, version and creation time stay.
       const e3 = await s.update(e2!, { state: 'active', masterKeyId: 'mk1.third', wrapped: 'DDDD' });
