@@ -3,31 +3,24 @@
 // registry does: every revocation and extension lands in the audit log in the statement that
 // makes it, and expired rows are deleted a bounded batch at a time (revoked sessions kept for the
 // retention time).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { databaseDeliveryAudit } from '../../../src/server/audit/delivery-audit.ts';
-import type { SqlDatabase } from '../../../src/server/database/sql.ts';
 import { databaseSessionRegistry } from '../../../src/server/sessions/database-registry.ts';
 import { REVOKED_RETENTION_MS } from '../../../src/server/sessions/registry.ts';
-import { ENGINES } from '../database/engines.ts';
+import { forEachEngine } from '../database/engines.ts';
 import { session, sessionRegistryContract } from './registry-contract.ts';
 
 const T0 = 1_767_225_600_000;
 const HOUR = 3_600_000;
 
-for (const [name, open] of ENGINES) {
-  let db: SqlDatabase;
-  // Opening PGlite runs its initdb (WebAssembly): seconds on a quiet machine, a minute on a busy one.
-  beforeAll(async () => {
-    db = await open();
-  }, 240_000);
-  afterAll(() => db?.close());
-  sessionRegistryContract(name, () => databaseSessionRegistry(db));
+forEachEngine((name, db) => {
+  sessionRegistryContract(name, () => databaseSessionRegistry(db()));
 
   describe(`database session registry: ${name}`, () => {
     it('appends every revocation (logoff, administrator, member, session limit) and extension to the audit log', async () => {
-      const r = databaseSessionRegistry(db);
-      const audit = databaseDeliveryAudit(db);
-      const before = Number((await db.query<{ seq: string }>('SELECT coalesce(max(seq), 0) AS seq FROM tokumei.delivery_audit')).rows[0]!.seq);
+      const r = databaseSessionRegistry(db());
+      const audit = databaseDeliveryAudit(db());
+      const before = Number((await db().query<{ seq: string }>('SELECT coalesce(max(seq), 0) AS seq FROM tokumei.delivery_audit')).rows[0]!.seq);
       const a = session();
       const b = session({ memberId: a.memberId, createdAt: T0 + 1 });
       const c = session({ memberId: a.memberId, createdAt: T0 + 2 });
@@ -49,7 +42,7 @@ for (const [name, open] of ENGINES) {
     });
 
     it('a session id registered twice is a RangeError and changes nothing', async () => {
-      const r = databaseSessionRegistry(db);
+      const r = databaseSessionRegistry(db());
       const s = session();
       await r.add(s);
       await expect(r.add({ ...s, memberId: 'M-other' })).rejects.toThrow(RangeError);
@@ -58,7 +51,7 @@ for (const [name, open] of ENGINES) {
     });
 
     it('deletes expired rows a batch at a time as sessions are added; a revoked session stays for the retention time', async () => {
-      const r = databaseSessionRegistry(db);
+      const r = databaseSessionRegistry(db());
       const far = T0 + 1000 * HOUR; // later than anything the other tests wrote
       const expired = session({ createdAt: far - HOUR, expiresAt: far + 10 });
       const revokedRecently = session({ createdAt: far - HOUR, expiresAt: far + HOUR });
@@ -74,12 +67,12 @@ for (const [name, open] of ENGINES) {
       expect(await r.get(expired.sessionId)).toBeUndefined();
       expect(await r.get(revokedLongAgo.sessionId)).toBeUndefined();
       expect((await r.get(revokedRecently.sessionId))?.revoked?.reason).toBe('admin');
-      const left = async (table: string, key: string, id: string) => (await db.query(`SELECT 1 FROM tokumei.${table} WHERE ${key} = $1`, [id])).rows.length;
+      const left = async (table: string, key: string, id: string) => (await db().query(`SELECT 1 FROM tokumei.${table} WHERE ${key} = $1`, [id])).rows.length;
       expect(await left('token_records', 'token_id', 'tok.prune')).toBe(0);
       expect(await left('once_ids', 'id', 'once.prune')).toBe(0);
       expect(await left('delivery_counters', 'key', 'count.prune')).toBe(0);
       // The audit log is never pruned.
-      expect((await db.query('SELECT 1 FROM tokumei.delivery_audit WHERE session_id = $1', [revokedLongAgo.sessionId])).rows.length).toBe(1);
+      expect((await db().query('SELECT 1 FROM tokumei.delivery_audit WHERE session_id = $1', [revokedLongAgo.sessionId])).rows.length).toBe(1);
     });
   });
-}
+});
