@@ -17,6 +17,8 @@ export interface Report {
   entries: ReportedEntry[];
   revokedChecked: number;
   notRevoked: number;
+  /** How long the restart took to open the database and to read and check what it holds. */
+  ms?: { open: number; check: number };
 }
 
 /** Counts of one verification; all zero when nothing was lost. */
@@ -25,20 +27,26 @@ export interface Verdict {
   duplicated: number;
   torn: number;
   changed: number;
+  /** Acknowledged retires whose version is not retired. */
   unretired: number;
+  /** Retired versions that no retire was begun for (a retire is all or nothing, and only of its own version). */
+  strayRetired: number;
   notRevoked: number;
   countMismatch: number;
 }
 
-/** Acknowledged operations, from the `ack …` lines. */
+/** Acknowledged operations, from the `ack …` lines (and the retires begun, from `begin retire …`). */
 export class Ledger {
   readonly keys: Map<string, { memberId: string; version: number; fp: string }> = new Map();
   readonly retired: Set<string> = new Set();
+  /** Key ids a retire was begun for: retired or still active after a kill, either is right. */
+  readonly retiring: Set<string> = new Set();
   readonly revoked: string[] = [];
 
   /** Records one stdout line of the key environment. */
   record(line: string): void {
     const [tag, kind, ...rest] = line.split(' ');
+    if (tag === 'begin' && kind === 'retire') this.retiring.add(rest[0]!);
     if (tag !== 'ack') return;
     if (kind === 'create' || kind === 'rotate') {
       const [memberId, keyId, version, fp] = rest as [string, string, string, string];
@@ -70,10 +78,11 @@ export class Ledger {
       torn: report.entries.filter((e) => e.fp === 'torn').length,
       changed,
       unretired: [...this.retired].filter((k) => byKeyId.get(k)?.[0]?.state !== 'retired').length,
+      strayRetired: report.entries.filter((e) => e.state === 'retired' && !this.retiring.has(e.keyId)).length,
       notRevoked: report.notRevoked,
       countMismatch: Math.abs(report.count - report.entries.length),
     };
   }
 }
 
-export const CLEAN: Verdict = { lost: 0, duplicated: 0, torn: 0, changed: 0, unretired: 0, notRevoked: 0, countMismatch: 0 };
+export const CLEAN: Verdict = { lost: 0, duplicated: 0, torn: 0, changed: 0, unretired: 0, strayRetired: 0, notRevoked: 0, countMismatch: 0 };

@@ -8,7 +8,8 @@ export interface LineChild {
   stderr(): string;
   /** Resolves with the first line (from the start) that `match` accepts. */
   waitFor(match: (line: string) => boolean, timeoutMs?: number): Promise<string>;
-  kill(): Promise<void>;
+  /** SIGKILL; resolves once it has exited: `true` when it was still running and the kill ended it. */
+  kill(): Promise<boolean>;
   exited: Promise<number | null>;
 }
 
@@ -60,8 +61,10 @@ export function spawnLines(main: string, env: Record<string, string>): LineChild
       });
     },
     async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      const running = child.exitCode === null && child.signalCode === null;
+      if (running) child.kill('SIGKILL');
       await exited;
+      return running && child.signalCode === 'SIGKILL';
     },
   };
 }
