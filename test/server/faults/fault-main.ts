@@ -11,8 +11,9 @@
 // versions to retire, and two rotators keep adding versions while one retirer retires them back
 // to back, so that a retire is in flight at almost every moment.
 //
-// TOKUMEI_FAULT_CONTROL=1 (the positive control): after set-up it acknowledges one create and
-// one retire that it never did, and kills itself; the next restart's check must see them.
+// TOKUMEI_FAULT_CONTROL=1 (the positive control): after set-up it acknowledges a create and a
+// retire it never does (a version of R0, whose versions nothing retires), then runs as always
+// until it is killed; the next restart's check must see exactly those two.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { keyMaterial } from '../../../src/keys/member-key.ts';
@@ -203,10 +204,13 @@ if (process.env.TOKUMEI_FAULT_ONLY !== 'create') {
 out('ready');
 if (process.env.TOKUMEI_FAULT_CONTROL === '1') {
   // Acknowledgements the database does not back: a key never created, a retire never done.
+  const never = (await env.keyVersions('R0'))[0]!.keyId;
+  out('begin create');
   out(`ack create C${cycle} k1.control${cycle} 1 ${'0'.repeat(64)}`);
-  out(`ack retire ${toRetire[0]!.keyId}`);
-  process.kill(process.pid, 'SIGKILL');
-} else if (process.env.TOKUMEI_FAULT_ONLY === 'create') {
+  out(`begin retire ${never}`);
+  out(`ack retire ${never}`);
+}
+if (process.env.TOKUMEI_FAULT_ONLY === 'create') {
   // The disk-full test: create keys until a write fails, say how it failed, and stay up.
   await creator().catch((err: unknown) => out(`refused create ${String((err as { code?: unknown }).code ?? '')} ${(err as Error).message.replace(/\n/g, ' ')}`));
   setInterval(() => undefined, 60_000);
