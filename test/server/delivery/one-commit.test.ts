@@ -12,7 +12,8 @@ import { localMasterKey } from '../../../src/server/master-keys/local.ts';
 import { databaseSessionRegistry } from '../../../src/server/sessions/database-registry.ts';
 import type { SessionRegistry } from '../../../src/server/sessions/registry.ts';
 import { databaseKeyStore } from '../../../src/server/stores/database-store.ts';
-import { boundToken, codeOf, deliveryBody, dpopKey, dpopKeyEnvironment, proof, reasonOf, testIssuer, URL_DELIVER } from '../auth/helpers.ts';
+import { boundToken, deliveryBody, dpopKey, dpopKeyEnvironment, proof, reasonOf, testIssuer, URL_DELIVER } from '../auth/helpers.ts';
+import { codeOf } from '../../code-of.ts';
 import { ENGINES } from '../database/engines.ts';
 
 /** What the key environment sent: round trips, and commits (a write outside a transaction, or a transaction). */
