@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TokumeiError } from '../../errors.ts';
 import { durableNodeFs, durableStartParams, fsyncTree, type NodeFsClass } from './durable-fs.ts';
+import { nextTurn, statementTurns } from './turns.ts';
 
 /** Rows of one statement. */
 export interface SqlResult<R> {
@@ -116,9 +117,10 @@ type PGliteModule = { PGlite: (new (options?: Record<string, unknown>) => PGlite
 /**
  * Opens PGlite in `dir` (created when missing), or in memory when `dir` is undefined. On disk,
  * every commit is fsynced before it returns (durable-fs.ts); a database PGlite has just created
- * (its initdb runs with fsync off) is flushed as a whole before it is used.
+ * (its initdb runs with fsync off) is flushed as a whole before it is used. Statements take turns
+ * of the event loop (turns.ts); `turns: false` runs them as PGlite does (tests' control only).
  */
-export async function openPGlite(dir: string | undefined): Promise<SqlDatabase> {
+export async function openPGlite(dir: string | undefined, { turns = true }: { turns?: boolean } = {}): Promise<SqlDatabase> {
   const { PGlite } = await loadPeer<PGliteModule>('@electric-sql/pglite', '0.5.17');
   let db: PGliteDb;
   if (dir === undefined) {
@@ -133,17 +135,24 @@ export async function openPGlite(dir: string | undefined): Promise<SqlDatabase> 
     if (fresh) fsyncTree(dir);
   }
   await db.waitReady;
-  const wrap = (q: PGliteTx): Sql => ({
+  // A whole transaction is one turn-taker: its statements each wait for a turn, others wait for it.
+  const exclusive = turns ? statementTurns() : <T>(fn: () => Promise<T>): Promise<T> => fn();
+  const wrap = (q: PGliteTx, inTransaction: boolean): Sql => ({
     async query<R>(text: string, params: readonly unknown[] = []) {
-      const r = await q.query<R>(text, [...params]);
-      return { rows: r.rows, rowCount: r.affectedRows ?? 0 };
+      const run = async () => {
+        const r = await q.query<R>(text, [...params]);
+        return { rows: r.rows, rowCount: r.affectedRows ?? 0 };
+      };
+      if (!inTransaction) return exclusive(run);
+      if (turns) await nextTurn();
+      return run();
     },
   });
   return {
     engine: 'pglite',
-    ...wrap(db),
+    ...wrap(db, false),
     // PGlite runs one statement at a time; a transaction holds it exclusively until COMMIT.
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    transaction: (fn) => exclusive(() => db.transaction((tx) => fn(wrap(tx, true)))),
     close: () => db.close(),
   };
 }

@@ -4,7 +4,7 @@ import { ainteger, aobject, equalBytes, wipe } from '../../internal/bytes.ts';
 import type { MemberKeyStore, WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { MasterKey } from '../master-keys/master-key.ts';
 import { unwrapEntry, wrapFor } from '../master-keys/wrap.ts';
-import { pacer } from './pace.ts';
+import { pacer, type Pace } from './pace.ts';
 
 /** Options of {@link rewrapAll}. */
 export interface RewrapOptions {
@@ -64,7 +64,12 @@ export interface RewrapResult {
  * console.log(`${result.verified}/${result.total} member keys under the new master key`);
  * ```
  */
-export async function rewrapAll(store: MemberKeyStore, options: RewrapOptions): Promise<RewrapResult> {
+export function rewrapAll(store: MemberKeyStore, options: RewrapOptions): Promise<RewrapResult> {
+  return rewrapPaced(store, options, pacer());
+}
+
+/** {@link rewrapAll} with the pacing given (internal: a test's control passes none). */
+export async function rewrapPaced(store: MemberKeyStore, options: RewrapOptions, pace: Pace): Promise<RewrapResult> {
   if (typeof (store as Partial<MemberKeyStore> | null)?.list !== 'function') throw new TypeError('"store" expected MemberKeyStore');
   aobject('options', options);
   for (const [name, k] of [['options.to', options.to], ...(Array.isArray(options.from) ? options.from : [options.from]).map((f) => ['options.from', f])] as [string, unknown][]) {
@@ -83,7 +88,6 @@ export async function rewrapAll(store: MemberKeyStore, options: RewrapOptions): 
   let alreadyCurrent = 0;
   let examined = 0;
   // Deliveries go on beside the pass: it never holds the event loop for more than a slice.
-  const pace = pacer();
   for await (const batch of batches(store, batchSize)) {
     await inParallel(batch, concurrency, async (entry) => {
       await pace();
