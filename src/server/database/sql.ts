@@ -153,6 +153,7 @@ export async function openPGlite(dir: string | undefined, { turns = true }: { tu
     ...wrap(db, false),
     // PGlite runs one statement at a time; a transaction holds it exclusively until COMMIT.
     transaction: (fn) => exclusive(() => db.transaction((tx) => fn(wrap(tx, true)))),
-    close: () => db.close(),
+    // After the statements already queued, as PGlite's own close waits for those it holds.
+    close: () => exclusive(() => db.close()),
   };
 }
