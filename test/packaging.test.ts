@@ -48,11 +48,11 @@ describe('packaging', () => {
     expect(code, output).toBe(0);
   });
 
-  it('the browser surface stays within 19.5 KB gzip (npm run size)', { timeout: 120_000 }, async () => {
+  it('the browser surface stays within 17 KB gzip (npm run size)', { timeout: 120_000 }, async () => {
     const { code, output } = await outcome(process.execPath, ['test/size.mjs']);
     const gzip = /gzip [0-9.]+ KB \(([0-9]+) bytes\)/.exec(output);
     expect(gzip, output).not.toBeNull();
-    expect(Number(gzip![1])).toBeLessThanOrEqual(19.5 * 1024);
+    expect(Number(gzip![1])).toBeLessThanOrEqual(17 * 1024);
     expect(code, output).toBe(0);
   });
 

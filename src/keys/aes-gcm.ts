@@ -3,32 +3,35 @@
 // used and kept in one off-heap buffer this object owns, wiped by destroy(). A general-purpose
 // GCM (noble's `gcm`, WebCrypto) redoes that per call or keeps it where it cannot be wiped.
 //
-// The AES block cipher is @noble/ciphers' (audited), used through its exported internals:
-// `unsafe.expandKeyLE` expands the key into a fresh array, which is copied into the state buffer
-// and zeroed at once, and `unsafe.encrypt` runs the cipher on a block under the schedule in the
-// state buffer. Its encryption tables take 640 KB (1.3 MB with the decryption ones, all built when
-// noble's module is evaluated, i.e. as the page loads), more than a CPU's fastest cache, so a
-// block costs more than with small tables: opening fields measured ~30 % slower than with the 5
-// KB-table block this replaced, side by side on a shared machine. GHASH and the GCM composition
-// (counter mode, tag, the checks) are this file's, written from SP 800-38D: noble's GHASH keeps
-// its per-key tables as arrays of small JS objects on the V8 heap, where a garbage collection may
-// copy them and no wipe reaches the copies, so it cannot hold them off-heap as this library
-// requires of every key-derived byte. GHASH (SP 800-38D §6.4) multiplies by the fixed H with
-// tables, as McGrew and Viega's GCM paper (§4.1, "Software") describes: multiplication by H is
-// linear, so X · H is the XOR over the 32 four-bit windows of X of (that window alone, in its
-// place) · H, and a table per window holds its 16 products: 32 lookups per block in 8 KB per key.
-// Beside noble's AES, whose tables take 640 KB, this opened fields ~8 % faster than one table per
-// byte (16 lookups in 64 KB), measured side by side on a shared machine (test/bench/records.mjs).
-// The lookups are indexed by the running hash, so like noble's AES tables they are not
-// constant-time against a cache-timing observer on the same machine. Checked against Wycheproof's
-// and NIST CAVP's AES-GCM vectors, and against node:crypto and noble's `gcm` on random inputs
-// (test/keys/aes-gcm.test.ts).
+// The AES block cipher is FIPS 197 (aes-block.ts, the table method with 5 KB of tables built on
+// first use). It is the project's own rather than @noble/ciphers' exported `unsafe.encrypt` /
+// `unsafe.expandKeyLE`, which were tried and measured: side by side in one run (quiet machine,
+// test/bench/records.mjs, median of 3) noble's block opened 158,000 fields/s in Node and 151,000/s
+// in Chromium (one run 98,000/s) against 241,000/s and 203,000/s with this one, because noble's
+// encryption tables take 640 KB — beyond a CPU's fastest cache, and a far larger cache-timing
+// surface than 5 KB — and its module builds 1.3 MB of tables (decryption's included) as every
+// page that imports it loads, and importing `unsafe` added 2.8 KB gzip to the browser bundle.
+// Correctness is checked against noble's block and node:crypto on random keys and blocks
+// (test/keys/aes-block.test.ts) and, for the whole cipher, against Wycheproof and NIST CAVP.
+// GHASH and the GCM composition (counter mode, tag, the checks) are this file's, written from
+// SP 800-38D: noble's GHASH keeps its per-key tables as arrays of small JS objects on the V8
+// heap, where a garbage collection may copy them and no wipe reaches the copies, so it cannot
+// hold them off-heap as this library requires of every key-derived byte. GHASH (SP 800-38D §6.4)
+// multiplies by the fixed H with tables, as McGrew and Viega's GCM paper (§4.1, "Software")
+// describes: multiplication by H is linear, so X · H is the XOR over the 32 four-bit windows of
+// X of (that window alone, in its place) · H, and a table per window holds its 16 products:
+// 32 lookups per block in 8 KB per key (building them costs a quarter of one table per byte,
+// which matters because every key delivery builds one such key). The AES and GHASH lookups are
+// indexed by secret-dependent values, so they are not constant-time against a cache-timing
+// observer on the same machine, as no table-based AES in JavaScript is. Checked against
+// Wycheproof's and NIST CAVP's AES-GCM vectors, and against node:crypto and noble's `gcm` on
+// random inputs (test/keys/aes-gcm.test.ts).
 //
 // Words: a 16-byte block is handled as four 32-bit words, each loaded little-endian from
-// 4 bytes, on every host — the packing of noble's `encrypt` and `expandKeyLE` (word i of
-// FIPS 197's key schedule with its first byte lowest).
-import { unsafe } from '@noble/ciphers/aes.js';
-import { allocSecret, copySecret } from '../internal/bytes.ts';
+// 4 bytes, on every host (the packing of aes-block.ts: word i of FIPS 197's key schedule with
+// its first byte lowest).
+import { allocSecret } from '../internal/bytes.ts';
+import { encrypt, expandKeyInto } from './aes-block.ts';
 
 /** GHASH tables: one per 4-bit window of a block (32), 16 products of 4 words each. */
 const TABLE_WORDS = 32 * 16 * 4;
@@ -122,7 +125,7 @@ function ghash(t: Uint32Array, y: Uint32Array, data: Uint8Array, from: number, t
 /** GCTR (SP 800-38D §6.5) from counter block 2 of a 96-bit nonce: `dst = src ⊕ keystream`. */
 function ctr(xk: Uint32Array, n0: number, n1: number, n2: number, src: Uint8Array, srcAt: number, len: number, dst: Uint8Array, dstAt: number): void {
   for (let o = 0, c = 2; o < len; o += 16, c++) {
-    const k = unsafe.encrypt(xk, n0, n1, n2, bswap(c));
+    const k = encrypt(xk, n0, n1, n2, bswap(c));
     if (o + 16 <= len) {
       store(dst, dstAt + o, load(src, srcAt + o) ^ k.s0);
       store(dst, dstAt + o + 4, load(src, srcAt + o + 4) ^ k.s1);
@@ -144,7 +147,7 @@ export const GCM_TAG_LENGTH = 16;
 
 /**
  * AES-GCM under one 32-byte key (or 16, for HPKE's AES-128-GCM suite), with its key schedule
- * (noble's expansion, copied in), hash subkey and GHASH tables computed once and held off-heap
+ * (FIPS 197), hash subkey and GHASH tables computed once and held off-heap
  * until {@link AesGcmKey.destroy}.
  * 96-bit nonces and 128-bit tags only. Internal: the record layer makes one per member key
  * (field subkey); key delivery one per HPKE context.
@@ -161,18 +164,8 @@ export class AesGcmKey {
     if (key.length !== 32 && key.length !== 16) throw new RangeError(`"key" expected Uint8Array of length 32 or 16, got length=${key.length}`);
     this.#state = new Uint32Array(allocSecret(STATE_BYTES).buffer);
     this.#xk = this.#state.subarray(0, key.length + 28);
-    // noble reads the key as 32-bit words, and copies a key that is not 4-byte aligned into a
-    // small heap array first: give it an aligned off-heap one instead.
-    const aligned = key.byteOffset % 4 === 0 ? key : copySecret(key);
-    let xk: Uint32Array | undefined;
-    try {
-      xk = unsafe.expandKeyLE(aligned);
-      this.#xk.set(xk);
-    } finally {
-      xk?.fill(0);
-      if (aligned !== key) aligned.fill(0);
-    }
-    const h = unsafe.encrypt(this.#xk, 0, 0, 0, 0); // H = E_K(0^128), as big-endian words below
+    expandKeyInto(key, this.#xk);
+    const h = encrypt(this.#xk, 0, 0, 0, 0); // H = E_K(0^128), as big-endian words below
     buildTables(this.#state, bswap(h.s0), bswap(h.s1), bswap(h.s2), bswap(h.s3));
   }
 
@@ -226,7 +219,7 @@ export class AesGcmKey {
     store(lengthBlock, 0, bswap(Math.floor(aadBits / 2 ** 32))); store(lengthBlock, 4, bswap(aadBits >>> 0));
     store(lengthBlock, 8, bswap(Math.floor(dataBits / 2 ** 32))); store(lengthBlock, 12, bswap(dataBits >>> 0));
     ghash(t, y, lengthBlock, 0, 16);
-    const m = unsafe.encrypt(this.#xk, n0, n1, n2, 0x01000000); // E_K(J0), J0 = nonce ‖ u32be(1)
+    const m = encrypt(this.#xk, n0, n1, n2, 0x01000000); // E_K(J0), J0 = nonce ‖ u32be(1)
     y[0] = y[0]! ^ m.s0; y[1] = y[1]! ^ m.s1; y[2] = y[2]! ^ m.s2; y[3] = y[3]! ^ m.s3;
   }
 }
