@@ -62,7 +62,9 @@ export async function commitDelivery(ctx: DeliveryContext, d: DeliveryCommit): P
   }
   const outcome = await c.commit({
     at: d.at,
-    rate: { key: tokenRateKey(d.token), windowMs: ctx.limits.tokenRate.windowMs, max: ctx.limits.tokenRate.max },
+    // The database's counter is a 32-bit integer: a larger maximum (e.g. MAX_SAFE_INTEGER to mean
+    // "no limit") is the same as its largest value.
+    rate: { key: tokenRateKey(d.token), windowMs: ctx.limits.tokenRate.windowMs, max: Math.min(ctx.limits.tokenRate.max, 2 ** 31 - 1) },
     ...(d.proof !== undefined && inTransaction ? { once: { id: d.proof.replayId, until: d.proof.replayUntil } } : {}),
     token: { id: d.tokenId, until: d.tokenRecordUntil },
     session: 'added' in d.session ? { added: d.session.added, cap: ctx.limits.cap } : d.session,

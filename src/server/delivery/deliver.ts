@@ -14,7 +14,8 @@ import type { SessionRecord, SessionRegistry } from '../sessions/registry.ts';
 import { assertMemberId, type MemberKeyStore, type WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { SessionStatus } from '../../session/key-provider.ts';
 import { admitDelivery, commitDelivery } from './commit.ts';
-import { sealBase } from './hpke-seal.ts';
+import { encapsulate } from './hpke-seal.ts';
+import { sealWithSharedSecret } from '../../delivery/hpke.ts';
 
 /**
  * A request to the key environment, as its HTTP handler saw it: the credential headers, the
@@ -133,19 +134,31 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
   const { entries, primary } = await keyringEntries(ctx.store, memberId, who.dependants ?? []);
   const info = deliveryInfo(memberId, sessionId, expiresAt);
 
-  const sealed = await withUnwrappedKeys(entries, ctx.unwrap, (keys) => {
-    const payload = encodeKeyringPayload(keys, primary);
-    try {
-      const out = sealBase(suite, pkR, info, new Uint8Array(0), payload);
-      if (ctx.keyLog !== undefined) for (const k of keys) ctx.keyLog(`MEMBER_KEY ${k.keyId} ${hex(k.key)}`);
-      return out;
-    } catch (err) {
-      if (err instanceof RangeError) throw formatError('publicKey is not a valid public key of the KEM');
-      throw err;
-    } finally {
-      wipe(payload);
-    }
-  });
+  // The KEM first: a public key that is not a valid point is refused before any member key is
+  // unwrapped (each unwrap may be a call to an HSM or KMS), since a request refused here never
+  // reaches the commit that counts it against the token's rate.
+  let encap: { enc: Uint8Array; shared: Uint8Array };
+  try {
+    encap = encapsulate(suite, pkR);
+  } catch (err) {
+    if (err instanceof RangeError) throw formatError('publicKey is not a valid public key of the KEM');
+    throw err;
+  }
+  let sealed: { enc: Uint8Array; ciphertext: Uint8Array };
+  try {
+    sealed = await withUnwrappedKeys(entries, ctx.unwrap, (keys) => {
+      const payload = encodeKeyringPayload(keys, primary);
+      try {
+        const out = { enc: encap.enc, ciphertext: sealWithSharedSecret(suite, encap.shared, info, new Uint8Array(0), payload) };
+        if (ctx.keyLog !== undefined) for (const k of keys) ctx.keyLog(`MEMBER_KEY ${k.keyId} ${hex(k.key)}`);
+        return out;
+      } finally {
+        wipe(payload);
+      }
+    });
+  } finally {
+    wipe(encap.shared);
+  }
   const keyIds = entries.map((e) => e.keyId);
   // Only now, with the response ready, is the credential used up and the delivery recorded.
   // A resume does not change the key the session is recorded as sealing with: its other tabs

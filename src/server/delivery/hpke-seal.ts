@@ -75,25 +75,39 @@ function x25519Ephemeral(fixed?: Uint8Array): Ephemeral {
 }
 
 /**
- * SetupBaseS + Seal (sequence 0): seals `plaintext` to the recipient public key `pkR`.
+ * Encap of SetupBaseS (RFC 9180 §4.1, §5.1.1): the ephemeral key's `enc` and the KEM shared
+ * secret for the recipient public key `pkR`, which the caller wipes. Done before anything else of
+ * a delivery, so a request with an invalid key is refused before any member key is unwrapped.
  * `fixedEphemeral` (the ephemeral private key) exists for the RFC's known-answer tests only.
  * @throws RangeError when `pkR` is not a valid public key of the suite's KEM
  */
-export function sealBase(suite: Suite, pkR: Uint8Array, info: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, fixedEphemeral?: Uint8Array): { enc: Uint8Array; ciphertext: Uint8Array } {
+export function encapsulate(suite: Suite, pkR: Uint8Array, fixedEphemeral?: Uint8Array): { enc: Uint8Array; shared: Uint8Array } {
   if (!isWellFormed(suite.kem, pkR)) throw new RangeError(`"publicKey" expected a serialized ${suite.kem === KEM_P256 ? 'P-256 (uncompressed, 65 bytes)' : 'X25519 (32 bytes)'} public key, got length=${pkR.length}`);
   const eph = suite.kem === KEM_P256 ? p256Ephemeral(fixedEphemeral) : x25519Ephemeral(fixedEphemeral);
   let dh: Uint8Array | undefined;
-  let shared: Uint8Array | undefined;
   try {
     try {
       dh = eph.dh(pkR);
     } catch (cause) {
       throw new RangeError('"publicKey" expected a valid public key, got an invalid point', { cause });
     }
-    shared = kemSharedSecret(suite.kem, dh, eph.enc, pkR);
-    return { enc: eph.enc, ciphertext: sealWithSharedSecret(suite, shared, info, aad, plaintext) };
+    return { enc: eph.enc, shared: kemSharedSecret(suite.kem, dh, eph.enc, pkR) };
   } finally {
-    wipe(dh, shared);
+    wipe(dh);
+  }
+}
+
+/**
+ * SetupBaseS + Seal (sequence 0): seals `plaintext` to the recipient public key `pkR`.
+ * `fixedEphemeral` (the ephemeral private key) exists for the RFC's known-answer tests only.
+ * @throws RangeError when `pkR` is not a valid public key of the suite's KEM
+ */
+export function sealBase(suite: Suite, pkR: Uint8Array, info: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, fixedEphemeral?: Uint8Array): { enc: Uint8Array; ciphertext: Uint8Array } {
+  const { enc, shared } = encapsulate(suite, pkR, fixedEphemeral);
+  try {
+    return { enc, ciphertext: sealWithSharedSecret(suite, shared, info, aad, plaintext) };
+  } finally {
+    wipe(shared);
   }
 }
 

@@ -166,5 +166,32 @@ for (const [name, open] of ENGINES) {
         if (ok < 6) expect(await measure(async () => expect(await codeOf(env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody(sessionId))))).toBe('ERR_RATE_LIMITED'))).toEqual({ roundTrips: 1, commits: 0 });
       }
     });
+
+    it('a public key that is not a valid point is refused before any member key is unwrapped (such a request never reaches the commit that counts it); control: a valid one unwraps', async () => {
+      let unwraps = 0;
+      const master = localMasterKey(new Uint8Array(32).fill(9));
+      const masterKey = {
+        id: master.id,
+        wrap: (plaintext: Uint8Array, context: Uint8Array) => master.wrap(plaintext, context),
+        unwrap: (wrapped: Uint8Array, context: Uint8Array) => (unwraps++, master.unwrap(wrapped, context)),
+      };
+      const env = keyEnvironment(databaseSessionRegistry(db, audit), { masterKey, limits: { tokenRate: { max: 2, windowMs: 3_600_000 } } });
+      const m = member();
+      await env.createMemberKey(m);
+      const bad = { ...(await deliveryBody()), publicKey: Buffer.alloc(65, 4).toString('base64url') }; // 0x04 ‖ not a point
+      const codes = await Promise.all(Array.from({ length: 10 }, () => codeOf(env.deliverKeys(bearer(`t.${m}.1`, bad)))));
+      expect(codes).toEqual(Array(10).fill('ERR_FORMAT'));
+      expect(unwraps).toBe(0);
+      await env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody()));
+      expect(unwraps).toBeGreaterThan(0);
+    });
+
+    it('a token rate above the database counter\'s 32-bit range (e.g. MAX_SAFE_INTEGER for "no limit") delivers', async () => {
+      const env = keyEnvironment(databaseSessionRegistry(db, audit), { limits: { tokenRate: { max: Number.MAX_SAFE_INTEGER, windowMs: 3_600_000 } } });
+      const m = member();
+      await env.createMemberKey(m);
+      await env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody()));
+      expect((await delivered(m)).length).toBe(1);
+    });
   });
 }
