@@ -45,7 +45,7 @@ export type TokumeiErrorCode =
  * | `'outage'` | the key environment cannot deliver now: its HSM, KMS or store is down (503), an internal error, an overloaded gateway (5xx, 408, 429) | yes, then this |
  * | `'unreachable'` | no answer: offline, DNS, TLS, connection refused, the key environment not running | yes, then this |
  * | `'csp'` | the page's Content-Security-Policy refused the request: its `connect-src` lacks the key environment's origin (nothing was sent) | no |
- * | `'cors'` | the key environment is on another origin and its CORS answer does not allow this page: `Access-Control-Allow-Origin` lacks the page's origin (`keyEnvironmentHandler`'s `allowOrigins`), or `Access-Control-Allow-Headers` lacks `DPoP` (a gateway's own CORS) | no |
+ * | `'cors'` | the key environment is on another origin and its CORS answer does not allow this page: `Access-Control-Allow-Origin` lacks the page's origin (`keyEnvironmentHandler`'s `allowOrigins`), or `Access-Control-Allow-Headers` lacks `DPoP` (a gateway's own CORS); or a gateway in front of it answers an outage with an error page that has no CORS headers, which looks the same to a page | yes, then this |
  * | `'not-key-environment'` | the URL answered, but not as the key environment: an HTML page (a single-page app's fallback), not JSON, another server's 404, a refusal of the request's shape (400, 413, 415: another tokumei version) | no |
  *
  * A script sees a CSP or CORS refusal only as a network error; `httpKeyProvider` tells them

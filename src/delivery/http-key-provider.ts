@@ -116,10 +116,12 @@ async function openDelivery(body: Record<string, unknown>, recipient: RecipientK
  * Errors of `fetchKeys`: HTTP 401/403 or a failing `getToken` → `ERR_AUTH` (never retried); a
  * delivery for another member than `memberId` → `ERR_AUTH`; network errors, 408, 429 and 5xx →
  * retried `retries` times with exponential back-off, then `ERR_KEY_UNAVAILABLE` with `reason`
- * `unreachable` or `outage`; a request the page's Content-Security-Policy (`connect-src`) or the
- * key environment's CORS refused — told apart from a network failure by one `no-cors` request to
- * the same URL — → reason `csp` or `cors`, at once (a retry cannot pass either), the message
- * saying what to fix; the key environment's 404 `ERR_KEY_UNAVAILABLE` → reason `no-key`;
+ * `unreachable` or `outage`; a request the page's Content-Security-Policy (`connect-src`)
+ * refused — told apart from a network failure by one `no-cors` request to the same URL — →
+ * reason `csp`, at once (a retry cannot pass it), the message saying what to fix; a URL that
+ * answers that request but not this page's (its CORS refuses the page, or a gateway's error page
+ * during an outage lacks CORS headers: a page cannot tell the two apart) → retried like a
+ * network error, then reason `cors`, the message naming both causes; the key environment's 404 `ERR_KEY_UNAVAILABLE` → reason `no-key`;
  * any other 4xx, or a 2xx that is not a JSON object (an SPA fallback's HTML page) → reason
  * `not-key-environment`, at once; HTTP 410 when resuming a session the key environment has ended
  * → `ERR_REVOKED`; a malformed, tampered or mis-bound delivery → `ERR_DECRYPTION_FAILED`; the
@@ -213,15 +215,21 @@ export function httpKeyProvider(options: HttpKeyProviderOptions): KeyProvider {
       }
       if (status === 401 || status === 403) throw authError();
       if (status === 410) throw new TokumeiError('ERR_REVOKED', 'session ended');
-      // No answer: the page's CSP or the key environment's CORS refused the request — which a
-      // retry cannot pass, so it is said at once with what to fix — or else `unreachable`.
+      // No answer: the page's CSP refused the request — which a retry cannot pass, so it is said
+      // at once with what to fix — or the URL answers, but not to this page: its CORS refuses the
+      // page, or a gateway in front of it answers an outage with an error page that has no CORS
+      // headers (the two look the same to a page), so that one is retried and then said; or else
+      // `unreachable`.
       const why = !status && !keepalive && (await whyNoAnswer(doFetch, target, signal));
       if (why === 'csp') throw unavailable(`${target} not in the page's connect-src`, why, cause);
-      if (why === 'cors') throw unavailable(`${target} does not allow ${location.origin} or the DPoP header (CORS)`, why, cause);
       const retry = !status || status > 499 || status === 408 || status === 429;
       // Only the key environment's own 404 says ERR_KEY_UNAVAILABLE (its outages are 503).
-      const reason = !status ? 'unreachable' : retry ? 'outage' : body?.error === 'ERR_KEY_UNAVAILABLE' ? 'no-key' : undefined;
-      const failure = unavailable(status ? `HTTP ${status}` : 'no answer', reason, cause);
+      const reason = why === 'cors' ? why : !status ? 'unreachable' : retry ? 'outage' : body?.error === 'ERR_KEY_UNAVAILABLE' ? 'no-key' : undefined;
+      const failure = unavailable(
+        why === 'cors' ? `${target} answers, but not to ${location.origin}: its CORS lacks this origin or the DPoP header, or a gateway's error page lacks CORS headers` : status ? `HTTP ${status}` : 'no answer',
+        reason,
+        cause,
+      );
       if (!retry || attempt >= tries) throw failure;
       // Exponential back-off with jitter in [d/2, d], so many tabs do not retry in step.
       const d = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));

@@ -1,7 +1,7 @@
 // Why a request from this page got no answer at all. A script sees a refusal by the page's
 // Content-Security-Policy, a refusal by the server's CORS and a network failure as one and the
 // same "Failed to fetch"; one `no-cors` request to the same URL tells them apart. Shared by
-// `httpKeyProvider` (which does not retry a CSP or CORS refusal) and `diagnoseKeyEnvironment`.
+// `httpKeyProvider` (which does not retry a CSP refusal) and `diagnoseKeyEnvironment`.
 // Few words on purpose: this ships in every page.
 import type { KeyEnvironmentDiagnosis } from './diagnose.ts';
 

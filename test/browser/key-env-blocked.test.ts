@@ -1,8 +1,10 @@
 // CSP and CORS refusals of the key delivery request, in Chromium, Firefox and WebKit. A script
 // sees both only as "Failed to fetch", like a network that is down; httpKeyProvider tells them
-// apart (one `no-cors` request to the same URL), says what to fix — reason `csp` or `cors` — and
-// does not retry them, while a key environment that does not run is still `unreachable` and
-// retried; diagnoseKeyEnvironment gives the same answer on demand. The page is on one origin,
+// apart (one `no-cors` request to the same URL) and says what to fix — reason `csp` at once, and
+// `cors` after the retries, since a gateway's error page without CORS headers during an outage
+// looks the same (a gateway that recovers meanwhile delivers) — while a key environment that
+// does not run is still `unreachable` and retried; diagnoseKeyEnvironment gives the same answer
+// on demand. The page is on one origin,
 // the key environments on others; what reaches them is counted at the server.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +27,8 @@ let allowing: string; // a key environment that lists the page's origin
 let refusing: string; // one that does not (CORS)
 let noDpopHeader: string; // one behind a gateway whose CORS lists the page but not the DPoP header
 let closedPort: string;
+let flaky: string; // a gateway whose first answer is its own 502 page, without CORS headers
+let flakyOutages = 0;
 
 async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
   const server = createServer(handler);
@@ -66,6 +70,15 @@ beforeAll(async () => {
       allowingHandler(req, res);
     }),
   );
+  flaky = await listen(
+    counted((req, res) => {
+      if (flakyOutages > 0) {
+        flakyOutages--;
+        return void res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>502 Bad Gateway</h1>');
+      }
+      allowingHandler(req, res);
+    }),
+  );
   const gone = createServer();
   await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
   closedPort = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`;
@@ -80,7 +93,7 @@ afterAll(async () => {
 });
 
 for (const engine of ENGINES) {
-  describe(`httpKeyProvider in ${engine}: CSP and CORS refusals say so and are not retried`, () => {
+  describe(`httpKeyProvider in ${engine}: CSP and CORS refusals say so (CSP at once)`, () => {
     let browser: Browser;
     let tab: Tab;
     beforeAll(async () => {
@@ -131,25 +144,34 @@ for (const engine of ENGINES) {
       expect(diagnosis).toBe('csp');
     });
 
-    it("CORS: the key environment does not list the page's origin — reason cors, naming both origins, one attempt", async () => {
+    it("CORS: the key environment does not list the page's origin — reason cors after the retries, naming both origins and the gateway case", async () => {
       const { result, posts, requests, diagnosis } = await attempt(`${refusing}/session`);
       expect(result).toMatchObject({ code: 'ERR_KEY_UNAVAILABLE', reason: 'cors' });
-      expect((result as { message: string }).message).toBe(`key environment: cors (${refusing}/session does not allow ${pageOrigin} or the DPoP header (CORS))`);
-      expect(posts).toBe(1);
-      // The refused preflight, then the one no-cors request that told CORS from a network failure.
-      expect(requests).toEqual(['OPTIONS /session', 'GET /session']);
+      expect((result as { message: string }).message).toBe(`key environment: cors (${refusing}/session answers, but not to ${pageOrigin}: its CORS lacks this origin or the DPoP header, or a gateway's error page lacks CORS headers)`);
+      expect(posts).toBe(3);
+      // Each attempt: the refused preflight, then the no-cors request that told CORS from a network failure.
+      expect(requests).toEqual(Array(3).fill(['OPTIONS /session', 'GET /session']).flat());
       expect(diagnosis).toBe('cors');
     });
 
-    it('CORS: a gateway that lists the page but not the DPoP header — reason cors for a DPoP sign-in, one attempt', async () => {
+    it('CORS: a gateway that lists the page but not the DPoP header — reason cors for a DPoP sign-in', async () => {
       const { result, posts, requests, diagnosis } = await attempt(`${noDpopHeader}/session`, { dpop: true });
       expect(result).toMatchObject({ code: 'ERR_KEY_UNAVAILABLE', reason: 'cors' });
-      expect(posts).toBe(1);
-      expect(requests).toEqual(['OPTIONS /session', 'GET /session']);
+      expect(posts).toBe(3);
+      expect(requests).toEqual(Array(3).fill(['OPTIONS /session', 'GET /session']).flat());
       // diagnoseKeyEnvironment sends no DPoP header: to it, this gateway answers (as documented).
       expect(diagnosis).toBe('answers');
       // Control: without DPoP the same gateway's CORS lets the request through.
       expect((await attempt(`${noDpopHeader}/session`)).result).toBe('delivered');
+    });
+
+    it("a gateway's 502 page without CORS headers looks like a CORS refusal, and is retried: the sign-in delivers once the gateway recovers", async () => {
+      flakyOutages = 2; // the first preflight and the probe after it get the gateway's page
+      const { result, posts, requests } = await attempt(`${flaky}/session`);
+      expect(flakyOutages).toBe(0);
+      expect(result).toBe('delivered');
+      expect(posts).toBe(2);
+      expect(requests).toContain('POST /session');
     });
 
     it('control: a key environment that does not run is still unreachable, and retried (2 retries: 3 attempts)', async () => {
