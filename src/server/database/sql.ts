@@ -62,6 +62,7 @@ interface PgPool {
   connect(): Promise<PgClient>;
   end(): Promise<void>;
   on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'connect', listener: (client: PgClient) => void): unknown;
 }
 type PgModule = { default: { Pool: new (config: Record<string, unknown>) => PgPool } };
 
@@ -71,6 +72,12 @@ export async function openPostgres(url: string, maxConnections: number): Promise
   const pool = new pg.default.Pool({ connectionString: url, max: maxConnections });
   // An idle connection the server drops must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  // The per-member session cap and the token records rely on READ COMMITTED: each statement of a
+  // delivery's transaction sees every session committed before it took the member's lock. A
+  // database or role whose default is REPEATABLE READ would let two sign-ins both pass the cap,
+  // so every connection sets it for itself before its first query (pg runs a client's queries in
+  // order; the statement fails only on a broken connection, whose next queries fail too).
+  pool.on('connect', (client) => void client.query('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED').catch(() => undefined));
   const wrap = (q: PgPool | PgClient): Sql => ({
     async query<R>(text: string, params: readonly unknown[] = []) {
       const r = await q.query(text, [...params]);

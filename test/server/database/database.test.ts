@@ -78,6 +78,33 @@ describe('openDatabase on PostgreSQL', () => {
   }, SLOW);
 });
 
+describe('PostgreSQL connections run READ COMMITTED whatever the database defaults to', () => {
+  it("a database whose default is REPEATABLE READ: the library's connections (plain statements and transactions) are READ COMMITTED; control: a plain client is not", async () => {
+    const url = await freshPostgresDatabase();
+    const pg = await loadPeer<typeof import('pg')>('pg', '8.23.1');
+    const admin = new pg.default.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const name = (await admin.query<{ name: string }>('SELECT current_database() AS name')).rows[0]!.name;
+      await admin.query(`ALTER DATABASE "${name}" SET default_transaction_isolation TO 'repeatable read'`);
+      const control = new pg.default.Client({ connectionString: url });
+      await control.connect();
+      expect((await control.query('SHOW transaction_isolation')).rows[0].transaction_isolation).toBe('repeatable read');
+      await control.end();
+      const db = await openPostgres(url, 3);
+      try {
+        const levels = await Promise.all(Array.from({ length: 6 }, () => db.query<{ transaction_isolation: string }>('SHOW transaction_isolation')));
+        expect(levels.map((r) => r.rows[0]!.transaction_isolation)).toEqual(Array(6).fill('read committed'));
+        expect(await db.transaction(async (tx) => (await tx.query<{ transaction_isolation: string }>('SHOW transaction_isolation')).rows[0]!.transaction_isolation)).toBe('read committed');
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
 describe('openDatabase embedded (PGlite)', () => {
   it('on disk: everything is there after a reopen; a second open of the directory is refused while it is open', async () => {
     const path = join(dir, 'kenv');
