@@ -3,7 +3,7 @@
 // and the rule that the key environment and the data environment never share a database.
 // `npm run demo:audit` reads both environments' databases when they are on a server.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -14,7 +14,7 @@ import { openDataEnvironmentStorage, type DataEnvironmentStorage } from '../../e
 import { openKeyEnvironmentStorage } from '../../examples/portal/key-env/storage.ts';
 import { generateMember } from '../../examples/portal/seed/generate.ts';
 import type { DemoConfig } from '../../examples/portal/seed/config.ts';
-import { databaseUrl, sameDatabase } from '../../examples/portal/shared/database.ts';
+import { databaseUrl, sameDatabase, SET_UP_LOCK, type SetUpSeams } from '../../examples/portal/shared/database.ts';
 import { openDatabase } from '../../src/server.ts';
 import { freshPostgresDatabase } from '../server/database/postgres.ts';
 
@@ -185,6 +185,133 @@ describe('the key environment and the data environment never share a database', 
     const own = await openKeyEnvironmentStorage(tempDir(), { create: true });
     expect(own.db.engine).toBe('postgresql');
     await own.close();
+  });
+});
+
+/**
+ * A fresh database on the test server and a second connection string for it that the string
+ * check cannot tell apart: its socket directory reached through a symbolic link (as
+ * `/var/run/postgresql` reaches `/run/postgresql`).
+ */
+async function aliasedDatabase(): Promise<{ url: string; alias: string; tables: () => Promise<{ key: boolean; data: boolean }>; waitingForLock: () => Promise<number> }> {
+  const url = await freshPostgresDatabase();
+  const socketDir = decodeURIComponent(/[?&]host=([^&]*)/.exec(url)![1]!);
+  const link = join(tempDir(), 'socket');
+  symlinkSync(socketDir, link);
+  const alias = url.replace(`host=${encodeURIComponent(socketDir)}`, `host=${encodeURIComponent(link)}`);
+  expect(alias).not.toBe(url);
+  expect(sameDatabase(url, alias)).toBe(false);
+  const admin = async <R,>(text: string, params: unknown[] = []): Promise<R> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query(text, params)).rows[0] as R;
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    url,
+    alias,
+    tables: () => admin("SELECT to_regclass('tokumei.member_keys') IS NOT NULL AS key, to_regclass('data_env.identity_records') IS NOT NULL AS data"),
+    // Sessions of this database waiting for the set-up lock (a bigint key: objid is its low 32 bits).
+    waitingForLock: async () =>
+      (
+        await admin<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = 0 AND objid = $1::bigint::oid AND objsubid = 1 AND NOT granted",
+          [SET_UP_LOCK],
+        )
+      ).n,
+  };
+}
+
+/** A seam that holds a set-up after its check until `release()`; `reached` resolves when it is held. */
+function holdAfterCheck(lock = true): { seams: SetUpSeams; reached: Promise<void>; release: () => void } {
+  let reachedIt!: () => void;
+  let releaseIt!: () => void;
+  const reached = new Promise<void>((resolve) => (reachedIt = resolve));
+  const released = new Promise<void>((resolve) => (releaseIt = resolve));
+  return { seams: { lock, afterCheck: () => (reachedIt(), released) }, reached, release: () => releaseIt() };
+}
+
+/** A promise's outcome without an unhandled rejection in between. */
+const settle = <T,>(p: Promise<T>): Promise<{ ok: T } | { error: Error }> => p.then((ok) => ({ ok }), (error: Error) => ({ error }));
+
+describe('two environments starting at once on one database through two connection strings', { timeout: 120_000 }, () => {
+  const openKey = (seams?: SetUpSeams) => openKeyEnvironmentStorage(tempDir(), { create: true, setUp: seams });
+
+  it('the data environment first: the key environment waits for its tables, then refuses', async () => {
+    const db = await aliasedDatabase();
+    process.env.KEY_ENV_DATABASE_URL = db.alias;
+    const held = holdAfterCheck();
+    const data = settle(openDataEnvironmentStorage(tempDir(), { url: db.url, setUp: held.seams }));
+    await held.reached; // checked: no key tables
+    const key = settle(openKey());
+    await expect.poll(db.waitingForLock, { timeout: 30_000 }).toBe(1); // the key environment waits for the lock
+    held.release();
+    const [d, k] = await Promise.all([data, key]);
+    expect('error' in k && k.error.message).toBe("KEY_ENV_DATABASE_URL names a database that holds the data environment's tables (data_env.identity_records). The two environments must never share a database: give each its own.");
+    expect('ok' in d).toBe(true);
+    if ('ok' in d) await d.ok.close();
+    expect(await db.tables()).toEqual({ key: false, data: true });
+  });
+
+  it('the key environment first: the data environment waits for its migrations, then refuses', async () => {
+    const db = await aliasedDatabase();
+    process.env.KEY_ENV_DATABASE_URL = db.url;
+    const held = holdAfterCheck();
+    const key = settle(openKey(held.seams));
+    await held.reached;
+    const data = settle(openDataEnvironmentStorage(tempDir(), { url: db.alias }));
+    await expect.poll(db.waitingForLock, { timeout: 30_000 }).toBe(1);
+    held.release();
+    const [k, d] = await Promise.all([key, data]);
+    expect('error' in d && d.error.message).toBe("DATA_ENV_DATABASE_URL names a database that holds the key environment's tables (tokumei.member_keys). The two environments must never share a database: give each its own.");
+    expect('ok' in k).toBe(true);
+    if ('ok' in k) await k.ok.close();
+    expect(await db.tables()).toEqual({ key: true, data: false });
+  });
+
+  it('positive control: without the lock (the weakened variant), one held between its check and its tables lets the other in, and both share the database', async () => {
+    const db = await aliasedDatabase();
+    process.env.KEY_ENV_DATABASE_URL = db.alias;
+    const held = holdAfterCheck(false);
+    const data = settle(openDataEnvironmentStorage(tempDir(), { url: db.url, setUp: held.seams }));
+    await held.reached;
+    // Nothing waits: the key environment checks (no data tables yet) and creates its own.
+    const key = await openKey({ lock: false });
+    expect(await db.tables()).toEqual({ key: true, data: false });
+    held.release();
+    const d = await data;
+    expect('ok' in d).toBe(true);
+    if ('ok' in d) await d.ok.close();
+    await key.close();
+    expect(await db.tables()).toEqual({ key: true, data: true });
+  });
+
+  it('started at the same moment, unheld, again and again: each time exactly one starts and the other refuses', async () => {
+    for (let round = 0; round < 6; round++) {
+      const db = await aliasedDatabase();
+      const [keyUrl, dataUrl] = round % 2 === 0 ? [db.url, db.alias] : [db.alias, db.url];
+      process.env.KEY_ENV_DATABASE_URL = keyUrl;
+      const [k, d] = await Promise.all([settle(openKey()), settle(openDataEnvironmentStorage(tempDir(), { url: dataUrl }))]);
+      const started = [k, d].filter((o) => 'ok' in o);
+      expect(started).toHaveLength(1);
+      const refused = [k, d].find((o) => 'error' in o) as { error: Error };
+      expect(refused.error.message).toMatch(/names a database that holds the (key|data) environment's tables .* must never share a database/);
+      if ('ok' in k) await k.ok.close();
+      if ('ok' in d) await d.ok.close();
+      expect(await db.tables()).toEqual({ key: 'ok' in k, data: 'ok' in d });
+    }
+  });
+
+  it('npm run demo seed on a fresh start with two connection strings for one database fails, and one environment\'s tables are all the database holds', async () => {
+    const db = await aliasedDatabase();
+    const run = spawnSync(process.execPath, [DEMO, 'seed'], { env: { ...process.env, TOKUMEI_DEMO_DATA: tempDir(), DEMO_MEMBERS: '2', KEY_ENV_DATABASE_URL: db.url, DATA_ENV_DATABASE_URL: db.alias }, encoding: 'utf8', timeout: 120_000 });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/names a database that holds the (key|data) environment's tables/);
+    const tables = await db.tables();
+    expect(tables.key !== tables.data).toBe(true);
   });
 });
 

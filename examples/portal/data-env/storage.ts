@@ -10,7 +10,7 @@
 import { rmSync } from 'node:fs';
 import type { Pool, PoolClient } from 'pg';
 import { join } from 'node:path';
-import { copyForReading, databaseUrl, everyRow, lockDirectory, lockHolder, refuseOtherEnvironment, type StoredRow } from '../shared/database.ts';
+import { claimDatabase, copyForReading, databaseUrl, everyRow, lockDirectory, lockHolder, type SetUpSeams, type StoredRow } from '../shared/database.ts';
 import type { AttributeRecord, StoredIdentity, VitalsEntry } from './records.ts';
 import { DATA_ENV_SCHEMA } from './schema.ts';
 
@@ -112,9 +112,10 @@ async function openPostgres(url: string): Promise<Engine> {
  * `DATA_ENV_DATABASE_URL` (`url` overrides it), else the embedded database in `data-env/db`.
  * With `snapshot` (the audit), an embedded database another process holds open is read from a
  * copy. Creates the schema when missing; refuses a database that holds the key environment's
- * tables, and one URL for both environments.
+ * tables (checked and created under the lock both environments take), and one URL for both
+ * environments. `setUp` is for tests only.
  */
-export async function openDataEnvironmentStorage(dataDir: string, options: { snapshot?: boolean; url?: string } = {}): Promise<DataEnvironmentStorage> {
+export async function openDataEnvironmentStorage(dataDir: string, options: { snapshot?: boolean; url?: string; setUp?: SetUpSeams } = {}): Promise<DataEnvironmentStorage> {
   const url = options.url ?? databaseUrl('data');
   let engine: Engine;
   let where: string;
@@ -140,8 +141,10 @@ export async function openDataEnvironmentStorage(dataDir: string, options: { sna
     }
   }
   try {
-    await refuseOtherEnvironment((text, params) => engine.query(text, params), 'key');
+    // The check and the schema in one transaction, under the lock the key environment's set-up
+    // takes too: of two environments starting at once on one database, the second refuses.
     await engine.transaction(async (tx) => {
+      await claimDatabase((text, params) => tx.query(text, params), 'data', options.setUp);
       for (const statement of DATA_ENV_SCHEMA) await tx.query(statement);
     });
   } catch (err) {

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createKeyEnvironment, openDatabase, TokumeiError, type KeyEnvironment, type KeyEnvironmentDatabase, type KeyEnvironmentOptions, type MasterKey } from '../../../src/server.ts';
-import { copyForReading, databaseUrl, refuseOtherEnvironmentAt } from '../shared/database.ts';
+import { copyForReading, databaseUrl, setUpClaimedAt, type SetUpSeams } from '../shared/database.ts';
 import { openDemoMasterKey } from './master-key.ts';
 
 /** The key environment's folder under the demo's data folder. */
@@ -59,19 +59,32 @@ function writeAtomic(path: string, text: string): void {
  * first). `options` go to `createKeyEnvironment` (the token check, the session registry, the
  * test key log; sessions and the audit log are the database's unless given). With `snapshot`
  * (the audit), an embedded database that the running demo holds open is read from a copy.
+ * `setUp` is for tests only (where to hold the set-up on a server).
  */
 export async function openKeyEnvironmentStorage(
   dataDir: string,
-  options: { create?: boolean; snapshot?: boolean } & Partial<Omit<KeyEnvironmentOptions, 'masterKey' | 'store'>> = {},
+  options: { create?: boolean; snapshot?: boolean; setUp?: SetUpSeams } & Partial<Omit<KeyEnvironmentOptions, 'masterKey' | 'store'>> = {},
 ): Promise<KeyEnvironmentStorage> {
   const dir = join(dataDir, KEY_ENV_DIR);
   mkdirSync(dir, { recursive: true });
   const master = await openDemoMasterKey(dir, options.create === true);
   const { masterKey } = master;
-  const { create: _create, snapshot, ...environmentOptions } = options;
+  const { create: _create, snapshot, setUp, ...environmentOptions } = options;
   const url = databaseUrl('key'); // refuses the data environment's URL
-  if (url !== undefined) await refuseOtherEnvironmentAt(url, 'data');
-  const db = url !== undefined ? await openDatabase({ url }) : snapshot === true ? await openSnapshotWhenBusy(join(dir, 'db')) : await openDatabase({ dir: join(dir, 'db') });
+  // On a server: refuses one that holds the data environment's tables, and holds the lock the
+  // data environment's set-up takes until the migrations have committed the key tables.
+  let db: KeyEnvironmentDatabase;
+  try {
+    db =
+      url !== undefined
+        ? await setUpClaimedAt(url, 'key', () => openDatabase({ url }), setUp)
+        : snapshot === true
+          ? await openSnapshotWhenBusy(join(dir, 'db'))
+          : await openDatabase({ dir: join(dir, 'db') });
+  } catch (err) {
+    await master.close(); // a refused database lets go of the master key too
+    throw err;
+  }
   const env = createKeyEnvironment({
     authenticate: () => null,
     sessions: db.sessions,

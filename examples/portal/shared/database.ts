@@ -5,7 +5,11 @@
 // an embedded PGlite in their own folder under the demo's data folder, or the PostgreSQL server
 // that KEY_ENV_DATABASE_URL or DATA_ENV_DATABASE_URL names. The two never share a database: the
 // separation of keys from data is the point of the model, so a configuration that points both
-// at one database is refused before anything opens it.
+// at one database is refused before anything opens it. Two connection strings can differ and
+// still reach one database (`localhost` and `127.0.0.1`, `/var/run/postgresql` and
+// `/run/postgresql`), so each environment also looks for the other's tables before it creates
+// its own — under one advisory lock both take, held until its own tables are committed, so that
+// of two environments starting at once on one database the second sees the first's tables.
 //
 // PGlite lets one process at a time open a directory (and takes no lock itself), so the audit
 // copies a busy directory the way a base backup does — pg_control first, the data files next,
@@ -60,16 +64,48 @@ export function databaseUrl(environment: 'key' | 'data', env: NodeJS.ProcessEnv 
 /** What a database of the other environment holds, to recognise it by: a table only that environment has. */
 export const ENVIRONMENT_TABLES = { key: 'tokumei.member_keys', data: 'data_env.identity_records' } as const;
 
+/** Runs one parameterised statement. */
+export type Query = (sql: string, params: unknown[]) => Promise<{ rows: unknown[] }>;
+
 /**
  * Refuses a database that already holds the other environment's tables (two connection strings
  * that differ but reach one database, e.g. `localhost` and `127.0.0.1`).
  */
-export async function refuseOtherEnvironment(query: (sql: string, params: unknown[]) => Promise<{ rows: unknown[] }>, other: 'key' | 'data'): Promise<void> {
+export async function refuseOtherEnvironment(query: Query, other: 'key' | 'data'): Promise<void> {
   const { rows } = await query('SELECT to_regclass($1) IS NOT NULL AS present', [ENVIRONMENT_TABLES[other]]);
   if ((rows[0] as { present: boolean }).present) {
     const mine = other === 'key' ? 'data' : 'key';
     throw new Error(`${DATABASE_URL_VARIABLES[mine]} names a database that holds the ${other} environment's tables (${ENVIRONMENT_TABLES[other]}). The two environments must never share a database: give each its own.`);
   }
+}
+
+/**
+ * The advisory lock both environments hold from their check for the other's tables until their
+ * own tables are committed: one fixed key ("tkdm" in ASCII), the same in both.
+ */
+export const SET_UP_LOCK = 0x746b646d;
+
+/** Where a test holds an environment's set-up, and the weakened variant its positive control races. */
+export interface SetUpSeams {
+  /** Awaited after the check passed, before the environment's tables are created. */
+  afterCheck?: () => Promise<void>;
+  /** `false` leaves the lock out — the deliberately weakened variant; never in the demo. */
+  lock?: boolean;
+}
+
+/**
+ * Claims a database for environment `mine`, inside a transaction the caller opened on `query`
+ * and keeps open until the environment's tables are committed: takes {@link SET_UP_LOCK} (held
+ * until that transaction ends), then refuses a database that holds the other environment's
+ * tables. Whichever environment comes second waits for the lock, then sees the first's tables.
+ */
+export async function claimDatabase(query: Query, mine: 'key' | 'data', seams: SetUpSeams = {}): Promise<void> {
+  // Each statement sees what is committed when it starts — not a snapshot from before the lock
+  // was granted, whatever the database's default isolation.
+  await query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED', []);
+  if (seams.lock !== false) await query('SELECT pg_advisory_xact_lock($1)', [SET_UP_LOCK]);
+  await refuseOtherEnvironment(query, mine === 'key' ? 'data' : 'key');
+  await seams.afterCheck?.();
 }
 
 /** A row of any table, for the audit: the table, a label naming the row, the row as JSON. */
@@ -108,14 +144,22 @@ export async function everyRowAt(url: string): Promise<StoredRow[]> {
   }
 }
 
-/** {@link refuseOtherEnvironment} on a PostgreSQL server, through a connection of its own. */
-export async function refuseOtherEnvironmentAt(url: string, other: 'key' | 'data'): Promise<void> {
+/**
+ * Sets environment `mine` up on the PostgreSQL server at `url` with the database claimed
+ * ({@link claimDatabase}) through a connection of its own: `setUp` creates the environment's
+ * tables (through connections of its own, committing them) and the lock is let go only after it
+ * resolved. Resolves with what `setUp` resolved with.
+ */
+export async function setUpClaimedAt<T>(url: string, mine: 'key' | 'data', setUp: () => Promise<T>, seams: SetUpSeams = {}): Promise<T> {
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await refuseOtherEnvironment((text, params) => client.query(text, params), other);
+    await client.query('BEGIN');
+    await claimDatabase((text, params) => client.query(text, params), mine, seams);
+    return await setUp();
   } finally {
+    // The transaction wrote nothing: ending the connection ends it, and the lock with it.
     await client.end();
   }
 }
