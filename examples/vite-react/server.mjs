@@ -13,20 +13,19 @@ import { createServer } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDataEnvironment } from './server/data-env.mjs';
-import { devSso } from './server/dev-sso.mjs';
+import { addressedToThisServer, devSso } from './server/dev-sso.mjs';
 import { MEMBER_ID, startKeyEnvironment } from './server/key-env.mjs';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const production = process.argv.includes('--production');
 const port = Number(process.env.PORT ?? 5173);
 
-const sso = devSso(MEMBER_ID); // development sign-in: replace with your SSO
-const keys = await startKeyEnvironment(sso.authenticate);
-const data = await startDataEnvironment(keys.env);
 const server = createServer();
 
 /** @type {(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void} */
 let page;
+/** Host names besides localhost, 127.0.0.1 and [::1] that this server answers: Vite's `server.allowedHosts` when it lists some. */
+let allowedHosts = /** @type {readonly string[]} */ ([]);
 if (production) {
   const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
   const dist = join(root, 'dist');
@@ -48,9 +47,24 @@ if (production) {
   const { createServer: createViteServer } = await import('vite');
   const vite = await createViteServer({ root, server: { middlewareMode: true, hmr: { server } }, appType: 'spa' });
   page = (req, res) => vite.middlewares(req, res);
+  // `true` (any host) is not taken over: answering any host is what DNS rebinding needs.
+  if (Array.isArray(vite.config.server.allowedHosts)) allowedHosts = vite.config.server.allowedHosts;
 }
 
-server.on('request', (req, res) => sso.handler(req, res, () => keys.handler(req, res, () => data.handler(req, res, () => page(req, res)))));
+const sso = devSso(MEMBER_ID, { allowedHosts }); // development sign-in: replace with your SSO
+const keys = await startKeyEnvironment(sso.authenticate);
+const data = await startDataEnvironment(keys.env);
+
+server.on('request', (req, res) => {
+  // Only requests addressed to this server, not a page elsewhere that reached it through DNS
+  // rebinding: the sign-in checks this itself, and the key environment's and data environment's
+  // routes here are no one else's either.
+  if (!addressedToThisServer(req, allowedHosts)) {
+    res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end('This host is not allowed.\n');
+    return;
+  }
+  sso.handler(req, res, () => keys.handler(req, res, () => data.handler(req, res, () => page(req, res))));
+});
 server.listen(port, '127.0.0.1', () => {
   const address = server.address();
   console.log(`tokumei example: http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : port}/`);

@@ -4,8 +4,11 @@
 // served by its own server.mjs — built (`npm start`) and in development (`npm run dev`) — and
 // driven in Chromium: sign in, the member's record opened in the page, log off. Its key
 // environment requires DPoP: the page's requests carry proofs, and a request without a valid
-// proof is refused while the same request with one is accepted.
+// proof is refused while the same request with one is accepted. Its server answers only requests
+// addressed to itself: a page that reaches it through DNS rebinding names another host.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cp, mkdir, mkdtemp, readdir, rm, symlink, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +80,30 @@ async function startServer(args: string[]): Promise<{ url: string; out: string[]
       child.kill('SIGTERM');
     });
   return { url, out, child, stop };
+}
+
+/** One request to 127.0.0.1:`port` with the given headers (`Host` included, as a rebinding page's browser sends it). */
+function send(port: number, method: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers, setHost: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * Asks the development sign-in at 127.0.0.1:`port` for a token as a browser would that believes
+ * it talks to `host`: a DPoP proof for `http://<host>/dev-sso/token`, `Host: <host>`, and `origin`.
+ */
+async function askTokenAs(port: number, host: string, origin?: string): Promise<{ status: number; body: string }> {
+  const key = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+  const proof = await dpopProof(key, `http://${host}/dev-sso/token`, undefined, undefined);
+  return send(port, 'POST', '/dev-sso/token', { host, dpop: proof, ...(origin === undefined ? {} : { origin }) });
 }
 
 /** Signs in, checks the record the page opened, logs off; returns what the key environment printed. */
@@ -172,6 +199,68 @@ describe('examples/vite-react, copied and installed from the packed tarball', { 
       await expect.poll(() => server.out.filter((l) => l.startsWith('key-env: delivered session ')).length).toBe(1);
     } finally {
       await server.stop();
+    }
+  });
+
+  it('answers only requests addressed to itself: a page that reached it through DNS rebinding gets no token and no record', async () => {
+    const server = await startServer(['--production']);
+    try {
+      const port = Number(new URL(server.url).port);
+      const attacker = `rebound.attacker.test:${port}`; // the attacker's name, re-pointed at 127.0.0.1
+      // The rebinding page's requests: its own host name, and its origin when it sends one. Each
+      // proof is valid for the URL the page called, so the host is all that is refused.
+      for (const [host, origin] of [
+        [attacker, undefined],
+        [attacker, `http://${attacker}`],
+        [`127.0.0.1:${port}`, `http://${attacker}`], // a forged Host, the page's origin still told
+        [`127.0.0.1:${port}`, 'null'],
+        [`localhost:${port + 1}`, undefined], // this machine, but not this server
+        [`127.0.0.1`, undefined],
+      ] as const) {
+        const refused = await askTokenAs(port, host, origin);
+        expect(refused.status, `${host} ${origin}`).toBe(403);
+        expect(refused.body).not.toContain('access_token');
+      }
+      expect((await send(port, 'GET', '/api/me', { host: attacker })).status).toBe(403);
+      expect((await send(port, 'GET', '/', { host: attacker })).status).toBe(403);
+      // The positive controls: the server's own names at its port, with or without an origin.
+      for (const [host, origin] of [
+        [`127.0.0.1:${port}`, undefined],
+        [`localhost:${port}`, `http://localhost:${port}`],
+        [`[::1]:${port}`, `http://[::1]:${port}`],
+      ] as const) {
+        const issued = await askTokenAs(port, host, origin);
+        expect(issued.status, `${host} ${origin}`).toBe(200);
+        expect(JSON.parse(issued.body)).toMatchObject({ token_type: 'DPoP', access_token: expect.stringMatching(/^[\w-]{43}$/) });
+      }
+      expect((await send(port, 'GET', '/api/me', { host: `localhost:${port}` })).status).toBe(200);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('the development sign-in checks the host itself, wherever it is mounted; allowedHosts (Vite\'s) adds names', async () => {
+    const { devSso } = (await import(join(app, 'server/dev-sso.mjs'))) as {
+      devSso: (memberId: string, options?: { allowedHosts?: readonly string[] }) => { handler: (req: IncomingMessage, res: ServerResponse, next: () => void) => void };
+    };
+    for (const [allowedHosts, host, expected] of [
+      [[], 'rebound.attacker.test', 403],
+      [['dev.example.test'], 'rebound.attacker.test', 403],
+      [['dev.example.test'], 'dev.example.test:8443', 200],
+      [['.example.test'], 'a.b.example.test', 200],
+      [['.example.test'], 'example.test.attacker.test', 403],
+      [[], 'localhost', 200], // the port is filled in below
+    ] as const) {
+      const sso = devSso('M1', { allowedHosts });
+      const bare = createServer((req, res) => sso.handler(req, res, () => res.writeHead(404).end()));
+      await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = bare.address() as AddressInfo;
+        const answer = await askTokenAs(port, host === 'localhost' ? `localhost:${port}` : host);
+        expect(answer.status, `${JSON.stringify(allowedHosts)} ${host}`).toBe(expected);
+      } finally {
+        await new Promise((resolve) => bare.close(resolve));
+      }
     }
   });
 
