@@ -6,6 +6,8 @@ import { defineSchema, type Schema, type SealedRecord } from '../../src/index.ts
 
 /** The application's SSO client. */
 export declare const sso: { accessToken(): Promise<string> };
+/** The tab's DPoP key pair, which the SSO client binds its access tokens to. */
+export declare const dpopKey: CryptoKeyPair;
 /** The application's root component. */
 export declare function App(): ReactElement;
 /** The member's sealed record from the data environment (a hook of the application's). */
