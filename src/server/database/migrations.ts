@@ -153,6 +153,80 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: 3,
+    name: 'a resumed session re-checked (and locked) at the commit; search_path pinned on every function',
+    // Same signature as migration 2, so an instance still running the previous release keeps
+    // working while others upgrade. Every relation is qualified with its schema; the functions
+    // and operators left unqualified (count, hashtext, pg_advisory_xact_lock, =, <, +) are
+    // pg_catalog's, whatever the calling role's search_path puts before it.
+    sql: `
+CREATE OR REPLACE FUNCTION tokumei.commit_delivery(
+  p_at bigint, p_rate_key text, p_window_start bigint, p_window_end bigint, p_rate_max integer,
+  p_once_id text, p_once_until bigint, p_token_id text, p_token_until bigint,
+  p_session_id text, p_member_id text, p_expires_at bigint, p_key_thumbprint text, p_primary_key_id text,
+  p_new_session boolean, p_max_live integer, p_refuse_when_full boolean, p_audit boolean, p_key_ids text[]
+) RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n integer;
+  bound text;
+BEGIN
+  INSERT INTO tokumei.delivery_counters AS c (key, window_start, window_end, count) VALUES (p_rate_key, p_window_start, p_window_end, 1)
+  ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN EXCLUDED.window_start > c.window_start THEN 1 ELSE c.count + 1 END,
+    window_start = GREATEST(c.window_start, EXCLUDED.window_start),
+    window_end = GREATEST(c.window_end, EXCLUDED.window_end)
+  RETURNING count INTO n;
+  IF n > p_rate_max THEN RETURN 'rate-limited'; END IF;
+  IF p_once_id IS NOT NULL THEN
+    INSERT INTO tokumei.once_ids AS o (id, expires_at) VALUES (p_once_id, p_once_until)
+    ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE o.expires_at <= p_at;
+    IF NOT FOUND THEN RETURN 'replayed'; END IF;
+  END IF;
+  INSERT INTO tokumei.token_records AS t (token_id, session_id, expires_at) VALUES (p_token_id, p_session_id, p_token_until)
+  ON CONFLICT (token_id) DO UPDATE SET
+    session_id = CASE WHEN t.expires_at <= p_at THEN EXCLUDED.session_id ELSE t.session_id END,
+    expires_at = CASE WHEN t.expires_at <= p_at THEN EXCLUDED.expires_at ELSE GREATEST(t.expires_at, EXCLUDED.expires_at) END
+  RETURNING session_id INTO bound;
+  IF bound <> p_session_id THEN RETURN 'token-used'; END IF;
+  IF p_new_session THEN
+    -- The same per-member lock as the registry's capped insert: one member's inserts take turns.
+    PERFORM pg_advisory_xact_lock(1953459062, hashtext(p_member_id));
+    SELECT count(*) INTO n FROM tokumei.sessions WHERE member_id = p_member_id AND revoked_at IS NULL AND expires_at > p_at;
+    IF n >= p_max_live THEN
+      IF p_refuse_when_full THEN RETURN 'capped'; END IF;
+      WITH revoked AS (
+        UPDATE tokumei.sessions s SET revoked_at = p_at, revoked_reason = 'session-limit'
+        WHERE s.revoked_at IS NULL AND s.session_id IN (
+          SELECT session_id FROM tokumei.sessions
+          WHERE member_id = p_member_id AND revoked_at IS NULL AND expires_at > p_at
+          ORDER BY created_at, session_id LIMIT n - p_max_live + 1)
+        RETURNING s.session_id, s.member_id
+      )
+      INSERT INTO tokumei.delivery_audit (at, kind, member_id, session_id, reason)
+      SELECT p_at, 'revoked', member_id, session_id, 'session-limit' FROM revoked;
+    END IF;
+    INSERT INTO tokumei.sessions (session_id, member_id, created_at, expires_at, key_thumbprint, primary_key_id)
+    VALUES (p_session_id, p_member_id, p_at, p_expires_at, p_key_thumbprint, p_primary_key_id);
+  ELSE
+    -- A resume answers only while the session lives, checked here with its row locked until the
+    -- commit: a revocation committed before this statement is seen, a later one waits for the
+    -- commit (one that is under way when it runs is waited for, then seen).
+    PERFORM 1 FROM tokumei.sessions
+    WHERE session_id = p_session_id AND member_id = p_member_id AND revoked_at IS NULL AND expires_at > p_at
+      AND key_thumbprint IS NOT DISTINCT FROM p_key_thumbprint
+    FOR SHARE;
+    IF NOT FOUND THEN RETURN 'ended'; END IF;
+  END IF;
+  IF p_audit THEN
+    INSERT INTO tokumei.delivery_audit (at, kind, member_id, session_id, key_ids, expires_at)
+    VALUES (p_at, CASE WHEN p_new_session THEN 'delivered' ELSE 'resumed' END, p_member_id, p_session_id, p_key_ids, p_expires_at);
+  END IF;
+  RETURN 'committed';
+END $$;
+ALTER FUNCTION tokumei.refuse_audit_change() SET search_path = pg_catalog, pg_temp;
+`,
+  },
 ];
 
 /** The schema version this library writes and reads. */

@@ -162,8 +162,9 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
   const keyIds = entries.map((e) => e.keyId);
   // Only now, with the response ready, is the credential used up and the delivery recorded.
   // A resume does not change the key the session is recorded as sealing with: its other tabs
-  // may still hold the older one. The browser reports its own at its next status check.
-  await commitDelivery(ctx, {
+  // may still hold the older one. The browser reports its own at its next status check. A
+  // resumed session that ended while its keys were unwrapped is refused at the commit.
+  const answered = await commitDelivery(ctx, {
     at: now,
     token,
     tokenId,
@@ -175,6 +176,7 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
         : { resumed },
     event: { at: now, kind: resumed === undefined ? 'delivered' : 'resumed', memberId, sessionId, keyIds, expiresAt },
   });
+  if (!answered) throw sessionEnded();
   ctx.onDeliver?.({ sessionId, memberId, keyIds, expiresAt });
   return {
     protocol: DELIVERY_PROTOCOL,

@@ -8,7 +8,7 @@ import type { SessionCap, SessionRecord, SessionRegistry } from './registry.ts';
 
 /** What one delivery writes (internal). */
 export interface DeliveryWrites {
-  /** ms since the epoch (a new session's `createdAt`). */
+  /** ms since the epoch: a new session's `createdAt`; for a resume, the instant its session must still be live at. */
   at: number;
   /** The token's delivery counter: its key, its window, the most deliveries the window allows. */
   rate: { key: string; windowMs: number; max: number };
@@ -16,7 +16,7 @@ export interface DeliveryWrites {
   once?: { id: string; until: number };
   /** The token record: the token opens (or resumes) `sessionId`, and no other session. */
   token: { id: string; until: number };
-  /** The session: a new one, added under the member's cap, or the one resumed. */
+  /** The session: a new one, added under the member's cap, or the one resumed (refused unless still live, and locked until the commit). */
   session: { added: SessionRecord; cap: SessionCap } | { resumed: SessionRecord };
   /** Written in the same transaction (only to {@link DeliveryCommitter.audit}). */
   audit?: AuditEvent;
@@ -24,10 +24,11 @@ export interface DeliveryWrites {
 
 /**
  * How it ended: `committed`, or the first refusal — over the token's rate, the proof already used,
- * the token already bound to another session, the member's cap full with `whenFull: 'refuse'`.
- * What was written before a refusal stays written, as with separate calls.
+ * the token already bound to another session, the member's cap full with `whenFull: 'refuse'`,
+ * the resumed session no longer live at `at` (revoked, logged off, expired or dropped since it
+ * was read). What was written before a refusal stays written, as with separate calls.
  */
-export type DeliveryOutcome = 'committed' | 'rate-limited' | 'replayed' | 'token-used' | 'capped';
+export type DeliveryOutcome = 'committed' | 'rate-limited' | 'replayed' | 'token-used' | 'capped' | 'ended';
 
 /** A registry's one-transaction delivery (internal). */
 export interface DeliveryCommitter {
