@@ -13,9 +13,10 @@ import { openPGlite, openPostgres, type SqlDatabase } from './sql.ts';
 /**
  * Where the database is: `url` for a PostgreSQL server (`postgresql://user@host/db`, or a Unix
  * socket with `?host=/run/postgresql`), `dir` for the embedded PGlite in a directory, or
- * `inMemory` for an embedded database that lives as long as the process (tests).
+ * `inMemory` for an embedded database that lives as long as the process (tests); and, with any
+ * of them, `onError`.
  */
-export type DatabaseOptions =
+export type DatabaseOptions = (
   | {
       /** A PostgreSQL connection string (the `pg` package's syntax). */
       url: string;
@@ -29,7 +30,16 @@ export type DatabaseOptions =
   | {
       /** An embedded database in memory: nothing survives the process. */
       inMemory: true;
-    };
+    }
+) & {
+  /**
+   * Told about a failure in the background that fails no request, for logging: deleting
+   * expired sessions, token records, proof ids or counters (a `TokumeiError`
+   * `ERR_STORAGE_UNAVAILABLE` naming the table, the driver's error as its `cause`; tried again
+   * later). Never receives a key or a token.
+   */
+  onError?: (error: unknown) => void;
+};
 
 /** The key environment's database, open: its stores, and `close()`. */
 export interface KeyEnvironmentDatabase {
@@ -72,6 +82,7 @@ export interface KeyEnvironmentDatabase {
  */
 export async function openDatabase(options: DatabaseOptions): Promise<KeyEnvironmentDatabase> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`"options" expected object, got ${options === null ? 'null' : typeof options}`);
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError(`"onError" expected function, got ${typeof options.onError}`);
   let db: SqlDatabase;
   let release = (): void => undefined;
   if ('url' in options) {
@@ -108,7 +119,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<KeyEnviron
     schemaVersion,
     memberKeys: databaseKeyStore(db),
     // A delivery through these sessions and this audit log commits once (sessions/delivery-commit.ts).
-    sessions: databaseSessionRegistry(db, audit),
+    sessions: databaseSessionRegistry(db, audit, options.onError),
     audit,
     close() {
       closed ??= db.close().finally(release);

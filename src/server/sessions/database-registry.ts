@@ -4,6 +4,7 @@
 // atomic across instances and committed before it resolves. Every revocation and extension is
 // appended to the delivery audit log by the statement that makes it. A key delivery's writes are
 // one call of a server-side function (migration 2): one transaction, one commit.
+import { TokumeiError } from '../../errors.ts';
 import type { DeliveryAuditLog } from '../audit/delivery-audit.ts';
 import type { Sql, SqlDatabase } from '../database/sql.ts';
 import { registerDeliveryCommitter, type DeliveryCommitter, type DeliveryOutcome } from './delivery-commit.ts';
@@ -96,21 +97,39 @@ const COMMIT_DELIVERY = `SELECT tokumei.commit_delivery(${Array.from({ length: 1
 
 /**
  * The session registry over an open database (internal; see `openDatabase`). With `audit` (the
- * same database's log), a key delivery commits its audit row in its one transaction.
+ * same database's log), a key delivery commits its audit row in its one transaction. `onError`
+ * is told when deleting expired rows fails: that never fails the session's insert or the
+ * delivery that committed before it, and is tried again at the next prune.
  */
-export function databaseSessionRegistry(db: SqlDatabase, audit?: DeliveryAuditLog): SessionRegistry {
+export function databaseSessionRegistry(db: SqlDatabase, audit?: DeliveryAuditLog, onError?: (error: unknown) => void): SessionRegistry {
   let adds = 0;
   const prune = async (now: number): Promise<void> => {
     // A bounded batch per table through its deadline index: never a long pause. The audit log
-    // is never pruned.
+    // is never pruned. A table that cannot be pruned now (a lock timeout, a lost connection, a
+    // missing privilege) does not stop the others.
     for (const [table, key, deadline] of [
       ['sessions', 'session_id', 'drop_at'],
       ['token_records', 'token_id', 'expires_at'],
       ['once_ids', 'id', 'expires_at'],
       ['delivery_counters', 'key', 'window_end'],
     ] as const) {
-      await db.query(`DELETE FROM tokumei.${table} WHERE ${key} IN (SELECT ${key} FROM tokumei.${table} WHERE ${deadline} <= $1 ORDER BY ${deadline} LIMIT ${PRUNE_BATCH})`, [now]);
+      try {
+        await db.query(`DELETE FROM tokumei.${table} WHERE ${key} IN (SELECT ${key} FROM tokumei.${table} WHERE ${deadline} <= $1 ORDER BY ${deadline} LIMIT ${PRUNE_BATCH})`, [now]);
+      } catch (err) {
+        report(new TokumeiError('ERR_STORAGE_UNAVAILABLE', `deleting expired rows from tokumei.${table} failed; tried again after the next ${PRUNE_EVERY} sessions added`, { cause: err }));
+      }
     }
+  };
+  const report = (error: TokumeiError): void => {
+    try {
+      onError?.(error);
+    } catch {
+      // a failing logger must not fail a delivery either
+    }
+  };
+  /** Counts a session added (committed): every `PRUNE_EVERY`th prunes. */
+  const addedSession = async (now: number): Promise<void> => {
+    if (++adds % PRUNE_EVERY === 0) await prune(now);
   };
 
   const capped = (record: SessionRecord, cap: SessionCap): Promise<boolean> =>
@@ -129,11 +148,11 @@ export function databaseSessionRegistry(db: SqlDatabase, audit?: DeliveryAuditLo
 
   const registry: SessionRegistry = {
     async add(record, cap) {
-      let added = true;
+      let inserted = true;
       if (cap === undefined) await insert(db, record);
-      else added = await capped(record, cap);
-      if (++adds % PRUNE_EVERY === 0) await prune(record.createdAt);
-      return added;
+      else inserted = await capped(record, cap);
+      if (inserted) await addedSession(record.createdAt);
+      return inserted;
     },
     async get(sessionId) {
       const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM tokumei.sessions WHERE session_id = $1`, [sessionId]);
@@ -258,7 +277,7 @@ export function databaseSessionRegistry(db: SqlDatabase, audit?: DeliveryAuditLo
           if (isUniqueViolation(err)) throw takenSessionId();
           throw err;
         }
-        if (added !== undefined && ++adds % PRUNE_EVERY === 0) await prune(w.at);
+        if (added !== undefined && outcome === 'committed') await addedSession(w.at);
         return outcome;
       },
     };
