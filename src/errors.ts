@@ -56,6 +56,36 @@ export type TokumeiErrorCode =
 export type KeyUnavailableReason = 'no-key' | 'outage' | 'unreachable' | 'csp' | 'cors' | 'not-key-environment';
 
 /**
+ * What the HTTP 401 answering a refused credential says (RFC 6750 §3.1, RFC 9449 §7.1, §8, §9),
+ * on the `ERR_AUTH` errors of `tokumei/server` ({@link TokumeiError.challenge}); `authRefusal`
+ * (from `tokumei/server`) turns it into the status and headers:
+ *
+ * | `error` | when | the answer |
+ * | --- | --- | --- |
+ * | `'use_dpop_nonce'` | the DPoP proof passed every check but lacks the server's current nonce | 401, `WWW-Authenticate: DPoP error="use_dpop_nonce"` and `DPoP-Nonce: <nonce>`; the client signs a new proof with that nonce and retries once |
+ * | `'invalid_dpop_proof'` | the proof is missing, malformed, for another method, URL or token, too old, or replayed | 401, `WWW-Authenticate: DPoP error="invalid_dpop_proof"`; not worth retrying |
+ * | `'invalid_token'` | no access token, or one refused: expired, another audience, bound to another key than the proof's (RFC 9449 §7.1), already used | 401, `WWW-Authenticate: DPoP error="invalid_token"` (or on the `Bearer` challenge); not worth retrying |
+ *
+ * The nonce is public (it is sent in a header to anyone who asks); nothing else of the request
+ * is in it.
+ */
+export type AuthChallenge =
+  | {
+      /** The proof lacks the server's current nonce: the client retries with `nonce`. */
+      readonly error: 'use_dpop_nonce';
+      /** The server's current nonce, for the `DPoP-Nonce` header. */
+      readonly nonce: string;
+    }
+  | {
+      /** The DPoP proof is refused. */
+      readonly error: 'invalid_dpop_proof';
+    }
+  | {
+      /** The access token is refused (or missing). */
+      readonly error: 'invalid_token';
+    };
+
+/**
  * The one error family for runtime and domain failures. A caller's programming mistake (a key
  * that is not a `Uint8Array`, a key of the wrong length) is a built-in `TypeError` or
  * `RangeError` instead.
@@ -83,6 +113,12 @@ export class TokumeiError extends Error {
   readonly field?: string;
   /** On `ERR_KEY_UNAVAILABLE` from `httpKeyProvider`: why, see {@link KeyUnavailableReason}. */
   declare readonly reason?: KeyUnavailableReason;
+  /**
+   * On `ERR_AUTH` from `tokumei/server` (`dpopVerifier`, `oidcAuthenticator`, a key
+   * environment): which refusal this is, so a resource server answers it as RFC 9449 asks —
+   * see {@link AuthChallenge}.
+   */
+  declare readonly challenge?: AuthChallenge;
 
   /**
    * @param code - the stable error code

@@ -9,7 +9,7 @@
  * @packageDocumentation
  * @module tokumei/server
  */
-export { TokumeiError, type TokumeiErrorCode, type KeyUnavailableReason } from './errors.ts';
+export { TokumeiError, type TokumeiErrorCode, type KeyUnavailableReason, type AuthChallenge } from './errors.ts';
 export { defineSchema, type Schema, type SchemaSpec, type SchemaField, type FieldSpec, type FieldKind, type AttributeType, type FieldDeclaration, type FieldDeclarations, type SearchMode, type RecordOf, type RecordInput } from './records/schema.ts';
 export { sealRecord, openRecord, type PlainRecord, type SealedRecord, type SealedRecordOf, type SealedRecordExtras, type RecordOptions, type SealOptions, type OpenOptions } from './records/record.ts';
 export { MemberKey, generateMemberKey, importMemberKey } from './keys/member-key.ts';
@@ -19,6 +19,7 @@ export { matchesSearch } from './search/match.ts';
 export { pseudonym, generateLinkKey, type PseudonymOptions } from './pseudonym/pseudonym.ts';
 export { createKeyEnvironment, KeyEnvironment, type KeyEnvironmentOptions, type KeyEnvironmentDpopOptions, type KeyVersion, type Authenticate, type Authenticated, type Credential, type DeliveryRequest, type DeliveryResponse, type DeliveryEvent, type RefreshResponse, type SessionStatusResponse, type DeliveryLimits, type TokenRate, type RekeyProgress } from './server/key-environment.ts';
 export { oidcAuthenticator, type OidcAuthenticatorOptions } from './server/auth/oidc.ts';
+export { authRefusal, type AuthRefusal, type AuthRefusalOptions } from './server/auth/challenge.ts';
 export { dpopVerifier, type DpopVerifier, type DpopOptions, type DpopProof, type DpopProofRequest, type DpopAlgorithm, type ProofReplayStore } from './server/auth/dpop.ts';
 export type { MasterKey } from './server/master-keys/master-key.ts';
 export { KeyEnvironmentOutage } from './server/outage.ts';

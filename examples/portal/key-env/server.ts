@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 // In a key environment of your own this is `from 'tokumei/server'`.
-import { dpopVerifier, keyEnvironmentHandler, oidcAuthenticator, pseudonym, TokumeiError } from '../../../src/server.ts';
+import { dpopVerifier, keyEnvironmentHandler, oidcAuthenticator, pseudonym } from '../../../src/server.ts';
 import { deploymentFromEnv, PORTAL_CLIENT_ID } from '../shared/deployment.ts';
 import { PORTAL_PURPOSE } from '../shared/schemas.ts';
-import type { TicketResponse } from '../shared/ticket.ts';
 import { announce, HttpError, readJson, sendJson, serve } from '../shared/http.ts';
+import { ticketEndpoint } from './ticket-endpoint.ts';
 import { openKeyEnvironmentStorage } from './storage.ts';
 import { ticketIssuer } from './tickets.ts';
 
@@ -53,87 +53,32 @@ const delivery = keyEnvironmentHandler(env, {
   // Behind the portal's gateway (/key-env/* → here): DPoP proofs sign the URL the browser called.
   publicUrl: `${deployment.keyEnvironment}/session`,
   onError: (err) => console.error(err),
-  // Why a credential was refused (never a token), for the demo's console. The first request of
-  // a browser, whose proof has no server nonce yet, is refused too (the nonce challenge).
-  onRefused: (err) => console.warn(`key-env: refused a credential (${(err.cause as Error | undefined)?.message ?? 'ERR_AUTH'})`),
+  // Why a credential was refused (never a token), for the demo's console; not the nonce
+  // challenge every browser meets once.
+  onRefused: (err) => {
+    if (err.challenge?.error !== 'use_dpop_nonce') console.warn(`key-env: refused a credential (${(err.cause as Error | undefined)?.message ?? 'ERR_AUTH'})`);
+  },
 });
 const DELIVERY_PATHS = new Set(['/session', '/session/status', '/session/logoff']);
 
 const { sessions } = storage.db;
-const ticketProofs = dpopVerifier({ nonceSecret: sharedSecret, replay: sessions });
-const TICKET_URL = `${deployment.keyEnvironment}/ticket`;
-
-/** A refused ticket request, and the RFC 9449 / RFC 6750 error its `WWW-Authenticate` names. */
-class TicketRefused extends Error {
-  constructor(readonly challenge: 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce') {
-    super(challenge);
-  }
-}
-
-/** Whether an error is tokumei's refusal of a credential (`ERR_AUTH`). */
-const isRefusal = (err: unknown): boolean => err instanceof TokumeiError && err.code === 'ERR_AUTH';
-
-/** The `nonce` claim of a DPoP proof, read without verifying it (only to choose the challenge). */
-function nonceClaim(proof: string): unknown {
-  try {
-    return (JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString('utf8')) as { nonce?: unknown }).nonce;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A ticket for a live session: the member's own pseudonym and their dependants'. The request
- * carries the key environment's access token with a fresh DPoP proof (with the server's nonce),
- * and the proof's key must be the one the token and the session are bound to: a token or a
- * session id read anywhere else gets no ticket.
- */
-async function ticketFor(req: IncomingMessage, sessionId: unknown): Promise<TicketResponse> {
-  const token = /^DPoP (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
-  const proof = req.headers.dpop;
-  if (token === undefined || typeof proof !== 'string') throw new TicketRefused('invalid_token');
-  let who: Awaited<ReturnType<typeof authenticate>>;
-  try {
-    who = await authenticate({ token, scheme: 'DPoP', method: 'POST', url: TICKET_URL });
-  } catch (err) {
-    if (isRefusal(err)) throw new TicketRefused('invalid_token');
-    throw err;
-  }
-  if (who.keyThumbprint === undefined) throw new TicketRefused('invalid_token'); // not DPoP-bound
-  const session = typeof sessionId === 'string' ? await sessions.get(sessionId) : undefined;
-  if (session === undefined || session.revoked !== undefined || session.expiresAt <= Date.now() || session.memberId !== who.memberId || session.keyThumbprint !== who.keyThumbprint) throw new HttpError(410, 'no live session');
-  try {
-    await ticketProofs.verify({ proof, method: 'POST', url: TICKET_URL, accessToken: token, thumbprint: who.keyThumbprint });
-  } catch (err) {
-    if (!isRefusal(err)) throw err;
-    // The verifier refuses every bad proof alike (ERR_AUTH). A proof without the nonce this
-    // response carries gets the nonce challenge, which the browser answers once; any other
-    // refusal is a bad proof.
-    throw new TicketRefused(nonceClaim(proof) === ticketProofs.nonce() ? 'invalid_dpop_proof' : 'use_dpop_nonce');
-  }
-  const dependants: Record<string, string> = {};
-  for (const id of storage.dependants[who.memberId] ?? []) dependants[id] = pseudonym(linkKey, id, { purpose: PORTAL_PURPOSE });
-  const self = pseudonym(linkKey, who.memberId, { purpose: PORTAL_PURPOSE });
-  return { ...(await tickets.issue([self, ...Object.values(dependants)])), self, dependants };
-}
+const ticket = ticketEndpoint({
+  authenticate,
+  proofs: dpopVerifier({ nonceSecret: sharedSecret, replay: sessions }),
+  sessions,
+  url: `${deployment.keyEnvironment}/ticket`,
+  // The member's own pseudonym and their dependants', computed with the link key.
+  async issue(memberId) {
+    const dependants: Record<string, string> = {};
+    for (const id of storage.dependants[memberId] ?? []) dependants[id] = pseudonym(linkKey, id, { purpose: PORTAL_PURPOSE });
+    const self = pseudonym(linkKey, memberId, { purpose: PORTAL_PURPOSE });
+    return { ...(await tickets.issue([self, ...Object.values(dependants)])), self, dependants };
+  },
+});
 
 const { server, port } = await serve(async (req, res, url) => {
   if (DELIVERY_PATHS.has(url.pathname)) return delivery(req, res);
-  if (req.method === 'POST' && url.pathname === '/ticket') {
-    const { sessionId } = (await readJson(req)) as { sessionId?: unknown };
-    const nonce = ticketProofs.nonce();
-    if (nonce !== undefined) res.setHeader('DPoP-Nonce', nonce);
-    let ticket: TicketResponse;
-    try {
-      ticket = await ticketFor(req, sessionId);
-    } catch (err) {
-      if (!(err instanceof TicketRefused)) throw err;
-      // RFC 9449 §7.1: the nonce challenge, a bad proof, or `invalid_token`.
-      res.setHeader('WWW-Authenticate', `DPoP error="${err.challenge}", algs="ES256"`);
-      return sendJson(res, 401, { error: 'ERR_AUTH' });
-    }
-    return sendJson(res, 200, ticket);
-  }
+  if (req.method === 'POST' && url.pathname === '/ticket') return ticket(req, res);
   // The public key of the tickets, for the data environment.
   if (req.method === 'GET' && url.pathname === '/ticket-keys') return sendJson(res, 200, tickets.jwks);
   // Administration (the portal's gateway does not route it): revoke every session of a member.

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
 import { ainteger, abytes, aobject } from '../../internal/bytes.ts';
-import { CredentialRefused, proofRefused } from './refusal.ts';
+import { nonceRequired, proofRefused, tokenRefused, type CredentialRefused } from './refusal.ts';
 import { nonceSource, safeEqual, type NonceSource } from './nonce.ts';
 
 /** The JWS algorithms a DPoP proof may use: asymmetric only (RFC 9449 §4.2), never `none` or HMAC. */
@@ -66,7 +66,11 @@ export interface DpopProofRequest {
   url: string;
   /** The access token sent with the proof: its hash must be the proof's `ath`. */
   accessToken?: string;
-  /** When given: the thumbprint the proof's key must have (a token's `cnf.jkt`, a session's key). */
+  /**
+   * When given: the thumbprint the proof's key must have (a token's `cnf.jkt`, a session's key).
+   * Another key is `invalid_token` when `accessToken` is given (the token's key binding, RFC 9449
+   * §7.1), else `invalid_dpop_proof`.
+   */
   thumbprint?: string;
 }
 
@@ -85,8 +89,9 @@ export interface DpopVerifier {
   /**
    * Verifies a proof and uses up its `jti`.
    * @throws TokumeiError `ERR_AUTH` when the proof is refused (the reason is in `cause`, for
-   *   logs); with nonces on, a proof without the current nonce is refused the same way and the
-   *   caller answers with {@link DpopVerifier.nonce}'s value
+   *   logs); its `challenge` says which refusal: `{ error: 'use_dpop_nonce', nonce }` for a
+   *   proof that passed every other check but lacks the current nonce, `{ error:
+   *   'invalid_dpop_proof' }` otherwise — `authRefusal` turns it into the 401's headers
    */
   verify(request: DpopProofRequest): Promise<DpopProof>;
   /** The nonce to send in a `DPoP-Nonce` header, or `undefined` when nonces are off. */
@@ -216,10 +221,14 @@ export function dpopChecker(options: DpopOptions = {}): DpopChecker {
     } catch (err) {
       throw proofRefused('DPoP proof jwk has no thumbprint', err);
     }
-    if (req.thumbprint !== undefined && !safeEqual(thumbprint, req.thumbprint)) throw proofRefused('DPoP proof key is not the bound key');
+    if (req.thumbprint !== undefined && !safeEqual(thumbprint, req.thumbprint)) {
+      // RFC 9449 §7.1: a token bound to another key is an invalid token ("Invalid DPoP key
+      // binding"); without a token (a session's key), the proof is the one refused.
+      throw req.accessToken === undefined ? proofRefused('DPoP proof key is not the bound key') : tokenRefused('DPoP proof key is not the bound key (the token\'s cnf.jkt)');
+    }
     // Last, so only a proof that is otherwise valid earns the nonce challenge's retry.
     if (nonces !== undefined && (typeof nonce !== 'string' || !nonces.valid(nonce, t))) {
-      throw new CredentialRefused('use_dpop_nonce', 'DPoP proof without a current server nonce');
+      throw nonceRequired(nonces.current(t));
     }
     // The id binds the jti to the key, so two clients choosing one jti never collide.
     const replayId = createHash('sha256').update(`${thumbprint}\0${jti}`).digest('base64url');
@@ -253,7 +262,10 @@ export function dpopChecker(options: DpopOptions = {}): DpopChecker {
  * the URL (scheme, host, port and path, normalized; query and fragment ignored); `iat` within
  * `iatWindowSeconds` of the clock; `ath` equal to the access token's SHA-256 when a token comes
  * with it (and absent otherwise); the key's RFC 7638 thumbprint equal to the expected one when
- * given; a server nonce when nonces are on; and a `jti` not used before.
+ * given; a server nonce when nonces are on; and a `jti` not used before. A refusal is a
+ * `TokumeiError` `ERR_AUTH` whose `challenge` says whether it is the nonce challenge
+ * (`use_dpop_nonce`, checked last, so only an otherwise valid proof earns the retry) or a bad
+ * proof; {@link authRefusal} builds the 401 for it.
  *
  * @param options - see {@link DpopOptions}
  * @returns the verifier

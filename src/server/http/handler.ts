@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokumeiError } from '../../errors.ts';
 import { aobject } from '../../internal/bytes.ts';
-import { CredentialRefused } from '../auth/refusal.ts';
+import { challengeOf, refusalHeaders } from '../auth/challenge.ts';
 import type { DeliveryRequest } from '../delivery/deliver.ts';
 import { KeyEnvironment } from '../key-environment.ts';
 import { KeyEnvironmentOutage } from '../outage.ts';
@@ -40,7 +40,9 @@ export interface KeyEnvironmentHandlerOptions {
   onError?: (error: unknown) => void;
   /**
    * Told about every refused credential (HTTP 401), for logs and alerts: a `TokumeiError`
-   * `ERR_AUTH` whose `cause` says why (never a token). The response says only `ERR_AUTH`.
+   * `ERR_AUTH` whose `cause` says why (never a token) and whose `challenge` says which refusal
+   * it is (`challenge.error === 'use_dpop_nonce'`: the routine nonce challenge every browser
+   * meets once, not worth an alert). The response says only `ERR_AUTH`.
    */
   onRefused?: (error: TokumeiError) => void;
 }
@@ -131,8 +133,8 @@ export function keyEnvironmentHandler(env: KeyEnvironment, options: KeyEnvironme
       send(res, err.status, { error: err.code }, { ...nonce, ...(err.close ? { Connection: 'close' } : {}) });
     } else if (err instanceof TokumeiError && err.code === 'ERR_AUTH') {
       options.onRefused?.(err);
-      const challenge = err instanceof CredentialRefused ? err.challenge : 'invalid_token';
-      send(res, 401, { error: 'ERR_AUTH' }, { ...nonce, 'WWW-Authenticate': env.authChallenge(challenge) });
+      const challenge = challengeOf(err)!;
+      send(res, 401, { error: 'ERR_AUTH' }, { ...nonce, ...refusalHeaders(env.authChallenge(challenge.error), challenge) });
     } else if (err instanceof KeyEnvironmentOutage) {
       // Not "no key" (404, final): the HSM, KMS or store is down for now, so the browser retries.
       options.onError?.(err);

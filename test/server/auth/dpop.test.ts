@@ -141,7 +141,7 @@ describe('dpopVerifier: server nonces (RFC 9449 §8)', () => {
     expect(n).toMatch(/^[A-Za-z0-9_-]{22}$/);
     const refusal = await verifier.verify(request(await proof(key))).catch((e: unknown) => e);
     expect((refusal as { code: string }).code).toBe('ERR_AUTH');
-    expect((refusal as { challenge: string }).challenge).toBe('use_dpop_nonce');
+    expect((refusal as { challenge: unknown }).challenge).toEqual({ error: 'use_dpop_nonce', nonce: n });
     expect(await reasonOf(verifier.verify(request(await proof(key, { nonce: 'AAAAAAAAAAAAAAAAAAAAAA' }))))).toMatch(/nonce/);
     expect(await reasonOf(verifier.verify(request(await proof(key, { nonce: n }))))).toBe('resolved');
   });

@@ -85,7 +85,7 @@ describe('delivery requires a DPoP-bound token and a proof of its key', () => {
     expect(await reasonOf(env.deliverKeys(elsewhere))).toMatch(/htu/);
     const noNonce = { ...base, dpop: await proof(key, { accessToken: token }) };
     const refusal = await env.deliverKeys(noNonce).catch((e: unknown) => e);
-    expect((refusal as { challenge?: string }).challenge).toBe('use_dpop_nonce');
+    expect((refusal as { challenge?: unknown }).challenge).toEqual({ error: 'use_dpop_nonce', nonce: env.dpopNonce() });
     expect(await codeOf(env.deliverKeys(base))).toBe('resolved');
   });
 });
