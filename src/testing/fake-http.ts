@@ -32,7 +32,7 @@ function json(status: number, body: unknown, cors: Record<string, string>): Fake
 const ERROR_STATUS: Record<string, number> = { ERR_AUTH: 401, ERR_KEY_UNAVAILABLE: 404, ERR_REVOKED: 410, ERR_FORMAT: 400 };
 
 /** What an HTTP failure looks like on the wire. */
-function failed(failure: Exclude<FakeFailure, 'network' | 'timeout'>, cors: Record<string, string>): FakeResponse {
+function failed(failure: Exclude<FakeFailure, 'network' | 'timeout' | 'csp' | 'cors'>, cors: Record<string, string>): FakeResponse {
   if (failure === 'html') {
     // What a single-page app's server answers for a path it does not know: its index page, 200.
     return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<!doctype html><html><head><title>Portal</title></head><body><div id="root"></div></body></html>' };
@@ -46,8 +46,27 @@ function failed(failure: Exclude<FakeFailure, 'network' | 'timeout'>, cors: Reco
   return json(ERROR_STATUS[failure === 'auth' ? 'ERR_AUTH' : 'ERR_KEY_UNAVAILABLE']!, { error: failure === 'auth' ? 'ERR_AUTH' : 'ERR_KEY_UNAVAILABLE' }, cors);
 }
 
-/** Answers one request of the key delivery protocol (see `FakeKeyEnvironment.handle`). */
-export async function handleRequest(core: FakeCore, request: FakeRequest): Promise<FakeResponse> {
+/**
+ * What a page's `fetch` does when its Content-Security-Policy refuses `url`: the
+ * `securitypolicyviolation` event (a task of its own), then the rejection. Nothing outside a page
+ * or worker.
+ */
+function refuseByCsp(url: string): TypeError {
+  const g = globalThis as { SecurityPolicyViolationEvent?: typeof SecurityPolicyViolationEvent; location?: Location };
+  if (g.SecurityPolicyViolationEvent !== undefined && g.location !== undefined) {
+    const init = { blockedURI: new URL(url, g.location.href).href, documentURI: g.location.href, disposition: 'enforce', violatedDirective: 'connect-src', effectiveDirective: 'connect-src', originalPolicy: "connect-src 'self'", statusCode: 200 } as const;
+    const Violation = g.SecurityPolicyViolationEvent;
+    setTimeout(() => dispatchEvent(new Violation('securitypolicyviolation', init)), 0);
+  }
+  return new TypeError('Failed to fetch (fake key environment: refused by the page\'s Content-Security-Policy)');
+}
+
+/**
+ * Answers one request of the key delivery protocol (see `FakeKeyEnvironment.handle`); `asFetch`:
+ * for `FakeKeyEnvironment.fetch`, which stands for the page's own `fetch` and so also does what
+ * the browser would (refuse a CSP-forbidden URL, withhold an answer without CORS headers).
+ */
+export async function handleRequest(core: FakeCore, request: FakeRequest, asFetch = false): Promise<FakeResponse> {
   const headers = new Headers(request.headers);
   const origin = headers.get('origin');
   // A test double: any origin may call it (the real key environment lists its portals).
@@ -58,7 +77,8 @@ export async function handleRequest(core: FakeCore, request: FakeRequest): Promi
   }
   // Unreachable answers nothing: not the delivery, nor the `no-cors` GET that httpKeyProvider
   // sends next to tell a network failure from a CORS refusal (an answer would mean CORS).
-  if (method === 'GET' && core.unreachable) throw new TypeError('Failed to fetch (fake key environment: network failure)');
+  if (method === 'GET' && core.blocked === 'csp' && asFetch) throw refuseByCsp(request.url);
+  if (method === 'GET' && core.blocked !== undefined) throw new TypeError('Failed to fetch (fake key environment: network failure)');
   if (method !== 'POST') return json(405, { error: 'method-not-allowed' }, cors);
   const path = new URL(request.url, 'http://fake.invalid').pathname;
   let body: Record<string, unknown>;
@@ -75,8 +95,12 @@ export async function handleRequest(core: FakeCore, request: FakeRequest): Promi
   }
 
   const failure = core.takeFailure();
-  core.unreachable = failure === 'network';
-  if (failure === 'network') throw new TypeError('Failed to fetch (fake key environment: network failure)');
+  core.blocked = failure === 'network' || failure === 'csp' ? failure : undefined;
+  if (failure === 'csp' && asFetch) throw refuseByCsp(request.url);
+  if (failure === 'network' || failure === 'csp') throw new TypeError('Failed to fetch (fake key environment: network failure)');
+  if (failure === 'cors' && asFetch) throw new TypeError('Failed to fetch (fake key environment: the answer has no CORS headers for this page)');
+  // What a gateway answers during an outage, without CORS headers: a page on another origin never sees it.
+  if (failure === 'cors') return { status: 502, headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<h1>502 Bad Gateway</h1>' };
   if (failure === 'timeout') return hang(request.signal);
   if (failure !== undefined) return failed(failure, cors);
 
@@ -110,7 +134,7 @@ export function fakeFetch(core: FakeCore): typeof globalThis.fetch {
     const signal = init.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
     signal?.throwIfAborted();
     const body = typeof init.body === 'string' ? init.body : input instanceof Request ? await input.text() : null;
-    const res = await handleRequest(core, { url, method: init.method ?? (input instanceof Request ? input.method : 'GET'), headers: init.headers ?? (input instanceof Request ? input.headers : undefined), body, signal });
+    const res = await handleRequest(core, { url, method: init.method ?? (input instanceof Request ? input.method : 'GET'), headers: init.headers ?? (input instanceof Request ? input.headers : undefined), body, signal }, true);
     return new Response(res.status === 204 ? null : res.body, { status: res.status, headers: res.headers });
   };
 }

@@ -41,8 +41,14 @@ export interface FakeKeyEnvironmentOptions {
  * | `'html'` | 200 with an HTML page (what an SPA fallback answers for a wrong URL) | `ERR_KEY_UNAVAILABLE`, reason `not-key-environment` |
  * | `'network'` | the request fails (`fetch` rejects with a `TypeError`), and so does a `GET` of the same URL until the next delivery (as from a host that does not answer, so that `httpKeyProvider` does not take it for a CORS refusal) | `ERR_KEY_UNAVAILABLE`, reason `unreachable` |
  * | `'timeout'` | no answer until the request is aborted | no answer until the signal aborts |
+ * | `'csp'` | `fetch`: the request fails, and so does a `GET` of the same URL, with the page's `securitypolicyviolation` event, as when the page's `connect-src` lacks the key environment — in a page or worker, `httpKeyProvider` says reason `csp`, at once. `handle`: the request fails like `'network'` (a browser applies the page's policy before any route: give the page a real `Content-Security-Policy` to see it) | `ERR_KEY_UNAVAILABLE`, reason `csp` |
+ * | `'cors'` | `fetch`: the request fails, while a `GET` of the same URL is answered, as when the key environment does not list the page's origin — in a page on another origin than the URL's, `httpKeyProvider` retries, then says reason `cors`. `handle`: a gateway's 502 page without CORS headers, which the browser refuses to a page on another origin | `ERR_KEY_UNAVAILABLE`, reason `cors` |
+ *
+ * Outside a page or worker (Node), `httpKeyProvider` cannot tell a CSP or CORS refusal from a
+ * network failure, so over `fetch` both are reason `unreachable` there, as they would be for
+ * real; the in-process `keyProvider` gives their own reasons everywhere.
  */
-export type FakeFailure = 'auth' | 'no-key' | 'unavailable' | 'html' | 'network' | 'timeout';
+export type FakeFailure = 'auth' | 'no-key' | 'unavailable' | 'html' | 'network' | 'timeout' | 'csp' | 'cors';
 
 /** A session as the fake sees it. */
 export interface FakeSession {
@@ -102,7 +108,7 @@ export interface FakeKeyEnvironment {
   readonly fetch: typeof globalThis.fetch;
   /**
    * The key delivery protocol for one request, framework-free: what a Playwright route needs.
-   * @throws TypeError for the `'network'` failure (abort the route)
+   * @throws TypeError for the `'network'` and `'csp'` failures (abort the route)
    */
   handle(request: FakeRequest): Promise<FakeResponse>;
 }
@@ -140,8 +146,8 @@ export class FakeCore {
   readonly #sessions: SessionState[] = [];
   #failures: FakeFailure[] = [];
   deliveries = 0;
-  /** Since the last delivery failed with `'network'`: a GET fails too (see `handleRequest`). */
-  unreachable = false;
+  /** Since the last delivery failed with `'network'` or `'csp'`: a GET fails too (see `handleRequest`). */
+  blocked: 'network' | 'csp' | undefined;
 
   constructor(options: FakeKeyEnvironmentOptions) {
     const { members, seed = DEFAULT_TEST_SEED, lifetimeMs = 8 * 60 * 60_000, now = () => Date.now() } = options;
@@ -171,8 +177,8 @@ export class FakeCore {
   }
 
   failNext(failure: FakeFailure, times = 1): void {
-    if (!['auth', 'no-key', 'unavailable', 'html', 'network', 'timeout'].includes(failure)) {
-      throw new RangeError(`"failure" expected 'auth', 'no-key', 'unavailable', 'html', 'network' or 'timeout', got '${String(failure)}'`);
+    if (!['auth', 'no-key', 'unavailable', 'html', 'network', 'timeout', 'csp', 'cors'].includes(failure)) {
+      throw new RangeError(`"failure" expected 'auth', 'no-key', 'unavailable', 'html', 'network', 'timeout', 'csp' or 'cors', got '${String(failure)}'`);
     }
     ainteger('times', times, 1, 1000);
     for (let i = 0; i < times; i++) this.#failures.push(failure);
@@ -252,6 +258,8 @@ const FAILURE_REASONS: Record<Exclude<FakeFailure, 'auth' | 'timeout'>, KeyUnava
   unavailable: 'outage',
   html: 'not-key-environment',
   network: 'unreachable',
+  csp: 'csp',
+  cors: 'cors',
 };
 
 /** The in-process key provider of `memberId` (internal; see {@link FakeKeyEnvironment.keyProvider}). */

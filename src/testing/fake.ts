@@ -8,7 +8,8 @@ import { fakeFetch, handleRequest, tokenFor } from './fake-http.ts';
  * server, no master key, no store. Keys are deterministic (the same as `testMemberKey` with the
  * same seed), so fixtures sealed with `memberKey()` open in every run. Sessions can be revoked,
  * expired and made to fail (`failNext`: an auth refusal, no key for the member, an unavailable
- * or unreachable key environment, an HTML page where JSON was expected, a time-out).
+ * or unreachable key environment, an HTML page where JSON was expected, a time-out, a refusal
+ * by the page's CSP or by CORS).
  *
  * Two ways in: `keyProvider(memberId)` for `openSession` directly; or the real
  * `httpKeyProvider` with `fetch: env.fetch` (and a bearer token from `token(memberId)`), which

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineSchema, httpKeyProvider, openRecord, openSession, sealRecord, TokumeiError, type Session, type SessionOptions } from '../../src/index.ts';
 import { keyMaterial } from '../../src/keys/member-key.ts';
 import { fakeKeyEnvironment, testMemberKey, type FakeKeyEnvironment } from '../../src/testing.ts';
+import { publicKey } from '../server/auth/helpers.ts';
 
 const schema = defineSchema({ name: 'member', version: 1, fields: { id: 'attribute', fullName: 'identity' } });
 const URL_ = 'https://key-env.test/session';
@@ -106,6 +107,8 @@ describe('fakeKeyEnvironment, in-process', () => {
     ['unavailable', 'ERR_KEY_UNAVAILABLE'],
     ['html', 'ERR_KEY_UNAVAILABLE'],
     ['network', 'ERR_KEY_UNAVAILABLE'],
+    ['csp', 'ERR_KEY_UNAVAILABLE'],
+    ['cors', 'ERR_KEY_UNAVAILABLE'],
   ] as const)('failNext(%s) fails the next sign-in with %s, and only that one', async (failure, code) => {
     const env = fakeKeyEnvironment();
     env.failNext(failure);
@@ -182,6 +185,40 @@ describe('fakeKeyEnvironment over the delivery protocol (the real httpKeyProvide
       reasons.push(await openSession({ keyProvider }).then(() => 'opened', (err: TokumeiError) => [err.code, err.reason]));
     }
     expect(reasons).toEqual([['ERR_KEY_UNAVAILABLE', reason], ['ERR_KEY_UNAVAILABLE', reason]]);
+  });
+
+  it("failNext('csp' | 'cors'): reason csp or cors in-process; over HTTP in Node, unreachable after the retries, as the real httpKeyProvider says there", async () => {
+    for (const failure of ['csp', 'cors'] as const) {
+      const env = fakeKeyEnvironment();
+      env.failNext(failure);
+      const inProcess = await openSession({ keyProvider: env.keyProvider('M000001') }).then(() => 'opened', (err: TokumeiError) => [err.code, err.reason, err.message]);
+      expect(inProcess).toEqual(['ERR_KEY_UNAVAILABLE', failure, `key environment: ${failure} (fake: ${failure})`]);
+      let posts = 0;
+      const counting: typeof fetch = (input, init) => {
+        if (init?.method === 'POST') posts++;
+        return env.fetch(input, init);
+      };
+      env.failNext(failure, 3);
+      const http = httpKeyProvider({ url: URL_, getToken: () => env.token('M000001'), fetch: counting, retries: 2 });
+      expect(await openSession({ keyProvider: http }).then(() => 'opened', (err: TokumeiError) => [err.code, err.reason, posts])).toEqual(['ERR_KEY_UNAVAILABLE', 'unreachable', 3]);
+      // Control: with nothing planned the same provider signs in.
+      expect((await open({ keyProvider: http })).state).toBe('open');
+    }
+  });
+
+  it("handle(): 'cors' is a gateway page without CORS headers (the browser refuses it to another origin); 'csp' aborts the request and the GET after it", async () => {
+    const env = fakeKeyEnvironment();
+    const delivery = async () => ({ url: URL_, headers: { origin: 'https://portal.test', authorization: `Bearer ${env.token('M000001')}` }, body: JSON.stringify({ protocol: 'tokumei-key-delivery/1', kem: 'P-256', publicKey: await publicKey() }) });
+    env.failNext('cors');
+    const refused = await env.handle(await delivery());
+    expect(refused.status).toBe(502);
+    expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+    const ok = await env.handle(await delivery()); // control: the same request, nothing planned
+    expect([ok.status, ok.headers['access-control-allow-origin']]).toEqual([200, 'https://portal.test']);
+    env.failNext('csp');
+    await expect(env.handle(await delivery())).rejects.toThrow(TypeError);
+    await expect(env.handle({ url: URL_, method: 'GET' })).rejects.toThrow(TypeError);
+    expect(() => env.failNext('proxy' as never)).toThrow(RangeError);
   });
 
   it("failNext('timeout') over HTTP: no answer, so httpKeyProvider's deadline gives ERR_TIMEOUT", async () => {

@@ -1,0 +1,113 @@
+// tokumei/testing's simulated CSP and CORS refusals reach the app exactly as the real ones do
+// (test/browser/key-env-blocked.test.ts tests those in three engines): in Chromium, the same
+// sign-in through the real httpKeyProvider, once refused for real — by the page's
+// Content-Security-Policy, by a key environment on another origin that does not list the page —
+// and once against the fake with `failNext('csp')` / `failNext('cors')`, to the same URL.
+// The error (code, reason, message) and the number of attempts (CSP at once, CORS after the
+// retries) must be the same; the in-process keyProvider gives the same code and reason.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { build } from 'esbuild';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyEnvironment } from '../../src/server/key-environment.ts';
+import { keyEnvironmentHandler } from '../../src/server/http/handler.ts';
+import { localMasterKey } from '../../src/server/master-keys/local.ts';
+import { memoryKeyStore } from '../../src/server/stores/memory-store.ts';
+import { launchChromium, type LaunchedChromium } from './chromium.ts';
+
+type Fake = { failure: 'csp' | 'cors'; times: number; path: 'fetch' | 'in-process' };
+declare const signIn: (url: string, fake?: Fake) => Promise<{ result: unknown; posts: number }>;
+
+const servers: Server[] = [];
+let pageOrigin: string;
+let refusing: string; // a real key environment on another origin that does not list the page
+let allowing: string; // one that does (the control)
+let browser: LaunchedChromium;
+let page: Page;
+/** Requests the real key environments saw. */
+const seen: string[] = [];
+
+async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createServer(handler);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+beforeAll(async () => {
+  const out = await build({ entryPoints: [new URL('./testing-blocked.page.ts', import.meta.url).pathname], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
+  const bundle = out.outputFiles[0]!.text;
+  pageOrigin = await listen((req, res) => {
+    const { pathname, searchParams } = new URL(req.url ?? '/', 'http://page');
+    if (pathname === '/bundle.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+    // `?csp`: a policy whose connect-src is the page's own origin only.
+    const csp: Record<string, string> = searchParams.has('csp') ? { 'content-security-policy': "connect-src 'self'" } : {};
+    res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'no-store', ...csp }).end('<!doctype html><meta charset="utf-8"><script type="module" src="/bundle.js"></script>');
+  });
+  const env = createKeyEnvironment({
+    masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
+    store: memoryKeyStore(),
+    authenticate: ({ token }) => ({ memberId: token.split('~')[0]! }),
+    dpop: { required: false },
+  });
+  await env.createMemberKey('M000001');
+  const counted = (handler: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
+    seen.push(`${req.method} ${req.url}`);
+    handler(req, res);
+  };
+  refusing = `${await listen(counted(keyEnvironmentHandler(env, { path: '/session' })))}/session`;
+  allowing = `${await listen(counted(keyEnvironmentHandler(env, { path: '/session', allowOrigins: [pageOrigin] })))}/session`;
+  browser = await launchChromium();
+  page = await browser.context.newPage();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+});
+
+async function attempt(url: string, options: { csp?: boolean; fake?: Fake } = {}): Promise<{ result: unknown; posts: number; requests: string[] }> {
+  await page.goto(`${pageOrigin}/app${options.csp === true ? '?csp' : ''}`);
+  await page.waitForFunction(() => 'signIn' in globalThis);
+  const before = seen.length;
+  const r = await page.evaluate((a) => signIn(a.url, a.fake), { url, fake: options.fake });
+  return { ...r, requests: seen.slice(before) };
+}
+
+describe('tokumei/testing simulates CSP and CORS refusals as the browser makes them (Chromium)', () => {
+  it('controls: the real key environment delivers when it lists the page; the fake delivers with nothing planned', async () => {
+    expect((await attempt(allowing)).result).toBe('delivered');
+    const fake = await attempt(refusing, { fake: { failure: 'csp', times: 0, path: 'fetch' } });
+    expect(fake).toEqual({ result: 'delivered', posts: 1, requests: [] });
+  });
+
+  it("failNext('csp'): reason csp at once, the same error as the page's real connect-src refusal", async () => {
+    const real = await attempt(allowing, { csp: true });
+    expect(real.result).toMatchObject({ code: 'ERR_KEY_UNAVAILABLE', reason: 'csp' });
+    expect(real.requests).toEqual([]); // the browser sent nothing
+    const simulated = await attempt(allowing, { fake: { failure: 'csp', times: 3, path: 'fetch' } });
+    expect(simulated.requests).toEqual([]); // the fake answered, not the real key environment
+    expect({ result: simulated.result, posts: simulated.posts }).toEqual({ result: real.result, posts: real.posts });
+    expect(simulated.posts).toBe(1);
+    const inProcess = await attempt(allowing, { fake: { failure: 'csp', times: 1, path: 'in-process' } });
+    expect(inProcess.result).toMatchObject({ code: 'ERR_KEY_UNAVAILABLE', reason: 'csp' });
+  });
+
+  it("failNext('cors', 3): reason cors after the retries, the same error as a real key environment that does not list the page", async () => {
+    const real = await attempt(refusing);
+    expect(real.result).toMatchObject({ code: 'ERR_KEY_UNAVAILABLE', reason: 'cors' });
+    expect(real.requests).toEqual(Array(3).fill(['OPTIONS /session', 'GET /session']).flat());
+    const simulated = await attempt(refusing, { fake: { failure: 'cors', times: 3, path: 'fetch' } });
+    expect(simulated.requests).toEqual([]);
+    expect({ result: simulated.result, posts: simulated.posts }).toEqual({ result: real.result, posts: real.posts });
+    expect(simulated.posts).toBe(3);
+    // Like a gateway that recovers between attempts, one planned refusal is survived by the retry.
+    expect(await attempt(refusing, { fake: { failure: 'cors', times: 1, path: 'fetch' } }).then((r) => [r.result, r.posts])).toEqual(['delivered', 2]);
+    const inProcess = await attempt(refusing, { fake: { failure: 'cors', times: 1, path: 'in-process' } });
+    expect(inProcess.result).toMatchObject({ code: 'ERR_KEY_UNAVAILABLE', reason: 'cors' });
+  });
+});
