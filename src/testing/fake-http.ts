@@ -63,8 +63,8 @@ function refuseByCsp(url: string): TypeError {
 
 /**
  * Answers one request of the key delivery protocol (see `FakeKeyEnvironment.handle`); `asFetch`:
- * for `FakeKeyEnvironment.fetch`, which stands for the page's own `fetch` and so also does what
- * the browser would (refuse a CSP-forbidden URL, withhold an answer without CORS headers).
+ * for `FakeKeyEnvironment.fetch`, which stands for the page's own `fetch` and so also raises the
+ * page's `securitypolicyviolation` event for a CSP refusal, as the browser would.
  */
 export async function handleRequest(core: FakeCore, request: FakeRequest, asFetch = false): Promise<FakeResponse> {
   const headers = new Headers(request.headers);
@@ -98,9 +98,9 @@ export async function handleRequest(core: FakeCore, request: FakeRequest, asFetc
   core.blocked = failure === 'network' || failure === 'csp' ? failure : undefined;
   if (failure === 'csp' && asFetch) throw refuseByCsp(request.url);
   if (failure === 'network' || failure === 'csp') throw new TypeError('Failed to fetch (fake key environment: network failure)');
-  if (failure === 'cors' && asFetch) throw new TypeError('Failed to fetch (fake key environment: the answer has no CORS headers for this page)');
-  // What a gateway answers during an outage, without CORS headers: a page on another origin never sees it.
-  if (failure === 'cors') return { status: 502, headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<h1>502 Bad Gateway</h1>' };
+  // The request fails while a no-cors GET of the URL is answered: what a page sees of a CORS
+  // refusal (a route's own answer would reach the page: Playwright's fulfill skips CORS).
+  if (failure === 'cors') throw new TypeError('Failed to fetch (fake key environment: no CORS headers for this page)');
   if (failure === 'timeout') return hang(request.signal);
   if (failure !== undefined) return failed(failure, cors);
 

@@ -42,7 +42,7 @@ export interface FakeKeyEnvironmentOptions {
  * | `'network'` | the request fails (`fetch` rejects with a `TypeError`), and so does a `GET` of the same URL until the next delivery (as from a host that does not answer, so that `httpKeyProvider` does not take it for a CORS refusal) | `ERR_KEY_UNAVAILABLE`, reason `unreachable` |
  * | `'timeout'` | no answer until the request is aborted | no answer until the signal aborts |
  * | `'csp'` | `fetch`: the request fails, and so does a `GET` of the same URL, with the page's `securitypolicyviolation` event, as when the page's `connect-src` lacks the key environment — in a page or worker, `httpKeyProvider` says reason `csp`, at once. `handle`: the request fails like `'network'` (a browser applies the page's policy before any route: give the page a real `Content-Security-Policy` to see it) | `ERR_KEY_UNAVAILABLE`, reason `csp` |
- * | `'cors'` | `fetch`: the request fails, while a `GET` of the same URL is answered, as when the key environment does not list the page's origin — in a page on another origin than the URL's, `httpKeyProvider` retries, then says reason `cors`. `handle`: a gateway's 502 page without CORS headers, which the browser refuses to a page on another origin | `ERR_KEY_UNAVAILABLE`, reason `cors` |
+ * | `'cors'` | the request fails (`fetch` rejects with a `TypeError`; `handle` throws one: abort the route), while a `GET` of the same URL is answered — what a page sees when the key environment does not list its origin: in a page on another origin than the URL's, `httpKeyProvider` retries, then says reason `cors` | `ERR_KEY_UNAVAILABLE`, reason `cors` |
  *
  * Outside a page or worker (Node), `httpKeyProvider` cannot tell a CSP or CORS refusal from a
  * network failure, so over `fetch` both are reason `unreachable` there, as they would be for
@@ -108,7 +108,7 @@ export interface FakeKeyEnvironment {
   readonly fetch: typeof globalThis.fetch;
   /**
    * The key delivery protocol for one request, framework-free: what a Playwright route needs.
-   * @throws TypeError for the `'network'` and `'csp'` failures (abort the route)
+   * @throws TypeError for the `'network'`, `'csp'` and `'cors'` failures (abort the route)
    */
   handle(request: FakeRequest): Promise<FakeResponse>;
 }

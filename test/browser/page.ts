@@ -86,7 +86,7 @@ const api = {
       await this.signInHttp(o);
       return 'ok';
     } catch (err) {
-      return err instanceof TokumeiError ? err.code : String(err);
+      return err instanceof TokumeiError ? `${err.code}${err.reason === undefined ? '' : ` ${err.reason}`}` : String(err);
     }
   },
   /** Opens a record sealed elsewhere (by the key environment's side); returns its full name. */

@@ -64,9 +64,12 @@ describe('the fake key environment behind a Playwright route (Chromium)', () => 
     env.failNext('auth');
     expect(await page.evaluate((o) => tk.trySignInHttp(o), signIn)).toBe('ERR_AUTH');
     env.failNext('no-key');
-    expect(await page.evaluate((o) => tk.trySignInHttp(o), signIn)).toBe('ERR_KEY_UNAVAILABLE');
+    expect(await page.evaluate((o) => tk.trySignInHttp(o), signIn)).toBe('ERR_KEY_UNAVAILABLE no-key');
     env.failNext('network', 3); // retried twice, then given up
-    expect(await page.evaluate((o) => tk.trySignInHttp(o), signIn)).toBe('ERR_KEY_UNAVAILABLE');
+    expect(await page.evaluate((o) => tk.trySignInHttp(o), signIn)).toBe('ERR_KEY_UNAVAILABLE unreachable');
+    // A gateway page without CORS headers: the browser itself refuses it to this page (another origin).
+    env.failNext('cors', 3);
+    expect(await page.evaluate((o) => tk.trySignInHttp(o), signIn)).toBe('ERR_KEY_UNAVAILABLE cors');
     expect(await page.evaluate((o) => tk.trySignInHttp(o), signIn)).toBe('ok');
     expect(env.deliveries).toBe(1);
     await page.close();

@@ -206,13 +206,12 @@ describe('fakeKeyEnvironment over the delivery protocol (the real httpKeyProvide
     }
   });
 
-  it("handle(): 'cors' is a gateway page without CORS headers (the browser refuses it to another origin); 'csp' aborts the request and the GET after it", async () => {
+  it("handle(): 'cors' aborts the request but answers the GET after it; 'csp' aborts both", async () => {
     const env = fakeKeyEnvironment();
     const delivery = async () => ({ url: URL_, headers: { origin: 'https://portal.test', authorization: `Bearer ${env.token('M000001')}` }, body: JSON.stringify({ protocol: 'tokumei-key-delivery/1', kem: 'P-256', publicKey: await publicKey() }) });
     env.failNext('cors');
-    const refused = await env.handle(await delivery());
-    expect(refused.status).toBe(502);
-    expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+    await expect(env.handle(await delivery())).rejects.toThrow(TypeError);
+    expect((await env.handle({ url: URL_, method: 'GET' })).status).toBe(405);
     const ok = await env.handle(await delivery()); // control: the same request, nothing planned
     expect([ok.status, ok.headers['access-control-allow-origin']]).toEqual([200, 'https://portal.test']);
     env.failNext('csp');
