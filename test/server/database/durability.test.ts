@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../../src/server/database/open.ts';
 import { spawnLines, type LineChild } from '../faults/lines.ts';
-import { bundle } from '../instances/processes.ts';
+import { bundle, removeBundle } from '../instances/processes.ts';
 
 interface Report {
   acks: { walWrites: number; unsyncedWal: string[] }[];
@@ -28,6 +28,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await Promise.all(children.map((c) => c.kill()));
+  await removeBundle(main);
   rmSync(root, { recursive: true, force: true });
 });
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundle } from '../instances/processes.ts';
+import { bundle, removeBundle } from '../instances/processes.ts';
 import { CLEAN, Ledger, type Report } from './ledger.ts';
 import { spawnLines } from './lines.ts';
 
@@ -24,7 +24,8 @@ beforeAll(async () => {
   mounted = true;
   main = await bundle(new URL('fault-main.ts', import.meta.url).pathname);
 }, 120_000);
-afterAll(() => {
+afterAll(async () => {
+  await removeBundle(main);
   if (mounted) execFileSync('umount', ['-l', mountPoint]);
   rmSync(mountPoint, { recursive: true, force: true });
   rmSync(scratch, { recursive: true, force: true });

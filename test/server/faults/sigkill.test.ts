@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundle } from '../instances/processes.ts';
+import { bundle, removeBundle } from '../instances/processes.ts';
 import { CLEAN, Ledger, type Report } from './ledger.ts';
 import { spawnLines, type LineChild } from './lines.ts';
 
@@ -23,7 +23,10 @@ let main: string;
 beforeAll(async () => {
   main = await bundle(new URL('fault-main.ts', import.meta.url).pathname);
 }, 120_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await removeBundle(main);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('SIGKILL during creation, rotation, retire, rewrap and revocation (embedded PGlite on disk)', () => {
   it(`${KILLS} kills, each at a random moment: it always starts again, and nothing acknowledged is lost, duplicated, torn or half-retired`, async () => {

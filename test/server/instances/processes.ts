@@ -1,19 +1,23 @@
 // Key-environment instances as child processes: bundled once with esbuild (the database drivers
 // stay external and are found through a link to the repository's node_modules), started, stopped,
-// killed.
+// killed; the bundle's temporary directory removed once nothing runs it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from 'esbuild';
 
 const root = new URL('../../..', import.meta.url).pathname;
+/** The bundles this module made and has not removed. */
+const bundles = new Set<string>();
 
-/** Bundles a TypeScript entry for node; returns the path of the bundle. */
+/** Bundles a TypeScript entry for node; returns the path of the bundle. Remove it with {@link removeBundle}. */
 export async function bundle(entry: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'tokumei-instance-'));
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
   const out = join(dir, 'main.mjs');
+  bundles.add(out);
   await build({
     entryPoints: [entry],
     outfile: out,
@@ -26,6 +30,40 @@ export async function bundle(entry: string): Promise<string> {
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
   return out;
+}
+
+/** The ids of this process's children that run `main` and have not exited (from /proc). */
+function childrenRunning(main: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) !== process.pid || state === 'Z') continue; // Z: exited, not yet reaped
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(main)) pids.push(Number(name));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
+}
+
+/**
+ * Removes a bundle's temporary directory (the link to node_modules is removed, never followed)
+ * once nothing runs it: a child of this process still running it — an instance of `start`, or
+ * one a test spawned itself and left behind — is killed (SIGKILL) and waited for first. A path
+ * `bundle` did not return is left alone.
+ */
+export async function removeBundle(main: string | undefined): Promise<void> {
+  if (main === undefined || !bundles.has(main)) return;
+  for (const pid of childrenRunning(main)) process.kill(pid, 'SIGKILL');
+  for (let waited = 0; childrenRunning(main).length > 0; waited += 20) {
+    if (waited > 10_000) throw new Error(`processes running ${main} did not exit within 10 s of SIGKILL`);
+    await sleep(20);
+  }
+  bundles.delete(main);
+  rmSync(dirname(main), { recursive: true, force: true });
 }
 
 /** A running instance. */

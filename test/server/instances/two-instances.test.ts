@@ -9,7 +9,7 @@ import { createKeyEnvironment } from '../../../src/server/key-environment.ts';
 import { localMasterKey } from '../../../src/server/master-keys/local.ts';
 import { openDatabase, type KeyEnvironmentDatabase } from '../../../src/server/database/open.ts';
 import { freshPostgresDatabase } from '../database/postgres.ts';
-import { bundle, start, type Instance } from './processes.ts';
+import { bundle, removeBundle, start, type Instance } from './processes.ts';
 
 const PROTOCOL = 'tokumei-key-delivery/1';
 const masterHex = randomBytes(32).toString('hex');
@@ -51,6 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(running.map((i) => i.kill()));
+  await removeBundle(main);
   await db?.close();
 });
 
