@@ -5,9 +5,7 @@
 // and once against the fake with `failNext('csp')` / `failNext('cors')`, to the same URL.
 // The error (code, reason, message) and the number of attempts (CSP at once, CORS after the
 // retries) must be the same; the in-process keyProvider gives the same code and reason.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { build } from 'esbuild';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyEnvironment } from '../../src/server/key-environment.ts';
@@ -15,11 +13,13 @@ import { keyEnvironmentHandler } from '../../src/server/http/handler.ts';
 import { localMasterKey } from '../../src/server/master-keys/local.ts';
 import { memoryKeyStore } from '../../src/server/stores/memory-store.ts';
 import { launchChromium, type LaunchedChromium } from './chromium.ts';
+import { servePage, type PageServer } from './server.ts';
 
 type Fake = { failure: 'csp' | 'cors'; times: number; path: 'fetch' | 'in-process' };
 declare const signIn: (url: string, fake?: Fake) => Promise<{ result: unknown; posts: number }>;
 
-const servers: Server[] = [];
+const PAGE = new URL('./testing-blocked.page.ts', import.meta.url).pathname;
+const servers: PageServer[] = [];
 let pageOrigin: string;
 let refusing: string; // a real key environment on another origin that does not list the page
 let allowing: string; // one that does (the control)
@@ -28,22 +28,18 @@ let page: Page;
 /** Requests the real key environments saw. */
 const seen: string[] = [];
 
-async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  const server = createServer(handler);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+/** Serves the page, with `handler` seeing every request first. */
+async function serve(handler: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): Promise<string> {
+  const s = await servePage(PAGE, { handler });
+  servers.push(s);
+  return s.origin;
 }
 
 beforeAll(async () => {
-  const out = await build({ entryPoints: [new URL('./testing-blocked.page.ts', import.meta.url).pathname], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
-  const bundle = out.outputFiles[0]!.text;
-  pageOrigin = await listen((req, res) => {
-    const { pathname, searchParams } = new URL(req.url ?? '/', 'http://page');
-    if (pathname === '/bundle.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
-    // `?csp`: a policy whose connect-src is the page's own origin only.
-    const csp: Record<string, string> = searchParams.has('csp') ? { 'content-security-policy': "connect-src 'self'" } : {};
-    res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'no-store', ...csp }).end('<!doctype html><meta charset="utf-8"><script type="module" src="/bundle.js"></script>');
+  // `/app?csp`: under a policy whose connect-src is the page's own origin only.
+  pageOrigin = await serve((req, res, next) => {
+    if (/[?&]csp\b/.test(req.url ?? '')) res.setHeader('content-security-policy', "connect-src 'self'");
+    next();
   });
   const env = createKeyEnvironment({
     masterKey: localMasterKey(crypto.getRandomValues(new Uint8Array(32))),
@@ -52,22 +48,19 @@ beforeAll(async () => {
     dpop: { required: false },
   });
   await env.createMemberKey('M000001');
-  const counted = (handler: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
+  const counted = (handler: (req: IncomingMessage, res: ServerResponse, next: () => void) => void) => (req: IncomingMessage, res: ServerResponse, next: () => void) => {
     seen.push(`${req.method} ${req.url}`);
-    handler(req, res);
+    handler(req, res, next);
   };
-  refusing = `${await listen(counted(keyEnvironmentHandler(env, { path: '/session' })))}/session`;
-  allowing = `${await listen(counted(keyEnvironmentHandler(env, { path: '/session', allowOrigins: [pageOrigin] })))}/session`;
+  refusing = `${await serve(counted(keyEnvironmentHandler(env, { path: '/session' })))}/session`;
+  allowing = `${await serve(counted(keyEnvironmentHandler(env, { path: '/session', allowOrigins: [pageOrigin] })))}/session`;
   browser = await launchChromium();
   page = await browser.context.newPage();
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
+  for (const s of servers) await s.close();
 });
 
 async function attempt(url: string, options: { csp?: boolean; fake?: Fake } = {}): Promise<{ result: unknown; posts: number; requests: string[] }> {
