@@ -70,6 +70,13 @@ const MEMBER_LOCK_SPACE = 0x746f6b76;
 /** Expired rows are deleted every this many sessions added, at most this many per table. */
 const PRUNE_EVERY = 64;
 const PRUNE_BATCH = 256;
+/**
+ * PGlite runs no autovacuum: there, every this many prunes one of the pruned tables, in turn, is
+ * vacuumed, so the space of deleted rows is reused instead of the files growing with every
+ * delivery ever made (each table every 1,024 sessions added).
+ */
+const VACUUM_EVERY = 4;
+const VACUUMED = ['sessions', 'token_records', 'once_ids', 'delivery_counters'] as const;
 
 /** Unique violation (SQLSTATE 23505): a session id registered twice. */
 const isUniqueViolation = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === '23505';
@@ -103,6 +110,7 @@ const COMMIT_DELIVERY = `SELECT tokumei.commit_delivery(${Array.from({ length: 1
  */
 export function databaseSessionRegistry(db: SqlDatabase, audit?: DeliveryAuditLog, onError?: (error: unknown) => void): SessionRegistry {
   let adds = 0;
+  let prunes = 0;
   const prune = async (now: number): Promise<void> => {
     // A bounded batch per table through its deadline index: never a long pause. The audit log
     // is never pruned. A table that cannot be pruned now (a lock timeout, a lost connection, a
@@ -119,6 +127,7 @@ export function databaseSessionRegistry(db: SqlDatabase, audit?: DeliveryAuditLo
         report(new TokumeiError('ERR_STORAGE_UNAVAILABLE', `deleting expired rows from tokumei.${table} failed; tried again after the next ${PRUNE_EVERY} sessions added`, { cause: err }));
       }
     }
+    if (db.engine === 'pglite' && ++prunes % VACUUM_EVERY === 0) await db.query(`VACUUM tokumei.${VACUUMED[(prunes / VACUUM_EVERY - 1) % VACUUMED.length]}`);
   };
   const report = (error: TokumeiError): void => {
     try {
