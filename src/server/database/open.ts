@@ -34,7 +34,8 @@ export type DatabaseOptions = (
 ) & {
   /**
    * Told about a failure in the background that fails no request, for logging: deleting
-   * expired sessions, token records, proof ids or counters (a `TokumeiError`
+   * expired sessions, token records, proof ids or counters, or vacuuming their tables on
+   * PGlite, which runs no autovacuum (a `TokumeiError`
    * `ERR_STORAGE_UNAVAILABLE` naming the table, the driver's error as its `cause`; tried again
    * later). Never receives a key or a token.
    */

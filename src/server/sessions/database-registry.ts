@@ -127,7 +127,13 @@ export function databaseSessionRegistry(db: SqlDatabase, audit?: DeliveryAuditLo
         report(new TokumeiError('ERR_STORAGE_UNAVAILABLE', `deleting expired rows from tokumei.${table} failed; tried again after the next ${PRUNE_EVERY} sessions added`, { cause: err }));
       }
     }
-    if (db.engine === 'pglite' && ++prunes % VACUUM_EVERY === 0) await db.query(`VACUUM tokumei.${VACUUMED[(prunes / VACUUM_EVERY - 1) % VACUUMED.length]}`);
+    if (db.engine !== 'pglite' || ++prunes % VACUUM_EVERY !== 0) return;
+    const table = VACUUMED[(prunes / VACUUM_EVERY - 1) % VACUUMED.length];
+    try {
+      await db.query(`VACUUM tokumei.${table}`);
+    } catch (err) {
+      report(new TokumeiError('ERR_STORAGE_UNAVAILABLE', `vacuuming tokumei.${table} failed; tried again at its next turn`, { cause: err }));
+    }
   };
   const report = (error: TokumeiError): void => {
     try {
