@@ -25,10 +25,11 @@ function post(agent, port, token, payload) {
 }
 
 /**
- * Runs the load for `warmupSeconds` (not counted) and then `seconds`.
+ * Runs the load for `warmupSeconds` (not counted) and then `seconds`; `onMeasureStart` is called
+ * when the counted part begins.
  * @returns { perSecond, p50Ms, p99Ms, maxMs, count, statuses }
  */
-export async function httpLoad({ port, concurrency, seconds, warmupSeconds = 2, members, kem = 'P-256' }) {
+export async function httpLoad({ port, concurrency, seconds, warmupSeconds = 2, members, kem = 'P-256', onMeasureStart }) {
   const payload = await body(kem);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const histogram = createHistogram();
@@ -37,6 +38,7 @@ export async function httpLoad({ port, concurrency, seconds, warmupSeconds = 2, 
   const start = performance.now();
   const measureFrom = start + warmupSeconds * 1000;
   const end = measureFrom + seconds * 1000;
+  const marker = onMeasureStart === undefined ? undefined : setTimeout(onMeasureStart, warmupSeconds * 1000);
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
       for (let i = 0; ; i++) {
@@ -52,6 +54,7 @@ export async function httpLoad({ port, concurrency, seconds, warmupSeconds = 2, 
       }
     }),
   );
+  clearTimeout(marker);
   agent.destroy();
   return { perSecond: n / seconds, p50Ms: histogram.percentile(50) / 1000, p99Ms: histogram.percentile(99) / 1000, maxMs: histogram.max / 1000, count: n, statuses };
 }

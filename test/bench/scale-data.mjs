@@ -111,8 +111,9 @@ function pgBin() {
 
 const asRoot = process.getuid?.() === 0;
 
-function runPg(program, args) {
-  const [cmd, ...rest] = asRoot ? ['runuser', '-u', 'postgres', '--', program, ...args] : [program, ...args];
+function runPg(program, args, cpu) {
+  const asUser = asRoot ? ['runuser', '-u', 'postgres', '--', program, ...args] : [program, ...args];
+  const [cmd, ...rest] = cpu === undefined ? asUser : ['taskset', '-c', String(cpu), ...asUser];
   execFileSync(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
@@ -121,15 +122,50 @@ function ownByPostgres(dir) {
   execFileSync('chown', ['-R', 'postgres:postgres', dir]);
 }
 
-/** Starts a cluster whose data directory is `dir/data`; returns its connection URL and a stop function. */
-export function startPostgres(dir) {
+/**
+ * Starts a cluster whose data directory is `dir/data` (its processes pinned to `cpu` when given);
+ * returns its connection URL, a stop function and the CPU time its processes have used so far.
+ */
+export function startPostgres(dir, { cpu } = {}) {
   const bin = pgBin();
   ownByPostgres(dir);
-  runPg(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-w', '-t', '120', '-l', join(dir, 'log'), '-o', `-c listen_addresses='' -c unix_socket_directories=${dir} -c max_connections=200 -c fsync=on`, 'start']);
+  runPg(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-w', '-t', '120', '-l', join(dir, 'log'), '-o', `-c listen_addresses='' -c unix_socket_directories=${dir} -c max_connections=200 -c fsync=on`, 'start'], cpu);
+  const postmaster = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
   return {
     url: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}`,
     stop: () => runPg(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-w', '-m', 'fast', 'stop']),
+    cpuMicros: () => treeCpuMicros(postmaster),
   };
+}
+
+let ticksPerSecond;
+/**
+ * CPU time (user + system, µs) used so far by process `root` and every process below it, those
+ * already exited and reaped included (Linux /proc; PostgreSQL's backends are the postmaster's
+ * children).
+ */
+export function treeCpuMicros(root) {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const procs = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // After "pid (comm) ": state, ppid, …; utime, stime, cutime, cstime are fields 14-17.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    procs.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
+  }
+  let ticks = 0;
+  const inTree = (pid) => {
+    for (let p = pid; p > 1; p = procs.get(p)?.ppid ?? 0) if (p === root) return true;
+    return false;
+  };
+  for (const [pid, p] of procs) if (inTree(pid)) ticks += p.ticks;
+  return (ticks / ticksPerSecond) * 1e6;
 }
 
 /** A new, empty cluster in `dir`. */

@@ -37,6 +37,11 @@ const memory = () => {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
 };
 const reply = (message) => process.send(message);
+/** CPU time this process has used so far (user + system), in µs. */
+const cpuMicros = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 reply({ type: 'ready', ms: performance.now(), port: server.address().port, ...memory() });
 
 async function createKeys({ count, concurrency }) {
@@ -98,6 +103,7 @@ async function rewrap({ abortAt }) {
 process.on('message', async (m) => {
   try {
     if (m.type === 'memory') reply({ type: 'memory', ...memory() });
+    else if (m.type === 'cpu') reply({ type: 'cpu', micros: cpuMicros() });
     else if (m.type === 'createKeys') reply({ type: 'createKeys', perSecond: await createKeys(m) });
     else if (m.type === 'rewrap') reply({ type: 'rewrap', ...(await rewrap(m)) });
     else if (m.type === 'loopDelay') reply({ type: 'loopDelay', ...(await loopDelay(m)) });

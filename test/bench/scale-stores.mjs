@@ -21,9 +21,11 @@ export async function unavailable(kind) {
 
 /**
  * Makes the cached data set for `n` members (timed when made now) and a private copy for one
- * run. @returns { spec, cleanup, made } — `spec` is what `open` needs in the server process
+ * run; `pgCpu` pins a PostgreSQL server's processes to that core.
+ * @returns { spec, cleanup, made, databaseCpuMicros? } — `spec` is what `open` needs in the
+ *   server process; `databaseCpuMicros()` the CPU time a PostgreSQL server has used so far
  */
-export async function prepare(kind, n) {
+export async function prepare(kind, n, { pgCpu } = {}) {
   const seed = await seedFile(n);
   const made = seed.seconds === undefined ? [] : [`seed file of ${n} keys made through createMemberKey: ${seed.seconds.toFixed(1)} s (${Math.round(seed.rate)} keys/s)`];
   if (kind === 'memory') return { spec: { kind, seed: seed.path, members: n }, cleanup: () => undefined, made };
@@ -65,9 +67,10 @@ export async function prepare(kind, n) {
   }
   const copy = copyToTemp(cache, `tokumei-bench-${kind}-`);
   if (kind === 'pglite') return { spec: { kind, dir: join(copy, 'db'), members: n }, cleanup: () => removeDir(copy), made };
-  const server = startPostgres(copy);
+  const server = startPostgres(copy, { cpu: pgCpu });
   return {
     spec: { kind, url: server.url, members: n },
+    databaseCpuMicros: server.cpuMicros,
     cleanup: () => {
       server.stop();
       removeDir(copy);

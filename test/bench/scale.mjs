@@ -57,10 +57,12 @@ function child(script, args, flags = []) {
 }
 
 async function withServer(kind, members, use) {
-  const prepared = await prepare(kind, members);
+  // A PostgreSQL server shares the load generator's core: the key environment has core 0 alone.
+  const prepared = await prepare(kind, members, hasTaskset ? { pgCpu: 1 } : {});
   for (const line of prepared.made) console.log(`  (cache) ${line}`);
   try {
     const server = await child('./scale-server.mjs', [JSON.stringify(prepared.spec)], ['--expose-gc', ...serverFlags]);
+    server.databaseCpuMicros = prepared.databaseCpuMicros;
     try {
       return await use(server);
     } finally {
@@ -69,6 +71,25 @@ async function withServer(kind, members, use) {
   } finally {
     prepared.cleanup();
   }
+}
+
+/** The CPU time used so far by the key environment and, on PostgreSQL, the database server (µs). */
+async function cpuNow(server) {
+  const { micros } = await server.ask({ type: 'cpu' });
+  return { keyEnv: micros, database: server.databaseCpuMicros?.(), at: performance.now() };
+}
+
+/**
+ * CPU time per delivery over a run, and what it means for one core: the key environment's
+ * deliveries per second on a core of its own, whatever else this machine runs meanwhile.
+ */
+function cpuLine(a, b, r) {
+  const perDelivery = (x) => (x / r.count).toFixed(0);
+  const keyEnv = b.keyEnv - a.keyEnv;
+  const busy = keyEnv / ((b.at - a.at) * 1000);
+  let line = `CPU per delivery: key environment ${perDelivery(keyEnv)} µs (its core ${Math.round(busy * 100)}% busy; a core of its own: ${fmt(r.count / (keyEnv / 1e6), 0)}/s)`;
+  if (a.database !== undefined) line += `, PostgreSQL ${perDelivery(b.database - a.database)} µs`;
+  return line;
 }
 
 async function storeSections(kind, members, sections, seconds) {
@@ -90,9 +111,13 @@ async function storeSections(kind, members, sections, seconds) {
     }
     if (sections.includes('http')) {
       for (const concurrency of [1, 8, 64]) {
-        const r = await httpLoad({ port, concurrency, seconds, members });
+        // CPU time over the measured run (its warm-up included in neither count nor time).
+        let cpu0;
+        const r = await httpLoad({ port, concurrency, seconds, members, onMeasureStart: async () => (cpu0 = await cpuNow(s)) });
+        const cpu1 = await cpuNow(s);
         const refused = Object.entries(r.statuses).filter(([k]) => k !== '200');
         console.log(`  HTTP deliveries at concurrency ${String(concurrency).padStart(2)}: ${fmt(r.perSecond, 0)}/s, p50 ${fmt(r.p50Ms, 1)} ms, p99 ${fmt(r.p99Ms, 1)} ms, max ${fmt(r.maxMs, 0)} ms${refused.length ? ` (not 200: ${JSON.stringify(Object.fromEntries(refused))})` : ''}`);
+        console.log(`    ${cpuLine(cpu0, cpu1, r)}`);
       }
       const mem = await s.ask({ type: 'memory' });
       console.log(`  after the HTTP runs: RSS ${mb(mem.rss)}, heap ${mb(mem.heapUsed)}`);

@@ -53,47 +53,101 @@ export async function loadPeer<M>(name: string, version: string): Promise<M> {
   }
 }
 
+interface PgQuery {
+  /** A named statement is parsed and planned once per connection, then only bound and run. */
+  name?: string;
+  text: string;
+  values: unknown[];
+}
 interface PgClient {
-  query(text: string, params?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
-  release(err?: Error | boolean): void;
+  query(query: PgQuery | string): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  release(destroy?: boolean): void;
 }
 interface PgPool {
-  query(text: string, params?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
   connect(): Promise<PgClient>;
   end(): Promise<void>;
   on(event: 'error', listener: (err: Error) => void): unknown;
-  on(event: 'connect', listener: (client: PgClient) => void): unknown;
 }
 type PgModule = { default: { Pool: new (config: Record<string, unknown>) => PgPool } };
 
-/** Opens a pool of connections to a PostgreSQL server. */
+// The per-member session cap and the token records rely on READ COMMITTED: each statement of a
+// delivery's transaction sees every session committed before it took the member's lock. A
+// database or role whose default is REPEATABLE READ would let two sign-ins both pass the cap, so
+// every connection sets it for itself before its first statement.
+const SESSION_SETUP = 'SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED';
+
+/**
+ * Whether a connection is still usable after `err`: after a PostgreSQL error (it has a SQLSTATE)
+ * it is, except after 0A000 — a table's columns changed under a prepared statement (another
+ * instance migrated the schema), which only a new connection prepares afresh. Anything else (a
+ * protocol or socket failure) drops the connection.
+ */
+const keepsConnection = (err: unknown): boolean => {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code !== '0A000';
+};
+
+/** The most distinct statements one pool names (prepares); the library has a few dozen. */
+const MAX_NAMED = 256;
+
+/**
+ * Opens a pool of connections to a PostgreSQL server. Every statement with parameters is a named
+ * (prepared) statement, parsed and planned once per connection: a delivery's statements then cost
+ * the server only their execution. A connection pooler in front must keep a client's connection
+ * for its session (PgBouncer: session pooling, or transaction pooling with prepared statements
+ * enabled, 1.21 and later).
+ */
 export async function openPostgres(url: string, maxConnections: number): Promise<SqlDatabase> {
   const pg = await loadPeer<PgModule>('pg', '8.23.1');
   const pool = new pg.default.Pool({ connectionString: url, max: maxConnections });
   // An idle connection the server drops must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
-  // The per-member session cap and the token records rely on READ COMMITTED: each statement of a
-  // delivery's transaction sees every session committed before it took the member's lock. A
-  // database or role whose default is REPEATABLE READ would let two sign-ins both pass the cap,
-  // so every connection sets it for itself before its first query (pg runs a client's queries in
-  // order; the statement fails only on a broken connection, whose next queries fail too).
-  pool.on('connect', (client) => void client.query('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED').catch(() => undefined));
-  const wrap = (q: PgPool | PgClient): Sql => ({
-    async query<R>(text: string, params: readonly unknown[] = []) {
-      const r = await q.query(text, [...params]);
-      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
-    },
-  });
+  const ready = new WeakSet<PgClient>();
+  const names = new Map<string, string>();
+  const statement = (text: string, params: readonly unknown[]): PgQuery => {
+    let name = names.get(text);
+    if (name === undefined && params.length > 0 && names.size < MAX_NAMED) names.set(text, (name = `tokumei_${names.size}`));
+    return name === undefined ? { text, values: [...params] } : { name, text, values: [...params] };
+  };
+  /** A connection of the pool, set up before its first use; `release(broken)` gives it back. */
+  const connect = async (): Promise<PgClient> => {
+    const client = await pool.connect();
+    if (!ready.has(client)) {
+      try {
+        await client.query(SESSION_SETUP);
+      } catch (err) {
+        client.release(true);
+        throw err;
+      }
+      ready.add(client);
+    }
+    return client;
+  };
+  const run = async <R>(client: PgClient, text: string, params: readonly unknown[]): Promise<SqlResult<R>> => {
+    const r = await client.query(statement(text, params));
+    return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+  };
   return {
     engine: 'postgresql',
-    ...wrap(pool),
+    async query<R>(text: string, params: readonly unknown[] = []) {
+      const client = await connect();
+      let broken = false;
+      try {
+        return await run<R>(client, text, params);
+      } catch (err) {
+        broken = !keepsConnection(err);
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
     async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const client = await connect();
       let broken = false;
       try {
         await client.query('BEGIN');
         try {
-          const out = await fn(wrap(client));
+          const out = await fn({ query: (text, params = []) => run(client, text, params) });
           await client.query('COMMIT');
           return out;
         } catch (err) {
@@ -101,7 +155,7 @@ export async function openPostgres(url: string, maxConnections: number): Promise
           throw err;
         }
       } catch (err) {
-        broken ||= !(err instanceof Error && 'code' in err); // a protocol-level failure: drop the connection
+        broken ||= !keepsConnection(err);
         throw err;
       } finally {
         client.release(broken);

@@ -105,6 +105,81 @@ describe('PostgreSQL connections run READ COMMITTED whatever the database defaul
   });
 });
 
+describe('PostgreSQL statements are prepared once per connection', () => {
+  it('a statement with parameters is named (prepared) on its connection and reused; one without is not', async () => {
+    const db = await openPostgres(await freshPostgresDatabase(), 1);
+    try {
+      for (const n of [1, 2, 3]) expect((await db.query<{ n: number }>('SELECT $1::int AS n', [n])).rows[0]!.n).toBe(n);
+      await db.query('SELECT 1');
+      const { rows } = await db.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements ORDER BY statement');
+      // The parameterised statement was prepared once for its three runs (control: the plain one was not).
+      expect(rows.map((r) => r.statement)).toEqual(['SELECT $1::int AS n']);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("a table changed under a prepared statement (another instance migrated) costs one failed statement, not the connection's every later one", async () => {
+    const url = await freshPostgresDatabase();
+    const db = await openPostgres(url, 1);
+    const pg = await loadPeer<typeof import('pg')>('pg', '8.23.1');
+    const other = new pg.default.Client({ connectionString: url });
+    await other.connect();
+    try {
+      await other.query('CREATE TABLE t (a integer)');
+      await other.query('INSERT INTO t VALUES (7)');
+      const read = () => db.query<{ a: unknown }>('SELECT a FROM t WHERE $1::int = 1', [1]);
+      expect((await read()).rows).toEqual([{ a: 7 }]);
+      await other.query('ALTER TABLE t ALTER COLUMN a TYPE text');
+      // The server refuses the prepared plan once (SQLSTATE 0A000): the pool drops that
+      // connection, so the next statement prepares afresh on a new one.
+      const err = await read().then(() => undefined, (e: { code?: string }) => e);
+      expect(err?.code).toBe('0A000');
+      expect((await read()).rows).toEqual([{ a: '7' }]);
+      // Control: a connection that keeps its prepared statement fails again and again.
+      const kept = new pg.default.Client({ connectionString: url });
+      await kept.connect();
+      try {
+        const q = { name: 'kept', text: 'SELECT a FROM t WHERE $1::int = 1', values: [1] };
+        await kept.query(q);
+        await other.query('ALTER TABLE t ALTER COLUMN a TYPE varchar');
+        for (let i = 0; i < 2; i++) expect(await kept.query(q).then(() => 'ok', (e: { code?: string }) => e.code)).toBe('0A000');
+      } finally {
+        await kept.end();
+      }
+    } finally {
+      await other.end();
+      await db.close();
+    }
+  });
+
+  it("a fresh pool's connections never get a statement while their set-up is still queued (pg warns of it, and pg 9 drops it)", async () => {
+    // pg's own check for its "client.query() when the client is already executing a query"
+    // deprecation (warned once per process, so counted here instead): a statement handed to a
+    // client that still has one queued.
+    const pg = await loadPeer<typeof import('pg')>('pg', '8.23.1');
+    const proto = pg.default.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = proto.query;
+    let queuedBehind = 0;
+    let calls = 0;
+    proto.query = function (this: { _queryQueue?: unknown[] }, ...args: unknown[]) {
+      calls++;
+      if ((this._queryQueue?.length ?? 0) > 0) queuedBehind++;
+      return original.apply(this, args);
+    };
+    const db = await openPostgres(await freshPostgresDatabase(), 4);
+    try {
+      await Promise.all(Array.from({ length: 16 }, (_, i) => db.query('SELECT $1::int', [i])));
+      await db.transaction((tx) => tx.query('SELECT 1'));
+    } finally {
+      proto.query = original;
+      await db.close();
+    }
+    expect(calls).toBeGreaterThanOrEqual(16 + 4); // the spy saw the statements and the set-ups
+    expect(queuedBehind).toBe(0);
+  });
+});
+
 describe('openDatabase embedded (PGlite)', () => {
   it('on disk: everything is there after a reopen; a second open of the directory is refused while it is open', async () => {
     const path = join(dir, 'kenv');
