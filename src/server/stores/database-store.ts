@@ -66,6 +66,34 @@ export function databaseKeyStore(db: Sql): MemberKeyStore {
       );
       return rows[0] === undefined ? undefined : entryOf(rows[0]);
     },
+    async updateMany(changes) {
+      const ids = new Set<string>();
+      for (const { current, change } of changes) {
+        assertMemberKeyChange(change);
+        ainteger('revision', current.revision, 1, Number.MAX_SAFE_INTEGER);
+        if (ids.has(current.keyId)) throw new RangeError('"changes" expected each key id at most once');
+        ids.add(current.keyId);
+      }
+      if (changes.length === 0) return [];
+      // One statement is one transaction: every row whose revision still matches commits at once.
+      const { rows } = await db.query<Row>(
+        `UPDATE tokumei.member_keys AS m SET state = u.state, master_key_id = u.master_key_id, wrapped = u.wrapped, revision = m.revision + 1
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(key_id, revision, state, master_key_id, wrapped)
+         WHERE m.key_id = u.key_id AND m.revision = u.revision RETURNING ${COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')}`,
+        [
+          changes.map((c) => c.current.keyId),
+          changes.map((c) => String(c.current.revision)),
+          changes.map((c) => c.change.state),
+          changes.map((c) => c.change.masterKeyId),
+          changes.map((c) => c.change.wrapped),
+        ],
+      );
+      const byId = new Map(rows.map((r) => [r.key_id, r]));
+      return changes.map(({ current }) => {
+        const r = byId.get(current.keyId);
+        return r === undefined ? undefined : entryOf(r);
+      });
+    },
     async list({ after, limit }) {
       ainteger('limit', limit, 1, 1_000_000);
       const { rows } =

@@ -67,6 +67,15 @@ export interface MemberKeyStore {
    *   meanwhile or is gone (nothing is written: read it again and decide again)
    */
   update(current: WrappedMemberKey, change: MemberKeyChange): Promise<WrappedMemberKey | undefined>;
+  /**
+   * Optional: {@link MemberKeyStore.update} of several entries in one transaction (one commit),
+   * each compare-and-swap on its own revision. `rewrapAll` uses it when present (a commit per
+   * entry costs a disk flush per entry); without it, it updates one entry at a time.
+   * @returns for each change, in order, the updated entry or `undefined` when that entry changed
+   *   meanwhile or is gone (that one is not written; the others are)
+   * @throws RangeError when two changes name the same key id (nothing is written)
+   */
+  updateMany?(changes: readonly { current: WrappedMemberKey; change: MemberKeyChange }[]): Promise<(WrappedMemberKey | undefined)[]>;
   /** Up to `limit` entries in ascending `keyId` order (by UTF-16 code units), starting after `after` (exclusive). */
   list(options: { after?: string; limit: number }): Promise<WrappedMemberKey[]>;
   /** How many entries the store holds. */
