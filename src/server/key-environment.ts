@@ -178,7 +178,8 @@ export class KeyEnvironment {
    * @param request - the credential headers, method, public URL and parsed JSON body
    * @returns the JSON response for the browser
    * @throws TokumeiError `ERR_AUTH` (no or refused credential, a replayed proof, a token already
-   *   used; for a missing or stale nonce too — answer with {@link KeyEnvironment.dpopNonce}),
+   *   used; for a missing or stale nonce too — its `challenge` says which, and `authRefusal`
+   *   gives the 401's headers),
    *   `ERR_FORMAT` (malformed body or public key), `ERR_KEY_UNAVAILABLE` (the member has no key),
    *   `ERR_REVOKED` (a session to resume that was logged off, revoked, has expired, is unknown,
    *   is another member's or is bound to another key), `ERR_RATE_LIMITED` (over the token's
