@@ -4,7 +4,8 @@ import { ainteger, astring } from '../../internal/bytes.ts';
 import { databaseDeliveryAudit, type DeliveryAuditLog } from '../audit/delivery-audit.ts';
 import { databaseSessionRegistry } from '../sessions/database-registry.ts';
 import type { SessionRegistry } from '../sessions/registry.ts';
-import { databaseKeyStore } from '../stores/database-store.ts';
+import { countAndVersions, databaseKeyStore } from '../stores/database-store.ts';
+import { registerSharedStore } from '../sessions/delivery-commit.ts';
 import type { MemberKeyStore } from '../stores/member-key-store.ts';
 import { lockDirectory } from './dir-lock.ts';
 import { migrate } from './migrations.ts';
@@ -56,6 +57,19 @@ export interface KeyEnvironmentDatabase {
   readonly audit: DeliveryAuditLog;
   /** Closes the connections (or the embedded database, releasing its directory). */
   close(): Promise<void>;
+}
+
+/**
+ * The stores over one open database (internal): a delivery through these sessions and this audit
+ * log commits once, and with these member keys its first read (the token's count and the
+ * member's keys) is one round trip (sessions/delivery-commit.ts).
+ */
+export function databaseParts(db: SqlDatabase, onError?: (error: unknown) => void): Pick<KeyEnvironmentDatabase, 'memberKeys' | 'sessions' | 'audit'> {
+  const audit = databaseDeliveryAudit(db);
+  const memberKeys = databaseKeyStore(db);
+  const sessions = databaseSessionRegistry(db, audit, onError);
+  registerSharedStore(sessions, memberKeys, (key, windowMs, at, memberId) => countAndVersions(db, key, at - (at % windowMs), memberId));
+  return { memberKeys, sessions, audit };
 }
 
 /**
@@ -114,14 +128,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<KeyEnviron
     throw err;
   }
   let closed: Promise<void> | undefined;
-  const audit = databaseDeliveryAudit(db);
   return {
     engine: db.engine,
     schemaVersion,
-    memberKeys: databaseKeyStore(db),
-    // A delivery through these sessions and this audit log commits once (sessions/delivery-commit.ts).
-    sessions: databaseSessionRegistry(db, audit, options.onError),
-    audit,
+    ...databaseParts(db, options.onError),
     close() {
       closed ??= db.close().finally(release);
       return closed;

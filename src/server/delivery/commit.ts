@@ -10,6 +10,7 @@ import { tokenRefused } from '../auth/refusal.ts';
 import { admitToken, rateLimited, tokenRateKey } from '../limits/delivery-limits.ts';
 import { deliveryCommitterOf, type DeliveryCommitter } from '../sessions/delivery-commit.ts';
 import { isLive, type SessionRecord } from '../sessions/registry.ts';
+import type { WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { DeliveryContext } from './deliver.ts';
 
 /** One delivery, ready to be committed (internal). */
@@ -34,13 +35,21 @@ function committerOf(ctx: DeliveryContext): DeliveryCommitter | undefined {
  * Admits an authenticated token under its delivery rate (counted once the credential is
  * verified, so refused tokens cost nothing to remember). With a one-transaction registry the
  * count is made by {@link commitDelivery}; a token already over its rate is refused here, before
- * any key is unwrapped.
+ * any key is unwrapped. Where that registry shares its database with the store in use, the same
+ * round trip reads the member's key versions too.
+ * @returns the member's key versions (as `store.versions`) when they were read, else `undefined`
  * @throws TokumeiError `ERR_RATE_LIMITED`
  */
-export async function admitDelivery(ctx: DeliveryContext, token: string, at: number): Promise<void> {
+export async function admitDelivery(ctx: DeliveryContext, token: string, at: number, memberId: string): Promise<WrappedMemberKey[] | undefined> {
   const c = committerOf(ctx);
-  if (c === undefined) return admitToken(ctx.sessions, ctx.limits, token, at);
-  if ((await c.count(tokenRateKey(token), ctx.limits.tokenRate.windowMs, at)) >= ctx.limits.tokenRate.max) throw rateLimited();
+  if (c === undefined) {
+    await admitToken(ctx.sessions, ctx.limits, token, at);
+    return undefined;
+  }
+  const { windowMs, max } = ctx.limits.tokenRate;
+  const read = c.store === ctx.store && c.countAndVersions !== undefined ? await c.countAndVersions(tokenRateKey(token), windowMs, at, memberId) : { count: await c.count(tokenRateKey(token), windowMs, at), versions: undefined };
+  if (read.count >= max) throw rateLimited();
+  return read.versions;
 }
 
 /**

@@ -100,7 +100,7 @@ function hex(bytes: Uint8Array): string {
 export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): Promise<DeliveryResponse> {
   const { who, proof, token, tokenId, tokenRecordUntil } = await verifyCredential(ctx, request);
   assertMemberId(who.memberId); // a broken `authenticate` is an internal error (HTTP 500), not a refusal
-  await admitDelivery(ctx, token, ctx.now());
+  const ownVersions = await admitDelivery(ctx, token, ctx.now(), who.memberId);
   const { body } = request;
   if (typeof body !== 'object' || body === null) throw formatError('the delivery request must be a JSON object');
   const { protocol, kem, publicKey, sessionId: resume } = body as Record<string, unknown>;
@@ -131,7 +131,7 @@ export async function deliver(ctx: DeliveryContext, request: DeliveryRequest): P
     ({ sessionId, expiresAt } = s);
     resumed = s;
   }
-  const { entries, primary } = await keyringEntries(ctx.store, memberId, who.dependants ?? []);
+  const { entries, primary } = await keyringEntries(ctx.store, memberId, who.dependants ?? [], ownVersions);
   const info = deliveryInfo(memberId, sessionId, expiresAt);
 
   // The KEM first: a public key that is not a valid point is refused before any member key is

@@ -16,10 +16,11 @@ export const publicFacts = ({ wrapped: _, revision: __, ...rest }: WrappedMember
 
 /**
  * The member's active entries, oldest first, each checked: an entry the store hands back
- * malformed (or another member's) is `ERR_KEY_UNAVAILABLE` before any key is unwrapped.
+ * malformed (or another member's) is `ERR_KEY_UNAVAILABLE` before any key is unwrapped. `read`:
+ * the member's versions when they were already read (as `store.versions` returns them).
  */
-export async function activeVersions(store: MemberKeyStore, memberId: string): Promise<WrappedMemberKey[]> {
-  const entries = (await store.versions(memberId)).map(checkStored);
+export async function activeVersions(store: MemberKeyStore, memberId: string, read?: readonly WrappedMemberKey[]): Promise<WrappedMemberKey[]> {
+  const entries = (read ?? (await store.versions(memberId))).map(checkStored);
   if (entries.some((e) => e.memberId !== memberId)) throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'the member key store returned another member\'s entry');
   return entries.filter((e) => e.state === 'active');
 }
@@ -74,11 +75,12 @@ export async function changeState(store: MemberKeyStore, masterKey: MasterKey, u
 
 /**
  * Active entries of the member (own, newest last) and of dependants, for a keyring; `primary`
- * is the index of the member's newest version.
+ * is the index of the member's newest version; `ownRead`: the member's own versions when they
+ * were already read (with the token's count, on the database).
  * @throws TokumeiError `ERR_KEY_UNAVAILABLE` when the member has no key or there are too many
  */
-export async function keyringEntries(store: MemberKeyStore, memberId: string, dependants: readonly string[]): Promise<{ entries: WrappedMemberKey[]; primary: number }> {
-  const own = await activeVersions(store, memberId);
+export async function keyringEntries(store: MemberKeyStore, memberId: string, dependants: readonly string[], ownRead?: readonly WrappedMemberKey[]): Promise<{ entries: WrappedMemberKey[]; primary: number }> {
+  const own = await activeVersions(store, memberId, ownRead);
   if (own.length === 0) throw new TokumeiError('ERR_KEY_UNAVAILABLE', 'the member has no key');
   const entries = [...own];
   const seen = new Set([memberId]);

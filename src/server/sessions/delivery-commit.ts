@@ -4,6 +4,7 @@
 // commit each. A registry without it (the memory one, or one of the caller's own) gets the same
 // writes one method at a time, in the same order.
 import type { AuditEvent, DeliveryAuditLog } from '../audit/delivery-audit.ts';
+import type { MemberKeyStore, WrappedMemberKey } from '../stores/member-key-store.ts';
 import type { SessionCap, SessionRecord, SessionRegistry } from './registry.ts';
 
 /** What one delivery writes (internal). */
@@ -36,6 +37,13 @@ export interface DeliveryCommitter {
   readonly audit: DeliveryAuditLog;
   /** The token's count in the window that holds `at`, without counting (an early refusal). */
   count(key: string, windowMs: number, at: number): Promise<number>;
+  /** The member-key store in the same database, which {@link countAndVersions} reads. */
+  readonly store?: MemberKeyStore;
+  /**
+   * {@link count} and `store.versions(memberId)` in one round trip (present with `store`): a
+   * delivery's first read.
+   */
+  countAndVersions?(key: string, windowMs: number, at: number, memberId: string): Promise<{ count: number; versions: WrappedMemberKey[] }>;
   /** Makes every write of `w` in one transaction; resolves after its commit. */
   commit(w: DeliveryWrites): Promise<DeliveryOutcome>;
 }
@@ -45,6 +53,15 @@ const committers = new WeakMap<SessionRegistry, DeliveryCommitter>();
 /** Declares that `registry` can commit a delivery in one transaction (its implementation calls this). */
 export function registerDeliveryCommitter(registry: SessionRegistry, committer: DeliveryCommitter): void {
   committers.set(registry, committer);
+}
+
+/**
+ * Declares that `registry`'s one-transaction delivery shares its database with `store`, so a
+ * delivery's first read (the token's count and the member's keys) is `read`, one round trip.
+ */
+export function registerSharedStore(registry: SessionRegistry, store: MemberKeyStore, read: NonNullable<DeliveryCommitter['countAndVersions']>): void {
+  const c = committers.get(registry);
+  if (c !== undefined) committers.set(registry, { ...c, store, countAndVersions: read });
 }
 
 /** The registry's one-transaction delivery, when it has one. */

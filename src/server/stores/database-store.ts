@@ -32,6 +32,27 @@ function entryOf(r: Row): WrappedMemberKey {
   });
 }
 
+// The first read of a key delivery, in one round trip: the token's delivery count in the window
+// starting at or after $2 (a stored window that starts later is current too), and the member's
+// key versions — one row even when the member has none.
+const COUNT_AND_VERSIONS = `SELECT (SELECT count FROM tokumei.delivery_counters WHERE key = $1 AND window_start >= $2) AS rate_count, ${COLUMNS
+  .split(', ')
+  .map((c) => `k.${c}`)
+  .join(', ')}
+  FROM (VALUES (1)) AS one (x) LEFT JOIN tokumei.member_keys k ON k.member_id = $3 ORDER BY k.version`;
+
+/**
+ * A token's delivery count (in the window of `windowStart`) and a member's key versions, oldest
+ * first, in one statement (internal: the database session registry's early rate check).
+ */
+export async function countAndVersions(db: Sql, rateKey: string, windowStart: number, memberId: string): Promise<{ count: number; versions: WrappedMemberKey[] }> {
+  const { rows } = await db.query<Row & { rate_count: number | string | null }>(COUNT_AND_VERSIONS, [rateKey, windowStart, memberId]);
+  return {
+    count: rows[0]?.rate_count == null ? 0 : Number(rows[0].rate_count),
+    versions: rows.filter((r) => r.key_id !== null).map(entryOf),
+  };
+}
+
 /** The member-key store over an open database (internal; see `openDatabase`). */
 export function databaseKeyStore(db: Sql): MemberKeyStore {
   return {

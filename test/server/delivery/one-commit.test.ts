@@ -9,6 +9,7 @@ import { databaseDeliveryAudit, type DeliveryAuditLog } from '../../../src/serve
 import type { Sql, SqlDatabase, SqlResult } from '../../../src/server/database/sql.ts';
 import { createKeyEnvironment, type KeyEnvironment, type KeyEnvironmentOptions } from '../../../src/server/key-environment.ts';
 import { localMasterKey } from '../../../src/server/master-keys/local.ts';
+import { databaseParts } from '../../../src/server/database/open.ts';
 import { databaseSessionRegistry } from '../../../src/server/sessions/database-registry.ts';
 import type { SessionRegistry } from '../../../src/server/sessions/registry.ts';
 import { databaseKeyStore } from '../../../src/server/stores/database-store.ts';
@@ -84,17 +85,29 @@ for (const [name, open] of ENGINES) {
       return { roundTrips: counts.roundTrips - before.roundTrips, commits: counts.commits - before.commits };
     };
 
-    it('a delivery is one commit in three round trips, a resume one commit in four; control: through a registry it cannot commit in one transaction, four commits', async () => {
-      const env = keyEnvironment(databaseSessionRegistry(db, audit));
+    it("a delivery is one commit in two round trips (the token's count and the member's keys read in one), a resume one commit in three; controls: a store the registry does not share, three and four; a registry that cannot commit in one transaction, four commits", async () => {
+      const parts = databaseParts(db);
+      const env = keyEnvironment(parts.sessions, { store: parts.memberKeys, audit: parts.audit });
       const m = member();
       const { keyId } = await env.createMemberKey(m);
       let sessionId = '';
-      expect(await measure(async () => ({ sessionId } = await env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody()))))).toEqual({ roundTrips: 3, commits: 1 });
-      expect(await measure(async () => env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody(sessionId))))).toEqual({ roundTrips: 4, commits: 1 });
+      expect(await measure(async () => ({ sessionId } = await env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody()))))).toEqual({ roundTrips: 2, commits: 1 });
+      expect(await measure(async () => env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody(sessionId))))).toEqual({ roundTrips: 3, commits: 1 });
       expect((await delivered(m)).map((e) => [e.kind, e.sessionId, e.keyIds])).toEqual([
         ['delivered', sessionId, [keyId]],
         ['resumed', sessionId, [keyId]],
       ]);
+      // A member without a key: the one read finds none (ERR_KEY_UNAVAILABLE), nothing written.
+      const keyless = member();
+      expect(await measure(async () => expect(await codeOf(env.deliverKeys(bearer(`t.${keyless}.1`, await deliveryBody())))).toBe('ERR_KEY_UNAVAILABLE'))).toEqual({ roundTrips: 1, commits: 0 });
+      // A registry that does not know the store (another database, as far as it can tell): the
+      // count and the keys are read one after the other.
+      const apart = keyEnvironment(databaseSessionRegistry(db, audit));
+      const a = member();
+      await apart.createMemberKey(a);
+      let apartSession = '';
+      expect(await measure(async () => ({ sessionId: apartSession } = await apart.deliverKeys(bearer(`t.${a}.1`, await deliveryBody()))))).toEqual({ roundTrips: 3, commits: 1 });
+      expect(await measure(async () => apart.deliverKeys(bearer(`t.${a}.1`, await deliveryBody(apartSession))))).toEqual({ roundTrips: 4, commits: 1 });
       // The same registry's methods, but not the registry itself: every write is a call of its own.
       const control = keyEnvironment({ ...databaseSessionRegistry(db, audit) });
       const c = member();
@@ -154,7 +167,9 @@ for (const [name, open] of ENGINES) {
         [4, 3],
         [100, 6],
       ] as const) {
-        const env = keyEnvironment(databaseSessionRegistry(db, audit), { limits: { tokenRate: { max, windowMs: 3_600_000 } } });
+        // As openDatabase wires it: the rate is read with the member's keys.
+        const parts = databaseParts(db);
+        const env = keyEnvironment(parts.sessions, { store: parts.memberKeys, audit: parts.audit, limits: { tokenRate: { max, windowMs: 3_600_000 } } });
         const m = member();
         await env.createMemberKey(m);
         const { sessionId } = await env.deliverKeys(bearer(`t.${m}.1`, await deliveryBody()));
