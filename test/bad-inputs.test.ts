@@ -118,6 +118,8 @@ const calls: Call[] = [
   { name: 'masterKeyFromFile', call: server.masterKeyFromFile as never, args: [join(dir, 'master.key')], positions: [0], accepts: (_, l) => anyPath(l) },
   { name: 'reencryptRecords', call: server.reencryptRecords as never, args: [{ records: { list: async () => [], replace: async () => true }, schema, keys: createKeyring([generateMemberKey()]) }], positions: [0] },
   { name: 'oidcAuthenticator', call: server.oidcAuthenticator as never, args: [{ issuer: 'https://sso.example', audience: 'https://keys.example' }], positions: [0] },
+  // Any value may be passed as the error (anything but a refused credential gives undefined).
+  { name: 'authRefusal', call: server.authRefusal as never, args: [new TokumeiError('ERR_AUTH', 'refused'), {}], positions: [1], accepts: (_, l) => l === 'undefined' || l === 'empty object' || l === 'object with __proto__' },
   { name: 'dpopVerifier', call: server.dpopVerifier as never, args: [{}], positions: [0], accepts: (_, l) => l === 'undefined' || l === 'empty object' || l === 'object with __proto__' },
   { name: 'createKeyEnvironmentServer', call: server.createKeyEnvironmentServer as never, args: [server.keyEnvironmentHandler(env), {}], positions: [0, 1], accepts: (p, l) => (p === 0 && l === 'function') || (p === 1 && (l === 'undefined' || l === 'empty object' || l === 'object with __proto__')) },
   { name: 'rewrapAll', call: server.rewrapAll as never, args: [server.memoryKeyStore(), { from: server.localMasterKey(new Uint8Array(32)), to: server.localMasterKey(new Uint8Array(32).fill(1)) }], positions: [0, 1] },

@@ -3,6 +3,7 @@
 // implementation for the key environment's handler (`KeyEnvironment.authChallenge`) and for
 // resource servers (`authRefusal`).
 import { TokumeiError, type AuthChallenge } from '../../errors.ts';
+import { aobject } from '../../internal/bytes.ts';
 
 /**
  * `DPoP algs="…"` (with `error="…"` when given) where DPoP is required; else `Bearer` too, a
@@ -93,7 +94,7 @@ export interface AuthRefusal {
  * ```
  */
 export function authRefusal(error: unknown, options: AuthRefusalOptions = {}): AuthRefusal | undefined {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`"options" expected object, got ${options === null ? 'null' : typeof options}`);
+  aobject('options', options);
   const algorithms = options.algorithms ?? ['ES256'];
   if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every((a) => typeof a === 'string' && /^[A-Za-z0-9_-]{1,32}$/.test(a))) {
     throw new TypeError('"algorithms" expected a non-empty array of JWS algorithm names');
