@@ -162,8 +162,10 @@ describe('PostgreSQL statements are prepared once per connection', () => {
     const original = proto.query;
     let queuedBehind = 0;
     let calls = 0;
+    let queueSeen = 0; // a pg whose client no longer has this queue would make the check vacuous
     proto.query = function (this: { _queryQueue?: unknown[] }, ...args: unknown[]) {
       calls++;
+      if (Array.isArray(this._queryQueue)) queueSeen++;
       if ((this._queryQueue?.length ?? 0) > 0) queuedBehind++;
       return original.apply(this, args);
     };
@@ -176,6 +178,7 @@ describe('PostgreSQL statements are prepared once per connection', () => {
       await db.close();
     }
     expect(calls).toBeGreaterThanOrEqual(16 + 4); // the spy saw the statements and the set-ups
+    expect(queueSeen).toBe(calls);
     expect(queuedBehind).toBe(0);
   });
 });
